@@ -1,0 +1,35 @@
+"""edgeml: compile trained models per edge target into signed artifacts, roll them out over MQTT, and
+bring back what the devices see.
+
+The public API is small and pinned (tests/test_public_api.py). Heavy stacks (torch, onnx, openvino) are
+imported inside the functions that need them: `import edgeml` stays light.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = ["EdgemlError", "__version__", "bench", "compile", "create_keypair", "verify"]
+
+from edgeml.artifact import create_keypair, verify
+from edgeml.errors import EdgemlError
+
+if TYPE_CHECKING:
+    from edgeml.bench import BenchResult
+    from edgeml.compiler.compile import CompileResult
+
+
+def compile(model: Any, target: str | None = None, **kwargs: Any) -> CompileResult:
+    """Compile `model` for `target` into a signed artifact; see edgeml.compiler.compile.compile_model."""
+    from edgeml.compiler.compile import compile_model
+
+    return compile_model(model, target, **kwargs)
+
+
+def bench(artifact: Any, **kwargs: Any) -> BenchResult:
+    """Benchmark an artifact (optionally against a baseline); see edgeml.bench.bench."""
+    from edgeml.bench import bench as _bench
+
+    return _bench(artifact, **kwargs)
