@@ -1,0 +1,44 @@
+"""Runtimes behind one small interface: open a model file, run named feeds, get named outputs.
+
+`edgeml bench`, the compiler's host measurements and the device agent all run models through this table,
+so what is measured at compile time is what the device runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Sequence
+
+from edgeml.device_agent.runtimes.session import Session
+from edgeml.errors import RuntimeUnavailableError
+
+__all__ = ["RUNTIMES", "Session", "open_session", "runtime_class"]
+
+# runtime id → (module, class, pip extra). Modules are imported only when a model needs them.
+RUNTIMES: dict[str, tuple[str, str, str]] = {
+    "onnxruntime": ("edgeml.device_agent.runtimes.onnxruntime_session", "OrtSession", "runtime-ort"),
+}
+
+
+def runtime_class(runtime: str) -> type:
+    """Import the adapter for `runtime` (and the runtime itself); a clear error names the extra to install."""
+    if runtime not in RUNTIMES:
+        raise RuntimeUnavailableError(f"unknown runtime {runtime!r}", f"known runtimes: {', '.join(RUNTIMES)}")
+    module_name, class_name, extra = RUNTIMES[runtime]
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise RuntimeUnavailableError(
+            f"runtime {runtime} is not installed here ({exc})", f"pip install 'edgeml[{extra}]'"
+        ) from exc
+    return getattr(module, class_name)
+
+
+def open_session(
+    runtime: str,
+    model_path: str | os.PathLike[str],
+    threads: int = 1,
+    providers: Sequence[str] | None = None,
+) -> Session:
+    return runtime_class(runtime)(model_path, threads=threads, providers=providers)

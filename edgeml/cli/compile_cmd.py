@@ -1,0 +1,193 @@
+"""`edgeml compile`: model source → signed artifact, with per-step progress and a candidates table."""
+
+from __future__ import annotations
+
+import click
+from rich.markup import escape
+from rich.table import Table
+
+from edgeml.cli.output import console, errors_handled, human_size, print_json, stderr
+from edgeml.cli.progress_view import RichProgress
+from edgeml.compiler.compile import DEFAULT_CALIB_SAMPLES, CompileResult, compile_model
+from edgeml.compiler.select_candidate import worst_cosine
+from edgeml.targets.recipe import parse_option_flags
+
+
+@click.command("compile")
+@click.argument("model")
+@click.option(
+    "--target", "-t", default=None, help="Target id (see `edgeml targets`); default: this host's CPU (cpu-ort)."
+)
+@click.option(
+    "--calib",
+    default=None,
+    help="Calibration data: .npz/.npy/.csv, image folder, or module:function. Default: calib.npz beside the model.",
+)
+@click.option(
+    "--eval",
+    "eval_data",
+    default=None,
+    help="Held-out evaluation data (labels optional). Default: eval.npz beside the model, else the calibration set.",
+)
+@click.option(
+    "--key",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Ed25519 signing key. Default: one under your config folder, created on first use.",
+)
+@click.option("--name", default=None, help="Artifact name. Default: the model file's stem.")
+@click.option("--version", "version", default="0.1.0", show_default=True, help="Semantic version of this artifact.")
+@click.option("--release", type=int, default=None, help="Release number (default: derived from --version).")
+@click.option("--out", "-o", "out", default=None, help="Output folder. Default: build/NAME-TARGET.")
+@click.option("--force", is_flag=True, help="Replace --out if it exists.")
+@click.option(
+    "--max-drop",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Accuracy budget: most top-1 points lost vs float (needs labels in --eval).",
+)
+@click.option(
+    "--min-cosine",
+    type=float,
+    default=0.99,
+    show_default=True,
+    help="Fidelity floor without labels: worst per-output/per-channel cosine vs float.",
+)
+@click.option(
+    "--min-channel-cosine",
+    type=float,
+    default=0.9,
+    show_default=True,
+    help="Floor for any single output channel's cosine vs float (catches a destroyed channel group).",
+)
+@click.option("--precision", default=None, help="Pin the precision (fp32, int8-static, int8-dynamic); default auto.")
+@click.option(
+    "--option",
+    "-O",
+    "option_flags",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Target option (repeatable); `edgeml targets --options TARGET` lists them.",
+)
+@click.option("--threads", type=int, default=1, show_default=True, help="Threads for host measurements.")
+@click.option(
+    "--calib-samples",
+    type=int,
+    default=DEFAULT_CALIB_SAMPLES,
+    show_default=True,
+    help="Calibration samples drawn (seeded) from --calib.",
+)
+@click.option("--cache-dir", default=None, help="Pass cache folder (or EDGEML_CACHE_DIR). Default: your cache folder.")
+@click.option("--no-cache", is_flag=True, help="Recompute every step.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (no progress display).")
+@errors_handled
+def compile_cmd(
+    model,
+    target,
+    calib,
+    eval_data,
+    key,
+    name,
+    version,
+    release,
+    out,
+    force,
+    max_drop,
+    min_cosine,
+    min_channel_cosine,
+    precision,
+    option_flags,
+    threads,
+    calib_samples,
+    cache_dir,
+    no_cache,
+    as_json,
+) -> None:
+    """Compile MODEL (.onnx, .pt2, TorchScript, or package.module:function) into a signed artifact.
+
+    Every candidate precision that fits the target is built, evaluated against the float model and timed on
+    this host; the fastest one within the accuracy budget ships. Float ships when INT8 does not pay off.
+    """
+    options = parse_option_flags(option_flags)
+    if precision:
+        options["precision"] = precision
+    kwargs = dict(
+        calib=calib,
+        eval_data=eval_data,
+        key=key,
+        name=name,
+        version=version,
+        release=release,
+        out=out,
+        force=force,
+        max_drop=max_drop,
+        min_cosine=min_cosine,
+        min_channel_cosine=min_channel_cosine,
+        options=options,
+        cache_dir=cache_dir,
+        no_cache=no_cache,
+        threads=threads,
+        calib_samples=calib_samples,
+    )
+    if as_json:
+        print_json(compile_model(model, target, **kwargs).to_dict())
+        return
+    stderr.print(f"[bold]edgeml compile[/] {model} → {target or 'cpu-ort'}")
+    with RichProgress(stderr) as progress:
+        result = compile_model(model, target, progress=progress, **kwargs)
+    _render(result)
+
+
+def _render(result: CompileResult) -> None:
+    m = result.manifest
+    table = Table(
+        "candidate",
+        "size",
+        "p50 ms",
+        "vs float",
+        "accuracy",
+        "worst cosine",
+        "verdict",
+        title=f"{m['name']} {m['version']} → {m['target']['id']}",
+        title_justify="left",
+    )
+    ref_p50 = m["metrics"]["float_latency_ms"]["p50_ms"]
+    table.add_row(
+        "float (source)",
+        human_size(m["metrics"]["float_size_bytes"]),
+        f"{ref_p50:.3f}",
+        "1.00×",
+        _acc(m["metrics"]["float_accuracy"]),
+        "—",
+        "reference",
+    )
+    for cand, c in m["decision"]["candidates"].items():
+        p50 = c["latency"]["p50_ms"]
+        verdict = m["decision"]["verdicts"][cand].split(":")[0]
+        style = "bold green" if cand == result.decision.chosen else "dim" if verdict.startswith("rejected") else ""
+        table.add_row(
+            cand,
+            human_size(c["size_bytes"]),
+            f"{p50:.3f}",
+            f"{ref_p50 / p50:.2f}×",
+            _acc(c["accuracy"]),
+            f"{worst_cosine(c['fidelity']):.4f}",
+            verdict,
+            style=style,
+        )
+    console.print(table)
+    for cand, verdict in m["decision"]["verdicts"].items():
+        console.print(f"  {escape(cand)}: {escape(verdict)}", soft_wrap=True)
+    console.print(f"[bold green]shipped[/] {result.decision.chosen}: {escape(result.decision.reason)}", soft_wrap=True)
+    for note in result.notes:
+        console.print(f"[dim]note:[/] {note}", soft_wrap=True)
+    cache = "all steps from cache" if result.fully_cached else f"{result.cache_hits}/{result.steps} steps from cache"
+    console.print(
+        f"[green]✓[/] artifact {result.out}  (signed by key {m['signature']['key_id']}; "
+        f"{cache}; {result.seconds:.1f} s)"
+    )
+
+
+def _acc(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}%"

@@ -1,0 +1,1 @@
+"""Compile models per hardware target: intake, passes, measurement, selection, signed artifact."""

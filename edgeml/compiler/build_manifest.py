@@ -1,0 +1,68 @@
+"""Everything a compile learned → the v1 manifest dict (unsigned; the artifact writer signs it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from edgeml import __version__
+from edgeml.artifact.manifest import SCHEMA_VERSION
+from edgeml.compiler.measure import FLOAT
+from edgeml.compiler.select_candidate import Budget, Decision
+from edgeml.host import host_info
+from edgeml.signature import ModelSignature
+from edgeml.targets.target_spec import TargetSpec
+
+__all__ = ["SELF_TEST_FILE", "build_manifest"]
+
+SELF_TEST_FILE = "self_test.npz"
+
+
+def build_manifest(
+    *,
+    name: str,
+    version: str,
+    release: int,
+    spec: TargetSpec,
+    signature: ModelSignature,
+    preprocessing: dict[str, Any] | None,
+    models: dict[str, dict[str, Any]],
+    decision: Decision,
+    budget: Budget,
+    reference_profile: dict[str, Any],
+    self_test_tolerance: dict[str, float],
+    provenance: dict[str, Any],
+    threads: int,
+) -> dict[str, Any]:
+    chosen = models[decision.chosen]
+    ref = models[FLOAT]
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "name": name,
+        "version": version,
+        "release": release,
+        "target": spec.to_dict() | {"model_file": spec.model_file},
+        "files": [],  # filled in by the writer
+        "io": signature.to_dict(),
+        "preprocessing": preprocessing,
+        "precision": decision.chosen,
+        "metrics": {
+            "accuracy": chosen["accuracy"],
+            "float_accuracy": ref["accuracy"],
+            "accuracy_drop": None if ref["accuracy"] is None else round(ref["accuracy"] - chosen["accuracy"], 4),
+            "fidelity": chosen["fidelity"],
+            "latency_ms": chosen["latency"],
+            "float_latency_ms": ref["latency"],
+            "speedup_vs_float": round(ref["latency"]["p50_ms"] / chosen["latency"]["p50_ms"], 3),
+            "size_bytes": chosen["size_bytes"],
+            "float_size_bytes": ref["size_bytes"],
+            "measured_on": host_info().to_dict() | {"threads": threads, "runtime": spec.runtime},
+        },
+        "decision": decision.to_dict()
+        | {
+            "budget": budget.to_dict(),
+            "candidates": {n: m for n, m in models.items() if n != FLOAT},
+        },
+        "reference_profile": reference_profile,
+        "self_test": {"file": SELF_TEST_FILE} | self_test_tolerance,
+        "provenance": provenance | {"edgeml": __version__},
+    }

@@ -1,0 +1,302 @@
+"""`edgeml compile`: a model source → one signed, verified-on-write artifact for one target.
+
+    intake → check → prepare passes → candidate passes → measure → select → reference profile → write
+
+Each step is a function below; this module only wires them together and records what happened.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeml.artifact.keys import create_keypair, load_private_key, public_path_for
+from edgeml.artifact.manifest import release_from_version
+from edgeml.artifact.npz import npz_bytes
+from edgeml.artifact.writer import check_output_free, write_artifact
+from edgeml.calibration.dataset import Dataset
+from edgeml.calibration.read_dataset import read_dataset
+from edgeml.compiler.build_manifest import SELF_TEST_FILE, build_manifest
+from edgeml.compiler.content_cache import ContentCache
+from edgeml.compiler.intake import IntakeResult, take_in
+from edgeml.compiler.layer_errors import layer_errors
+from edgeml.compiler.measure import Measurements, measure
+from edgeml.compiler.passes.base import PassContext
+from edgeml.compiler.progress import NullProgress, Progress
+from edgeml.compiler.run_passes import PassRecord, run_passes
+from edgeml.compiler.select_candidate import Budget, Decision, select_candidate
+from edgeml.compiler.tool_versions import tool_versions
+from edgeml.errors import BudgetError, CalibrationError, EdgemlError, TargetError
+from edgeml.locations import cache_dir as default_cache_dir
+from edgeml.locations import default_key_path
+from edgeml.targets import default_target_id, load_target
+from edgeml.targets.recipe import make_recipe
+
+__all__ = ["CompileResult", "compile_model"]
+
+DEFAULT_CALIB_SAMPLES = 256
+_GENERIC_FOLDERS = {"build", "dist", "out", "output", "models", "model", "onnx", "export", "exported"}
+
+
+@dataclass
+class CompileResult:
+    out: Path
+    manifest: dict[str, Any]
+    decision: Decision
+    passes: list[PassRecord]
+    notes: list[str] = field(default_factory=list)
+    cache_hits: int = 0
+    steps: int = 0
+    seconds: float = 0.0
+
+    @property
+    def fully_cached(self) -> bool:
+        return self.cache_hits == self.steps
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "out": str(self.out),
+            "name": self.manifest["name"],
+            "version": self.manifest["version"],
+            "target": self.manifest["target"]["id"],
+            "precision": self.decision.chosen,
+            "decision": self.decision.to_dict(),
+            "metrics": self.manifest["metrics"],
+            "passes": [r.to_dict() for r in self.passes],
+            "notes": self.notes,
+            "cache": {"hits": self.cache_hits, "steps": self.steps},
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def compile_model(
+    model: str | os.PathLike[str],
+    target: str | None = None,
+    *,
+    calib: str | os.PathLike[str] | None = None,
+    eval_data: str | os.PathLike[str] | None = None,
+    key: str | os.PathLike[str] | None = None,
+    name: str | None = None,
+    version: str = "0.1.0",
+    release: int | None = None,
+    out: str | os.PathLike[str] | None = None,
+    force: bool = False,
+    max_drop: float = 1.0,
+    min_cosine: float = 0.99,
+    min_channel_cosine: float = 0.9,
+    options: dict[str, Any] | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    no_cache: bool = False,
+    threads: int = 1,
+    calib_samples: int | None = DEFAULT_CALIB_SAMPLES,
+    progress: Progress | None = None,
+) -> CompileResult:
+    """Compile `model` for `target` into a signed artifact folder at `out`; see `edgeml compile --help`."""
+    started = time.perf_counter()
+    progress = progress or NullProgress()
+    notes: list[str] = []
+    model = str(model)
+    target_id = target or default_target_id()
+    target_mod = load_target(target_id)
+    recipe = make_recipe(target_mod.Recipe, target_id, target_mod.SPEC.recipe_defaults, options or {})
+    name = name or _default_name(model)
+    release = release if release is not None else _release(version)
+    out_path = Path(out) if out else Path("build") / f"{name}-{target_id}"
+    check_output_free(out_path, force)
+    _check_budget(max_drop, min_cosine, min_channel_cosine)
+    signing_key = _signing_key(key, notes, progress)
+    cache = ContentCache(None if no_cache else default_cache_dir(cache_dir))
+
+    calib_spec = _default_data(calib, model, "calib", "calibration")
+    intake = take_in(model, cache, progress, lambda: _raw_arrays(calib_spec))
+    calib_set = read_dataset(calib_spec, intake.signature, "calibration").sample(calib_samples)
+    eval_set = _evaluation_set(eval_data, model, calib_set, intake, notes)
+    notes += list(calib_set.notes + eval_set.notes)
+
+    proto = _check_target(target_mod, intake, progress)
+    plan = target_mod.plan(proto, recipe, has_calibration=True)
+    notes += list(plan.notes)
+    with tempfile.TemporaryDirectory(prefix="edgeml-compile-") as scratch_dir:
+        scratch = Path(scratch_dir)
+        ctx = PassContext(intake.signature, calib_set, scratch)
+        digest = calib_set.digest()
+        prepared, records = run_passes(intake.onnx, plan.prepare, ctx, cache, progress, digest)
+        built, candidate_records = {}, {}
+        for cand, passes in plan.candidates.items():
+            built[cand], candidate_records[cand] = run_passes(
+                prepared, passes, ctx, cache, progress, digest, f"[{cand}] "
+            )
+        measured = measure(
+            target_mod.SPEC.runtime, intake.onnx, built, calib_set, eval_set, threads, scratch, cache, progress
+        )
+        budget = Budget(max_drop, min_cosine, min_channel_cosine)
+        pinned = None if recipe.precision == "auto" else recipe.precision
+        decision = _select(measured, budget, recipe, pinned, built, prepared, eval_set, intake, scratch, notes)
+    records += candidate_records[decision.chosen]
+    manifest = build_manifest(
+        name=name,
+        version=version,
+        release=release,
+        spec=target_mod.SPEC,
+        signature=intake.signature,
+        preprocessing=calib_set.preprocessing,
+        models=measured.models,
+        decision=decision,
+        budget=budget,
+        reference_profile=measured.reference_profile,
+        self_test_tolerance=_self_test_tolerance(measured, decision.chosen),
+        provenance=_provenance(intake, recipe, records, calib_set, eval_set),
+        threads=threads,
+    )
+    files = {
+        target_mod.SPEC.model_file: built[decision.chosen],
+        SELF_TEST_FILE: npz_bytes(_self_test_arrays(measured, decision.chosen)),
+    }
+    progress.step("sign and write artifact")
+    signed = write_artifact(out_path, files, manifest, signing_key, force=force)
+    progress.finished("sign and write artifact", str(out_path))
+    all_records = records + [r for c, rs in candidate_records.items() if c != decision.chosen for r in rs]
+    steps = [r.cached for r in all_records] + [intake.cached] * (intake.exporter is not None) + [measured.cached]
+    return CompileResult(
+        out_path, signed, decision, records, notes, sum(steps), len(steps), time.perf_counter() - started
+    )
+
+
+def _default_name(model: str) -> str:
+    """The file's stem; for a generic stem like `model.onnx`, its folder's name (examples/digits → digits)."""
+    if ":" in model and not os.path.exists(model):
+        return model.rpartition(":")[2]
+    path = Path(model).resolve()
+    stem = path.name.split(".")[0]
+    if stem not in ("model", ""):
+        return stem
+    folder = next((p.name for p in path.parents if p.name and p.name not in _GENERIC_FOLDERS), "")
+    return folder or "model"
+
+
+def _release(version: str) -> int:
+    try:
+        return release_from_version(version)
+    except ValueError as exc:
+        raise EdgemlError(str(exc), "use a semantic version like 1.2.0, or give --release N") from None
+
+
+def _check_budget(max_drop: float, min_cosine: float, min_channel_cosine: float) -> None:
+    if not 0 <= max_drop <= 100:
+        raise EdgemlError(f"--max-drop {max_drop} is not between 0 and 100 accuracy points")
+    for flag, value in (("--min-cosine", min_cosine), ("--min-channel-cosine", min_channel_cosine)):
+        if not -1 <= value <= 1:
+            raise EdgemlError(f"{flag} {value} is not between -1 and 1")
+
+
+def _signing_key(key: str | os.PathLike[str] | None, notes: list[str], progress: Progress):
+    if key is not None:
+        return load_private_key(key)
+    path = default_key_path()
+    if not path.exists():
+        create_keypair(path.parent)
+        message = f"created a signing key at {path} (public key: {public_path_for(path)})"
+        notes.append(message)
+        progress.note(message)
+    return load_private_key(path)
+
+
+def _default_data(given, model: str, stem: str, role: str) -> str:
+    if given is not None:
+        return str(given)
+    beside = Path(model).parent / f"{stem}.npz" if os.path.exists(model) else None
+    if beside is not None and beside.exists():
+        return str(beside)
+    raise CalibrationError(
+        f"no {role} data for {model}",
+        f"pass --{stem} DATA (.npz with one array per model input, .npy, .csv, image folder or module:function)",
+    )
+
+
+def _raw_arrays(spec: str) -> dict[str, np.ndarray]:
+    with np.load(spec, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files if k not in ("labels", "label", "y")}
+
+
+def _evaluation_set(eval_data, model: str, calib_set: Dataset, intake: IntakeResult, notes: list[str]) -> Dataset:
+    try:
+        spec = _default_data(eval_data, model, "eval", "evaluation")
+    except CalibrationError:
+        notes.append(
+            "no evaluation data: fidelity is measured on the calibration set and accuracy is unknown "
+            "(pass --eval with labels for an accuracy figure)"
+        )
+        return calib_set
+    return read_dataset(spec, intake.signature, "evaluation")
+
+
+def _check_target(target_mod, intake: IntakeResult, progress: Progress):
+    import onnx
+
+    progress.step(f"check {target_mod.SPEC.id}")
+    proto = onnx.load_model_from_string(intake.onnx)
+    report = target_mod.check(proto, target_mod.SPEC)
+    progress.finished(f"check {target_mod.SPEC.id}", f"{report.supported_nodes}/{report.nodes} nodes supported")
+    if not report.ok:
+        details = "; ".join(f"{i.node} [{i.op}] breaks {i.rule}: {i.detail}" for i in report.issues[:8])
+        raise TargetError(
+            f"target {target_mod.SPEC.id} cannot run this model: {details}", "see `edgeml targets` for other targets"
+        )
+    return proto
+
+
+def _select(
+    measured: Measurements, budget, recipe, pinned, built, prepared, eval_set, intake, scratch, notes
+) -> Decision:
+    try:
+        decision = select_candidate(measured.models, budget, recipe.min_speedup, recipe.objective, pinned)
+    except BudgetError as exc:
+        worst = _worst_layers(built, prepared, eval_set, intake, scratch)
+        if worst:
+            exc.message += f". Layers that cost most: {worst}"
+        raise
+    rejected_static = "int8-static" in built and not decision.within_budget.get("int8-static", True)
+    if rejected_static:
+        worst = _worst_layers(built, prepared, eval_set, intake, scratch)
+        decision.verdicts["int8-static"] += f"; layers that cost most: {worst}"
+    return decision
+
+
+def _worst_layers(built, prepared, eval_set, intake, scratch) -> str:
+    if "int8-static" not in built:
+        return ""
+    errors = layer_errors(prepared, built["int8-static"], eval_set, intake.signature, scratch)
+    return ", ".join(e.describe() for e in errors[:3])
+
+
+def _self_test_arrays(measured: Measurements, chosen: str) -> dict[str, np.ndarray]:
+    st = measured.self_test
+    arrays = {k: v for k, v in st.items() if k.startswith("input/")}
+    arrays |= {"expected/" + k.split("/", 1)[1]: v for k, v in st.items() if k.startswith(f"{chosen}/")}
+    return arrays
+
+
+def _self_test_tolerance(measured: Measurements, chosen: str) -> dict[str, float]:
+    outs = [v for k, v in measured.self_test.items() if k.startswith(f"{chosen}/")]
+    scale = max(float(np.abs(v).max()) for v in outs) if outs else 1.0
+    return {"min_cosine": 0.999, "atol": round(0.05 * scale + 1e-5, 6)}
+
+
+def _provenance(intake: IntakeResult, recipe, records: list[PassRecord], calib: Dataset, evalset: Dataset) -> dict:
+    from dataclasses import asdict
+
+    return {
+        "source": {"kind": intake.source.kind, "location": intake.source.location, "sha256": intake.source.digest},
+        "exporter": intake.exporter,
+        "recipe": asdict(recipe),
+        "passes": [{"name": r.name, "config": r.config, "changed": r.changed, "notes": list(r.notes)} for r in records],
+        "calibration": {"source": calib.source, "samples": len(calib), "digest": calib.digest()},
+        "evaluation": {"source": evalset.source, "samples": len(evalset), "digest": evalset.digest()},
+        "tools": {k: v for k, v in tool_versions(("onnx", "onnxruntime", "onnxscript", "torch", "numpy")).items() if v},
+    }

@@ -1,0 +1,210 @@
+"""A model source (ONNX, .pt2, TorchScript, `module:function` factory) → checked ONNX bytes + signature.
+
+PyTorch sources are exported once and cached by the source's content, so a re-run does not import torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeml.compiler.content_cache import ContentCache, cache_key
+from edgeml.compiler.progress import Progress
+from edgeml.compiler.tool_versions import tool_versions
+from edgeml.errors import ModelIntakeError
+from edgeml.importing import import_callable, looks_like_callable_spec
+from edgeml.signature import ModelSignature, TensorSpec
+
+__all__ = ["IntakeResult", "ModelSource", "identify_source", "load_onnx_model", "onnx_signature", "take_in"]
+
+_TORCHSCRIPT_SUFFIXES = {".pt", ".pth", ".ts", ".torchscript", ".jit"}
+EXPORT_VERSION = 1  # bump when the export settings change, to invalidate cached exports
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    kind: str  # "onnx" | "pt2" | "torchscript" | "factory"
+    location: str
+    digest: str
+
+
+@dataclass(frozen=True)
+class IntakeResult:
+    source: ModelSource
+    onnx: bytes
+    signature: ModelSignature
+    exporter: str | None  # None for ONNX sources
+    cached: bool
+
+
+def identify_source(spec: str) -> ModelSource:
+    if looks_like_callable_spec(spec):
+        return ModelSource("factory", spec, hashlib.sha256(spec.encode()).hexdigest())
+    path = Path(spec)
+    if not path.exists():
+        raise ModelIntakeError(
+            f"model {spec} does not exist", "pass an .onnx, .pt2 or TorchScript file, or module:function"
+        )
+    if path.is_dir():
+        raise ModelIntakeError(f"model {spec} is a folder", "pass the model file itself")
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    return ModelSource(_kind_of(path, data), str(path), digest)
+
+
+def _kind_of(path: Path, data: bytes) -> str:
+    suffix = path.suffix.lower()
+    if suffix == ".onnx":
+        return "onnx"
+    if zipfile.is_zipfile(path):
+        names = zipfile.ZipFile(path).namelist()
+        if suffix == ".pt2" or any("/models/" in n or n.endswith("archive_format") for n in names):
+            return "pt2"
+        if any(n.endswith("/constants.pkl") or "/code/" in n for n in names):
+            return "torchscript"
+        if any(n.endswith("data.pkl") for n in names):
+            raise ModelIntakeError(
+                f"{path} is a pickled PyTorch object (torch.save of a model or state_dict), not TorchScript",
+                "save with torch.jit.save(torch.jit.trace(model, x)), torch.export.save(...), or use a "
+                "module:function factory that builds the model",
+            )
+    if suffix in _TORCHSCRIPT_SUFFIXES | {".pt2"}:
+        raise ModelIntakeError(f"{path} is not a readable {suffix} archive")
+    raise ModelIntakeError(
+        f"{path}: unknown model format {suffix or '(no suffix)'}",
+        "edgeml reads .onnx, .pt2 (torch.export), TorchScript (.pt/.ts) and module:function factories",
+    )
+
+
+def load_onnx_model(data: bytes, where: str) -> Any:
+    """Parse and check ONNX bytes; ModelIntakeError names the file and the checker's complaint."""
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    try:
+        proto = onnx.load_model_from_string(data)
+    except (DecodeError, ValueError, RuntimeError) as exc:
+        raise ModelIntakeError(f"{where} is not an ONNX model ({exc})", "pass a file written by onnx.save") from exc
+    if not proto.graph.node:
+        raise ModelIntakeError(f"{where} is not an ONNX model: it has no graph nodes")
+    try:
+        onnx.checker.check_model(proto)
+    except onnx.checker.ValidationError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise ModelIntakeError(
+            f"{where} fails the ONNX checker: {first}", "re-export the model, or repair it with onnx tools"
+        ) from exc
+    return proto
+
+
+def onnx_signature(proto: Any) -> ModelSignature:
+    from onnx import helper
+
+    initializers = {i.name for i in proto.graph.initializer}
+
+    def spec(value: Any) -> TensorSpec:
+        t = value.type.tensor_type
+        dims = tuple(
+            d.dim_value if d.HasField("dim_value") else (d.dim_param or f"{value.name}_dim{i}")
+            for i, d in enumerate(t.shape.dim)
+        )
+        return TensorSpec(value.name, np.dtype(helper.tensor_dtype_to_np_dtype(t.elem_type)).name, dims)
+
+    return ModelSignature(
+        tuple(spec(v) for v in proto.graph.input if v.name not in initializers),
+        tuple(spec(v) for v in proto.graph.output),
+    )
+
+
+def take_in(
+    spec: str,
+    cache: ContentCache,
+    progress: Progress,
+    example_arrays: Callable[[], dict[str, np.ndarray]] | None = None,
+) -> IntakeResult:
+    """Identify, export (cached) and check the model; `example_arrays` feeds TorchScript export."""
+    source = identify_source(spec)
+    if source.kind == "onnx":
+        data = Path(source.location).read_bytes()
+        proto = load_onnx_model(data, source.location)
+        return IntakeResult(source, data, onnx_signature(proto), None, cached=False)
+    key = cache_key(
+        source=source.digest,
+        kind=source.kind,
+        version=EXPORT_VERSION,
+        tools=tool_versions(("torch", "onnx", "onnxscript")),
+    )
+    hit = cache.get_bytes("export", key) if source.kind != "factory" else None
+    progress.step("export to ONNX")
+    if hit is not None:
+        meta = cache.get_json("export", key) or {}
+        progress.finished("export to ONNX", "cached")
+        proto = load_onnx_model(hit, f"cached export of {spec}")
+        return IntakeResult(source, hit, onnx_signature(proto), meta.get("exporter"), cached=True)
+    data, exporter = _export_torch(source, example_arrays)
+    progress.finished("export to ONNX", f"{exporter} exporter")
+    proto = load_onnx_model(data, f"ONNX exported from {spec}")
+    if source.kind != "factory":
+        cache.put_bytes("export", key, data, {"exporter": exporter})
+    return IntakeResult(source, data, onnx_signature(proto), exporter, cached=False)
+
+
+def _export_torch(source: ModelSource, example_arrays) -> tuple[bytes, str]:
+    from edgeml.compiler.passes.export_onnx import default_output_names, export_to_onnx
+
+    model, examples, names = _load_torch(source, example_arrays)
+    return export_to_onnx(model, examples, names, default_output_names(model, examples))
+
+
+def _load_torch(source: ModelSource, example_arrays):
+    try:
+        import torch
+    except ImportError as exc:
+        raise ModelIntakeError("PyTorch sources need torch", "pip install torch==2.13.0 'edgeml[compile]'") from exc
+
+    if source.kind == "factory":
+        return _from_factory(source.location)
+    if source.kind == "pt2":
+        try:
+            program = torch.export.load(source.location)
+        except Exception as exc:
+            raise ModelIntakeError(f"cannot load {source.location} with torch.export.load: {exc}") from exc
+        args = (program.example_inputs or ((), {}))[0]
+        if not args:
+            raise ModelIntakeError(f"{source.location} carries no example inputs", "re-save it with torch.export.save")
+        names = [s.arg.name for s in program.graph_signature.input_specs if s.kind.name == "USER_INPUT"]
+        return program, tuple(args), names
+    try:
+        module = torch.jit.load(source.location, map_location="cpu").eval()
+    except Exception as exc:
+        raise ModelIntakeError(f"cannot load {source.location} as TorchScript: {exc}") from exc
+    if example_arrays is None:
+        raise ModelIntakeError(
+            "a TorchScript file does not record its input shapes",
+            "pass --calib with an .npz whose keys are the forward() inputs, in order",
+        )
+    arrays = example_arrays()
+    return module, tuple(torch.from_numpy(a[:1]) for a in arrays.values()), list(arrays)
+
+
+def _from_factory(spec: str):
+    import torch
+
+    from edgeml.compiler.passes.export_onnx import forward_input_names
+
+    fn = import_callable(spec, ModelIntakeError)
+    try:
+        result = fn()
+    except Exception as exc:
+        raise ModelIntakeError(f"factory {spec} raised {type(exc).__name__}: {exc}") from exc
+    if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], torch.nn.Module)):
+        raise ModelIntakeError(f"factory {spec} must return (nn.Module, example_inputs), got {type(result).__name__}")
+    module, examples = result
+    examples = tuple(examples) if isinstance(examples, (tuple, list)) else (examples,)
+    return module.eval(), examples, forward_input_names(module, len(examples))

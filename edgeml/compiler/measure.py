@@ -1,0 +1,112 @@
+"""Float source + candidate models → accuracy, fidelity and host latency of each, measured in one run.
+
+Everything is run through the device agent's runtime adapter, the way the device will run it. Latency is
+timed interleaved (float and every candidate alternate) on one real evaluation sample. The results, the
+reference profile and the self-test outputs are cached by content, so an unchanged re-compile is instant.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeml.artifact.npz import npz_bytes
+from edgeml.calibration.dataset import Dataset
+from edgeml.calibration.reference_profile import build_reference_profile
+from edgeml.compiler.content_cache import ContentCache, cache_key
+from edgeml.compiler.evaluate import fidelity, run_dataset, top1_accuracy
+from edgeml.compiler.progress import Progress
+from edgeml.compiler.tool_versions import tool_versions
+from edgeml.device_agent.runtimes import open_session
+from edgeml.host import host_info
+from edgeml.timing import interleaved_latency
+
+__all__ = ["FLOAT", "SELF_TEST_SAMPLES", "Measurements", "measure"]
+
+FLOAT = "float"  # the source model as given: the reference every candidate is compared with
+SELF_TEST_SAMPLES = 8
+MEASURE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Measurements:
+    models: dict[str, dict[str, Any]]  # name → {size_bytes, latency, accuracy, fidelity}
+    reference_profile: dict[str, Any]
+    self_test: dict[str, np.ndarray]  # "input/<name>" and "<candidate>/<output>" arrays
+    cached: bool
+
+
+def measure(
+    runtime: str,
+    source: bytes,
+    candidates: dict[str, bytes],
+    calib: Dataset,
+    evalset: Dataset,
+    threads: int,
+    scratch: Path,
+    cache: ContentCache,
+    progress: Progress,
+) -> Measurements:
+    key = cache_key(
+        version=MEASURE_VERSION,
+        runtime=runtime,
+        threads=threads,
+        host=host_info().cpu,
+        source=hashlib.sha256(source).hexdigest(),
+        candidates={n: hashlib.sha256(b).hexdigest() for n, b in candidates.items()},
+        calibration=calib.digest(),
+        evaluation=evalset.digest(),
+        tools=tool_versions(("onnxruntime", "numpy")),
+    )
+    progress.step("evaluate and time candidates")
+    hit = cache.get_bytes("measure", key)
+    if hit is not None:
+        meta = cache.get_json("measure", key) or {}
+        with np.load(io.BytesIO(hit)) as z:
+            self_test = {k: z[k] for k in z.files}
+        progress.finished("evaluate and time candidates", "cached")
+        return Measurements(meta["models"], meta["reference_profile"], self_test, cached=True)
+    result = _measure(runtime, source, candidates, calib, evalset, threads, scratch)
+    cache.put_bytes(
+        "measure",
+        key,
+        npz_bytes(result.self_test),
+        {"models": result.models, "reference_profile": result.reference_profile},
+    )
+    progress.finished("evaluate and time candidates", f"{len(candidates)} candidate(s)")
+    return result
+
+
+def _measure(runtime, source, candidates, calib, evalset, threads, scratch) -> Measurements:
+    models = {FLOAT: source, **candidates}
+    sessions = {}
+    for name, data in models.items():
+        path = scratch / f"measure-{name}.onnx"
+        path.write_bytes(data)
+        sessions[name] = open_session(runtime, path, threads=threads)
+    outputs = {name: run_dataset(s, evalset) for name, s in sessions.items()}
+    one = evalset.take(slice(0, 1)).inputs
+    latency = interleaved_latency(sessions, {name: one for name in sessions})
+    report = {}
+    for name in models:
+        report[name] = {
+            "size_bytes": len(models[name]),
+            "latency": latency[name].to_dict(),
+            "accuracy": None if evalset.labels is None else top1_accuracy(outputs[name], evalset.labels),
+            "fidelity": fidelity(outputs[FLOAT], outputs[name]),
+        }
+    profile = build_reference_profile(calib, run_dataset(sessions[FLOAT], calib))
+    return Measurements(report, profile, _self_test(sessions, evalset), cached=False)
+
+
+def _self_test(sessions, evalset: Dataset) -> dict[str, np.ndarray]:
+    sample = evalset.take(slice(0, SELF_TEST_SAMPLES))
+    arrays = {f"input/{k}": v for k, v in sample.inputs.items()}
+    for name, session in sessions.items():
+        arrays |= {f"{name}/{k}": v for k, v in run_dataset(session, sample).items()}
+    return arrays

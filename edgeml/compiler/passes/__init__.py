@@ -1,0 +1,1 @@
+"""Passes: small ONNX → ONNX transformations with typed configs (see base.py)."""

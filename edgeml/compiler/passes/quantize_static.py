@@ -1,0 +1,95 @@
+"""Float ONNX → INT8 QDQ ONNX, calibrated with ONNX Runtime's static quantizer.
+
+Weights per channel (symmetric), activations per tensor with ranges from the calibration set. The
+integer types are target decisions passed in the config: on x86 ONNX Runtime runs U8S8 (unsigned
+activations) fast and S8S8 slowly; on Arm S8S8 is the fast path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgeml.calibration.dataset import Dataset
+from edgeml.compiler.passes.base import Pass, PassConfig, PassContext, PassResult, option
+from edgeml.compiler.passes.quiet_preprocess_advice import quiet_preprocess_advice
+from edgeml.errors import CalibrationError
+
+__all__ = ["QuantizeStatic", "QuantizeStaticConfig", "feeds_for"]
+
+_CALIBRATION_BATCH = 32
+
+
+@dataclass(frozen=True)
+class QuantizeStaticConfig(PassConfig):
+    activation_type: str = option("uint8", "activation integer type: uint8 or int8")
+    weight_type: str = option("int8", "weight integer type: int8 or uint8")
+    per_channel: bool = option(True, "one weight scale per output channel")
+    reduce_range: bool = option(False, "7-bit weights, for x86 CPUs without VNNI that would saturate")
+    calibrate_method: str = option("minmax", "activation range estimator: minmax, entropy or percentile")
+    op_types: tuple[str, ...] = option((), "op types to quantize (empty: ONNX Runtime's default set)")
+    exclude_nodes: tuple[str, ...] = option((), "node names kept in float")
+
+
+def feeds_for(ctx_signature, dataset: Dataset) -> Iterator[dict[str, np.ndarray]]:
+    """Calibration feeds in the batch size the model accepts (one sample when the batch is fixed)."""
+    dynamic = all(spec.batch_is_dynamic for spec in ctx_signature.inputs)
+    yield from dataset.batches(_CALIBRATION_BATCH if dynamic else 1)
+
+
+class QuantizeStatic(Pass):
+    name = "quantize-static"
+    Config = QuantizeStaticConfig
+    uses_calibration = True
+    tools = ("onnx", "onnxruntime")
+
+    def apply(self, model: bytes, ctx: PassContext) -> PassResult:
+        import onnx
+        from onnxruntime.quantization import (
+            CalibrationDataReader,
+            CalibrationMethod,
+            QuantFormat,
+            quantize_static,
+        )
+
+        if ctx.calibration is None:
+            raise CalibrationError("static INT8 needs calibration data", "pass --calib, or choose --precision fp32")
+        cfg = self.config
+
+        class Reader(CalibrationDataReader):
+            def __init__(self) -> None:
+                self._it = feeds_for(ctx.signature, ctx.calibration)
+
+            def get_next(self):
+                return next(self._it, None)
+
+        out = ctx.scratch / "quantized-static.onnx"
+        with quiet_preprocess_advice():
+            quantize_static(
+                onnx.load_model_from_string(model),
+                out,
+                Reader(),
+                quant_format=QuantFormat.QDQ,
+                op_types_to_quantize=list(cfg.op_types) or None,
+                per_channel=cfg.per_channel,
+                reduce_range=cfg.reduce_range,
+                activation_type=_quant_type(cfg.activation_type),
+                weight_type=_quant_type(cfg.weight_type),
+                nodes_to_exclude=list(cfg.exclude_nodes) or None,
+                calibrate_method={
+                    "minmax": CalibrationMethod.MinMax,
+                    "entropy": CalibrationMethod.Entropy,
+                    "percentile": CalibrationMethod.Percentile,
+                }[cfg.calibrate_method],
+                extra_options={"ActivationSymmetric": cfg.activation_type == "int8", "WeightSymmetric": True},
+            )
+        note = f"QDQ {cfg.activation_type} activations / {cfg.weight_type} weights, {cfg.calibrate_method}"
+        return PassResult(out.read_bytes(), changed=True, notes=(note,))
+
+
+def _quant_type(name: str):
+    from onnxruntime.quantization import QuantType
+
+    return {"uint8": QuantType.QUInt8, "int8": QuantType.QInt8}[name]

@@ -1,0 +1,82 @@
+"""The cpu-ort pipeline: shared preparation passes, then one pass list per candidate precision.
+
+Which candidates are tried depends on the graph: static QDQ INT8 for conv/dense graphs, dynamic INT8 for
+MatMul-heavy graphs, never static INT8 on transformers (quantizing the Add/Mul that carry the attention
+mask collapsed MiniLM to cosine 0.23 here). Float is always a candidate: it is what ships when INT8
+does not pay off on the measured host or misses the accuracy budget.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from edgeml.compiler.passes.infer_shapes import InferShapes
+from edgeml.compiler.passes.optimize_graph import OptimizeGraph, OptimizeGraphConfig
+from edgeml.compiler.passes.quantize_dynamic import QuantizeDynamic, QuantizeDynamicConfig
+from edgeml.compiler.passes.quantize_static import QuantizeStatic, QuantizeStaticConfig
+from edgeml.compiler.passes.upgrade_opset import UpgradeOpset, UpgradeOpsetConfig
+from edgeml.host import host_info
+from edgeml.targets.cpu_ort.recipe import Recipe
+from edgeml.targets.plan import Plan
+
+__all__ = ["graph_kind", "plan"]
+
+
+def plan(model: Any, recipe: Recipe, has_calibration: bool) -> Plan:
+    kind = graph_kind(model)
+    prepare = [
+        UpgradeOpset(UpgradeOpsetConfig(min_opset=13)),  # NOTE: per-channel QDQ needs opset ≥ 13
+        OptimizeGraph(OptimizeGraphConfig(level=recipe.optimization)),
+        InferShapes(),  # NOTE: after optimization, so the quantizers see the final graph's shapes
+    ]
+    candidates: dict[str, list] = {"fp32": []}
+    notes = [f"graph kind: {kind}"]
+    if _wants(recipe, "int8-static", kind in ("conv", "dense"), notes, kind):
+        if has_calibration:
+            candidates["int8-static"] = [QuantizeStatic(static_config(recipe))]
+        else:
+            notes.append("int8-static skipped: no calibration data")
+    if _wants(recipe, "int8-dynamic", kind in ("transformer", "dense"), notes, kind):
+        candidates["int8-dynamic"] = [QuantizeDynamic(QuantizeDynamicConfig(weight_type=recipe.weight_type))]
+    if recipe.precision not in ("auto", "fp32"):
+        candidates.pop("fp32")
+    return Plan(prepare, candidates, tuple(notes))
+
+
+def _wants(recipe: Recipe, precision: str, fits: bool, notes: list[str], kind: str) -> bool:
+    if recipe.precision == precision:
+        return True
+    if recipe.precision == "auto" and not fits:
+        notes.append(f"{precision} not tried: it does not pay off on a {kind} graph with ONNX Runtime CPU")
+    return recipe.precision == "auto" and fits
+
+
+def static_config(recipe: Recipe) -> QuantizeStaticConfig:
+    host = host_info()
+    arch = host.arch if recipe.arch == "auto" else recipe.arch
+    activation = recipe.activation_type
+    if activation == "auto":
+        activation = "uint8" if arch == "x86_64" else "int8"  # NOTE: S8S8 ran 2–6× slower than FP32 on x86
+    reduce_range = recipe.reduce_range == "true" or (
+        recipe.reduce_range == "auto" and arch == "x86_64" and recipe.arch == "auto" and not (host.vnni or host.amx)
+    )
+    return QuantizeStaticConfig(
+        activation_type=activation,
+        weight_type=recipe.weight_type,
+        per_channel=recipe.per_channel,
+        reduce_range=reduce_range,
+        calibrate_method=recipe.calibrate_method,
+    )
+
+
+def graph_kind(model: Any) -> str:
+    """'transformer' (attention: Softmax between MatMuls, no Conv), 'conv', 'dense' (MatMul/Gemm) or 'other'."""
+    ops = Counter(node.op_type for node in model.graph.node)
+    if ops["Conv"] or ops["ConvTranspose"]:
+        return "conv"
+    if ops["Attention"] or ops["MultiHeadAttention"] or (ops["Softmax"] and ops["MatMul"] >= 2):
+        return "transformer"
+    if ops["MatMul"] or ops["Gemm"]:
+        return "dense"
+    return "other"

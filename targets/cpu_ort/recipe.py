@@ -1,0 +1,35 @@
+"""Every option of the cpu-ort target: type, one-line help, allowed values. Defaults live in target.toml."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["Recipe"]
+
+
+def _opt(default, help: str, choices: tuple = ()):
+    return field(default=default, metadata={"help": help, "choices": choices})
+
+
+@dataclass(frozen=True)
+class Recipe:
+    precision: str = _opt(
+        "auto",
+        "auto measures every fitting candidate and ships the best passing one",
+        ("auto", "fp32", "int8-static", "int8-dynamic"),
+    )
+    arch: str = _opt(
+        "auto",
+        "device CPU architecture the integer types are chosen for (auto: this host)",
+        ("auto", "x86_64", "arm64"),
+    )
+    activation_type: str = _opt(
+        "auto", "static INT8 activations (auto: uint8 on x86-64, int8 on Arm)", ("auto", "uint8", "int8")
+    )
+    weight_type: str = _opt("int8", "INT8 weight type", ("int8", "uint8"))
+    per_channel: bool = _opt(True, "per-output-channel weight scales for static INT8")
+    reduce_range: str = _opt("auto", "7-bit weights (auto: only on x86 without VNNI/AMX)", ("auto", "true", "false"))
+    calibrate_method: str = _opt("minmax", "activation range estimator", ("minmax", "entropy", "percentile"))
+    optimization: str = _opt("basic", "offline graph optimization level", ("basic", "none"))
+    min_speedup: float = _opt(1.05, "a quantized candidate ships only if this much faster than float (p50)")
+    objective: str = _opt("latency", "among passing candidates prefer the fastest or the smallest", ("latency", "size"))
