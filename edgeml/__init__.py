@@ -17,7 +17,7 @@ from edgeml.artifact import create_keypair, verify
 from edgeml.errors import EdgemlError
 
 if TYPE_CHECKING:
-    from edgeml.bench import BenchResult
+    from edgeml.benchmark import BenchResult
     from edgeml.compiler.compile import CompileResult
 
 
@@ -29,7 +29,7 @@ def compile(model: Any, target: str | None = None, **kwargs: Any) -> CompileResu
 
 
 def bench(artifact: Any, **kwargs: Any) -> BenchResult:
-    """Benchmark an artifact (optionally against a baseline); see edgeml.bench.bench."""
-    from edgeml.bench import bench as _bench
+    """Benchmark an artifact (optionally against a baseline); see edgeml.benchmark.bench."""
+    from edgeml.benchmark import bench as _bench
 
     return _bench(artifact, **kwargs)

@@ -35,7 +35,7 @@ class LatencyStats:
         return cls(len(a), float(p50), float(p90), float(p99), float(a.mean()), batch * 1000.0 / float(a.mean()))
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in vars(self).items()}
+        return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in vars(self).items()}
 
 
 def interleaved_latency(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from edgeml.bench import bench
+from edgeml.benchmark import bench
 from edgeml.cli.output import console, errors_handled, print_json
 
 

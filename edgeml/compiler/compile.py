@@ -24,7 +24,7 @@ from edgeml.calibration.dataset import Dataset
 from edgeml.calibration.read_dataset import read_dataset
 from edgeml.compiler.build_manifest import SELF_TEST_FILE, build_manifest
 from edgeml.compiler.content_cache import ContentCache
-from edgeml.compiler.intake import IntakeResult, take_in
+from edgeml.compiler.intake import IntakeResult, identify_source, take_in
 from edgeml.compiler.layer_errors import layer_errors
 from edgeml.compiler.measure import Measurements, measure
 from edgeml.compiler.passes.base import PassContext
@@ -110,7 +110,8 @@ def compile_model(
     out_path = Path(out) if out else Path("build") / f"{name}-{target_id}"
     check_output_free(out_path, force)
     _check_budget(max_drop, min_cosine, min_channel_cosine)
-    signing_key = _signing_key(key, notes, progress)
+    identify_source(model)  # NOTE: a missing or unreadable model is the first thing to report
+    signing_key = load_private_key(key) if key is not None else None  # a bad --key fails before any work
     cache = ContentCache(None if no_cache else default_cache_dir(cache_dir))
 
     calib_spec = _default_data(calib, model, "calib", "calibration")
@@ -158,6 +159,7 @@ def compile_model(
         target_mod.SPEC.model_file: built[decision.chosen],
         SELF_TEST_FILE: npz_bytes(_self_test_arrays(measured, decision.chosen)),
     }
+    signing_key = signing_key or _default_signing_key(notes, progress)
     progress.step("sign and write artifact")
     signed = write_artifact(out_path, files, manifest, signing_key, force=force)
     progress.finished("sign and write artifact", str(out_path))
@@ -195,9 +197,7 @@ def _check_budget(max_drop: float, min_cosine: float, min_channel_cosine: float)
             raise EdgemlError(f"{flag} {value} is not between -1 and 1")
 
 
-def _signing_key(key: str | os.PathLike[str] | None, notes: list[str], progress: Progress):
-    if key is not None:
-        return load_private_key(key)
+def _default_signing_key(notes: list[str], progress: Progress):
     path = default_key_path()
     if not path.exists():
         create_keypair(path.parent)

@@ -48,7 +48,8 @@ def layer_errors(
         src.write_bytes(model)
         modify_model_output_intermediate_tensors(src, aug)
         paths[name] = aug
-    acts = {name: collect_activations(str(path), _Reader(signature, sample)) for name, path in paths.items()}
+    feeds = list(feeds_for(signature, sample))
+    acts = {name: collect_activations(str(path), iter(feeds)) for name, path in paths.items()}
     errors = compute_activation_error(create_activation_matching(acts["qdq"], acts["float"]))
     producers = {out: node for node in onnx.load_model_from_string(float_model).graph.node for out in node.output}
     found = []
@@ -59,11 +60,3 @@ def layer_errors(
             continue
         found.append(LayerError(tensor, node.name or tensor, node.op_type, float(sqnr)))
     return sorted(found, key=lambda e: e.sqnr_db)
-
-
-class _Reader:
-    def __init__(self, signature: ModelSignature, data: Dataset) -> None:
-        self._it = iter(list(feeds_for(signature, data)))
-
-    def get_next(self):
-        return next(self._it, None)

@@ -65,7 +65,7 @@ def _budget_verdict(m: dict[str, Any], ref: dict[str, Any], budget: Budget) -> s
         return None
     cos = worst_cosine(m["fidelity"])
     if cos < budget.min_cosine:
-        return f"cosine {cos:.4f} vs float is below the {budget.min_cosine:g} floor"
+        return f"cosine {cos:.6f} vs float is below the {budget.min_cosine} floor"
     return None
 
 
