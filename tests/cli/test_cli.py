@@ -39,7 +39,7 @@ def test_readme_tour(tmp_path):
             "0.3",
             "--json",
             cwd=tmp_path,
-        ).stdout  # fmt: skip
+        ).stdout
     )
     assert bench["ratio"] > 0 and bench["latency"]["baseline"]["p50_ms"] > 0
     again = json.loads(
@@ -52,7 +52,7 @@ def test_readme_tour(tmp_path):
             "keys/signing.key",
             "--json",
             cwd=tmp_path,
-        ).stdout  # fmt: skip
+        ).stdout
     )
     assert again["cache"]["hits"] == again["cache"]["steps"]
 
