@@ -5,6 +5,7 @@ Every reader produces one of these; the compiler only ever sees this type.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -43,6 +44,10 @@ class Dataset:
             yield {k: v[start : start + size] for k, v in self.inputs.items()}
 
     def digest(self) -> str:
+        return self._digest
+
+    @functools.cached_property
+    def _digest(self) -> str:
         """sha256 over names, dtypes, shapes and bytes of inputs and labels: identifies the data exactly."""
         h = hashlib.sha256()
         arrays = dict(self.inputs)

@@ -35,3 +35,8 @@ class CheckReport:
             "supported_nodes": self.supported_nodes,
             "issues": [vars(i) for i in self.issues],
         }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CheckReport:
+        issues = tuple(CheckIssue(**i) for i in d["issues"])
+        return cls(d["target"], d["nodes"], d["supported_nodes"], issues)

@@ -23,7 +23,7 @@ from edgeml.artifact.writer import check_output_free, write_artifact
 from edgeml.calibration.dataset import Dataset
 from edgeml.calibration.read_dataset import read_dataset
 from edgeml.compiler.build_manifest import SELF_TEST_FILE, build_manifest
-from edgeml.compiler.content_cache import ContentCache
+from edgeml.compiler.content_cache import ContentCache, cache_key
 from edgeml.compiler.intake import IntakeResult, identify_source, take_in
 from edgeml.compiler.layer_errors import layer_errors
 from edgeml.compiler.measure import Measurements, measure
@@ -36,6 +36,7 @@ from edgeml.errors import BudgetError, CalibrationError, EdgemlError, TargetErro
 from edgeml.locations import cache_dir as default_cache_dir
 from edgeml.locations import default_key_path
 from edgeml.targets import default_target_id, load_target
+from edgeml.targets.check_report import CheckReport
 from edgeml.targets.recipe import make_recipe
 
 __all__ = ["CompileResult", "compile_model"]
@@ -110,17 +111,17 @@ def compile_model(
     out_path = Path(out) if out else Path("build") / f"{name}-{target_id}"
     check_output_free(out_path, force)
     _check_budget(max_drop, min_cosine, min_channel_cosine)
-    identify_source(model)  # NOTE: a missing or unreadable model is the first thing to report
+    source = identify_source(model)  # NOTE: a missing or unreadable model is the first thing to report
     signing_key = load_private_key(key) if key is not None else None  # a bad --key fails before any work
     cache = ContentCache(None if no_cache else default_cache_dir(cache_dir))
 
     calib_spec = _default_data(calib, model, "calib", "calibration")
-    intake = take_in(model, cache, progress, lambda: _raw_arrays(calib_spec))
+    intake = take_in(source, cache, progress, lambda: _raw_arrays(calib_spec))
     calib_set = read_dataset(calib_spec, intake.signature, "calibration").sample(calib_samples)
     eval_set = _evaluation_set(eval_data, model, calib_set, intake, notes)
     notes += list(calib_set.notes + eval_set.notes)
 
-    proto = _check_target(target_mod, intake, progress)
+    proto = _check_target(target_mod, intake, cache, progress)
     plan = target_mod.plan(proto, recipe, has_calibration=True)
     notes += list(plan.notes)
     with tempfile.TemporaryDirectory(prefix="edgeml-compile-") as scratch_dir:
@@ -156,7 +157,7 @@ def compile_model(
         threads=threads,
     )
     files = {
-        target_mod.SPEC.model_file: built[decision.chosen],
+        target_mod.SPEC.model_file: built[decision.chosen].data,
         SELF_TEST_FILE: npz_bytes(_self_test_arrays(measured, decision.chosen)),
     }
     signing_key = signing_key or _default_signing_key(notes, progress)
@@ -236,13 +237,20 @@ def _evaluation_set(eval_data, model: str, calib_set: Dataset, intake: IntakeRes
     return read_dataset(spec, intake.signature, "evaluation")
 
 
-def _check_target(target_mod, intake: IntakeResult, progress: Progress):
+def _check_target(target_mod, intake: IntakeResult, cache: ContentCache, progress: Progress):
     import onnx
 
-    progress.step(f"check {target_mod.SPEC.id}")
-    proto = onnx.load_model_from_string(intake.onnx)
-    report = target_mod.check(proto, target_mod.SPEC)
-    progress.finished(f"check {target_mod.SPEC.id}", f"{report.supported_nodes}/{report.nodes} nodes supported")
+    label = f"check {target_mod.SPEC.id}"
+    progress.step(label)
+    proto = onnx.load_model_from_string(intake.onnx.data)
+    key = cache_key(
+        model=intake.onnx.sha256, target=target_mod.SPEC.to_dict(), tools=tool_versions(("onnx", "onnxruntime"))
+    )
+    hit = cache.get_json("check", key)
+    report = CheckReport.from_dict(hit) if hit else target_mod.check(intake.onnx.data, proto, target_mod.SPEC)
+    if not hit:
+        cache.put_json("check", key, report.to_dict())
+    progress.finished(label, f"{report.supported_nodes}/{report.nodes} nodes supported" + (", cached" if hit else ""))
     if not report.ok:
         details = "; ".join(f"{i.node} [{i.op}] breaks {i.rule}: {i.detail}" for i in report.issues[:8])
         raise TargetError(
@@ -271,7 +279,7 @@ def _select(
 def _worst_layers(built, prepared, eval_set, intake, scratch) -> str:
     if "int8-static" not in built:
         return ""
-    errors = layer_errors(prepared, built["int8-static"], eval_set, intake.signature, scratch)
+    errors = layer_errors(prepared.data, built["int8-static"].data, eval_set, intake.signature, scratch)
     return ", ".join(e.describe() for e in errors[:3])
 
 

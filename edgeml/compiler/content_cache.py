@@ -10,12 +10,25 @@ import hashlib
 import json
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from edgeml.artifact.canonical import canonical_json
 
-__all__ = ["ContentCache", "cache_key"]
+__all__ = ["Blob", "ContentCache", "cache_key"]
+
+
+@dataclass(frozen=True)
+class Blob:
+    """Bytes with their sha256, computed once: large models are hashed once per compile, not per use."""
+
+    data: bytes
+    sha256: str
+
+    @classmethod
+    def of(cls, data: bytes) -> Blob:
+        return cls(data, hashlib.sha256(data).hexdigest())
 
 
 def cache_key(**parts: Any) -> str:
@@ -30,24 +43,22 @@ class ContentCache:
         assert self.root is not None
         return self.root / kind / key[:2] / f"{key}{suffix}"
 
-    def get_bytes(self, kind: str, key: str) -> bytes | None:
+    def get_bytes(self, kind: str, key: str) -> Blob | None:
+        """The entry's bytes, checked against the sha256 stored beside them (a mismatch is a miss)."""
         if self.root is None:
             return None
-        path = self._path(kind, key, ".bin")
         meta = self.get_json(kind, key)
         try:
-            data = path.read_bytes()
+            blob = Blob.of(self._path(kind, key, ".bin").read_bytes())
         except OSError:
             return None
-        if meta is None or hashlib.sha256(data).hexdigest() != meta.get("_sha256"):
-            return None
-        return data
+        return blob if meta is not None and blob.sha256 == meta.get("_sha256") else None
 
-    def put_bytes(self, kind: str, key: str, data: bytes, meta: dict[str, Any]) -> None:
+    def put_bytes(self, kind: str, key: str, blob: Blob, meta: dict[str, Any]) -> None:
         if self.root is None:
             return
-        self._write(self._path(kind, key, ".bin"), data)
-        self.put_json(kind, key, {**meta, "_sha256": hashlib.sha256(data).hexdigest()})
+        self._write(self._path(kind, key, ".bin"), blob.data)
+        self.put_json(kind, key, {**meta, "_sha256": blob.sha256})
 
     def get_json(self, kind: str, key: str) -> dict[str, Any] | None:
         if self.root is None:

@@ -8,13 +8,13 @@ from __future__ import annotations
 import hashlib
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edgeml.compiler.content_cache import ContentCache, cache_key
+from edgeml.compiler.content_cache import Blob, ContentCache, cache_key
 from edgeml.compiler.progress import Progress
 from edgeml.compiler.tool_versions import tool_versions
 from edgeml.errors import ModelIntakeError
@@ -32,12 +32,13 @@ class ModelSource:
     kind: str  # "onnx" | "pt2" | "torchscript" | "factory"
     location: str
     digest: str
+    data: bytes | None = field(default=None, repr=False, compare=False)  # the file's bytes, read once
 
 
 @dataclass(frozen=True)
 class IntakeResult:
     source: ModelSource
-    onnx: bytes
+    onnx: Blob
     signature: ModelSignature
     exporter: str | None  # None for ONNX sources
     cached: bool
@@ -55,7 +56,7 @@ def identify_source(spec: str) -> ModelSource:
         raise ModelIntakeError(f"model {spec} is a folder", "pass the model file itself")
     data = path.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
-    return ModelSource(_kind_of(path, data), str(path), digest)
+    return ModelSource(_kind_of(path, data), str(path), digest, data)
 
 
 def _kind_of(path: Path, data: bytes) -> str:
@@ -123,17 +124,16 @@ def onnx_signature(proto: Any) -> ModelSignature:
 
 
 def take_in(
-    spec: str,
+    source: ModelSource,
     cache: ContentCache,
     progress: Progress,
     example_arrays: Callable[[], dict[str, np.ndarray]] | None = None,
 ) -> IntakeResult:
-    """Identify, export (cached) and check the model; `example_arrays` feeds TorchScript export."""
-    source = identify_source(spec)
+    """Export (cached) and check an identified model; `example_arrays` feeds TorchScript export."""
+    spec = source.location
     if source.kind == "onnx":
-        data = Path(source.location).read_bytes()
-        proto = load_onnx_model(data, source.location)
-        return IntakeResult(source, data, onnx_signature(proto), None, cached=False)
+        proto = load_onnx_model(source.data, source.location)
+        return IntakeResult(source, Blob(source.data, source.digest), onnx_signature(proto), None, cached=False)
     key = cache_key(
         source=source.digest,
         kind=source.kind,
@@ -145,14 +145,15 @@ def take_in(
     if hit is not None:
         meta = cache.get_json("export", key) or {}
         progress.finished("export to ONNX", "cached")
-        proto = load_onnx_model(hit, f"cached export of {spec}")
+        proto = load_onnx_model(hit.data, f"cached export of {spec}")
         return IntakeResult(source, hit, onnx_signature(proto), meta.get("exporter"), cached=True)
     data, exporter = _export_torch(source, example_arrays)
     progress.finished("export to ONNX", f"{exporter} exporter")
     proto = load_onnx_model(data, f"ONNX exported from {spec}")
+    blob = Blob.of(data)
     if source.kind != "factory":
-        cache.put_bytes("export", key, data, {"exporter": exporter})
-    return IntakeResult(source, data, onnx_signature(proto), exporter, cached=False)
+        cache.put_bytes("export", key, blob, {"exporter": exporter})
+    return IntakeResult(source, blob, onnx_signature(proto), exporter, cached=False)
 
 
 def _export_torch(source: ModelSource, example_arrays) -> tuple[bytes, str]:

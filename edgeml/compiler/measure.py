@@ -7,7 +7,6 @@ reference profile and the self-test outputs are cached by content, so an unchang
 
 from __future__ import annotations
 
-import hashlib
 import io
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ import numpy as np
 from edgeml.artifact.npz import npz_bytes
 from edgeml.calibration.dataset import Dataset
 from edgeml.calibration.reference_profile import build_reference_profile
-from edgeml.compiler.content_cache import ContentCache, cache_key
+from edgeml.compiler.content_cache import Blob, ContentCache, cache_key
 from edgeml.compiler.evaluate import fidelity, run_dataset, top1_accuracy
 from edgeml.compiler.progress import Progress
 from edgeml.compiler.tool_versions import tool_versions
@@ -43,8 +42,8 @@ class Measurements:
 
 def measure(
     runtime: str,
-    source: bytes,
-    candidates: dict[str, bytes],
+    source: Blob,
+    candidates: dict[str, Blob],
     calib: Dataset,
     evalset: Dataset,
     threads: int,
@@ -57,8 +56,8 @@ def measure(
         runtime=runtime,
         threads=threads,
         host=host_info().cpu,
-        source=hashlib.sha256(source).hexdigest(),
-        candidates={n: hashlib.sha256(b).hexdigest() for n, b in candidates.items()},
+        source=source.sha256,
+        candidates={n: b.sha256 for n, b in candidates.items()},
         calibration=calib.digest(),
         evaluation=evalset.digest(),
         tools=tool_versions(("onnxruntime", "numpy")),
@@ -67,7 +66,7 @@ def measure(
     hit = cache.get_bytes("measure", key)
     if hit is not None:
         meta = cache.get_json("measure", key) or {}
-        with np.load(io.BytesIO(hit)) as z:
+        with np.load(io.BytesIO(hit.data)) as z:
             self_test = {k: z[k] for k in z.files}
         progress.finished("evaluate and time candidates", "cached")
         return Measurements(meta["models"], meta["reference_profile"], self_test, cached=True)
@@ -75,7 +74,7 @@ def measure(
     cache.put_bytes(
         "measure",
         key,
-        npz_bytes(result.self_test),
+        Blob.of(npz_bytes(result.self_test)),
         {"models": result.models, "reference_profile": result.reference_profile},
     )
     progress.finished("evaluate and time candidates", f"{len(candidates)} candidate(s)")
@@ -87,7 +86,7 @@ def _measure(runtime, source, candidates, calib, evalset, threads, scratch) -> M
     sessions = {}
     for name, data in models.items():
         path = scratch / f"measure-{name}.onnx"
-        path.write_bytes(data)
+        path.write_bytes(data.data)
         sessions[name] = open_session(runtime, path, threads=threads)
     outputs = {name: run_dataset(s, evalset) for name, s in sessions.items()}
     one = evalset.take(slice(0, 1)).inputs
@@ -95,7 +94,7 @@ def _measure(runtime, source, candidates, calib, evalset, threads, scratch) -> M
     report = {}
     for name in models:
         report[name] = {
-            "size_bytes": len(models[name]),
+            "size_bytes": len(models[name].data),
             "latency": latency[name].to_dict(),
             "accuracy": None if evalset.labels is None else top1_accuracy(outputs[name], evalset.labels),
             "fidelity": fidelity(outputs[FLOAT], outputs[name]),

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from edgeml.compiler.content_cache import ContentCache, cache_key
+from edgeml.compiler.content_cache import Blob, ContentCache, cache_key
 from edgeml.compiler.passes.base import Pass, PassContext
 from edgeml.compiler.progress import Progress
 from edgeml.compiler.tool_versions import tool_versions
@@ -40,14 +39,14 @@ class PassRecord:
 
 
 def run_passes(
-    model: bytes,
+    model: Blob,
     passes: Sequence[Pass],
     ctx: PassContext,
     cache: ContentCache,
     progress: Progress,
     calibration_digest: str | None,
     label: str = "",
-) -> tuple[bytes, list[PassRecord]]:
+) -> tuple[Blob, list[PassRecord]]:
     records = []
     for p in passes:
         model, record = _run_one(model, p, ctx, cache, progress, calibration_digest, label)
@@ -55,9 +54,9 @@ def run_passes(
     return model, records
 
 
-def _run_one(model, p, ctx, cache, progress, calibration_digest, label) -> tuple[bytes, PassRecord]:
+def _run_one(model: Blob, p, ctx, cache, progress, calibration_digest, label) -> tuple[Blob, PassRecord]:
     key = cache_key(
-        input=hashlib.sha256(model).hexdigest(),
+        input=model.sha256,
         name=p.name,
         config=p.config.to_dict(),
         calibration=calibration_digest if p.uses_calibration else None,
@@ -79,9 +78,10 @@ def _run_one(model, p, ctx, cache, progress, calibration_digest, label) -> tuple
         )
         progress.finished(step, "cached")
         return cached, record
-    result = p(model, ctx)
+    result = p(model.data, ctx)
     seconds = time.perf_counter() - start
-    cache.put_bytes("passes", key, result.model, {"changed": result.changed, "notes": list(result.notes)})
+    out = model if not result.changed else Blob.of(result.model)
+    cache.put_bytes("passes", key, out, {"changed": result.changed, "notes": list(result.notes)})
     log.info("pass %s: changed=%s in %.2fs", p.name, result.changed, seconds)
     progress.finished(step, f"{seconds:.1f} s" + ("" if result.changed else ", no change"))
-    return result.model, PassRecord(p.name, p.config.to_dict(), result.changed, False, seconds, result.notes)
+    return out, PassRecord(p.name, p.config.to_dict(), result.changed, False, seconds, result.notes)

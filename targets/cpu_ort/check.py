@@ -14,7 +14,8 @@ from edgeml.targets.target_spec import TargetSpec
 __all__ = ["check"]
 
 
-def check(model: Any, spec: TargetSpec) -> CheckReport:
+def check(data: bytes, model: Any, spec: TargetSpec) -> CheckReport:
+    """`data` is the serialized ONNX model, `model` the same parsed (both at hand where this is called)."""
     issues = [
         CheckIssue(
             node.name or node.op_type,
@@ -26,19 +27,19 @@ def check(model: Any, spec: TargetSpec) -> CheckReport:
         if node.domain not in spec.op_domains
     ]
     if not issues:
-        issues += _load_with_ort(model)
+        issues += _load_with_ort(data)
     total = len(model.graph.node)
     return CheckReport(spec.id, total, total - len({i.node for i in issues}), tuple(issues))
 
 
-def _load_with_ort(model: Any) -> list[CheckIssue]:
+def _load_with_ort(data: bytes) -> list[CheckIssue]:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     options.log_severity_level = 4
     try:
-        ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # ORT raises its own Fail/NotImplemented/InvalidGraph types
         message = str(exc).splitlines()[0][:400]
         return [CheckIssue("(model)", "", "runtime-load", f"ONNX Runtime {ort.__version__} refused it: {message}")]
