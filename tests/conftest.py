@@ -34,3 +34,52 @@ def digits_artifact(tmp_path_factory, keypair):
     cache = tmp_path_factory.mktemp("shared-cache")
     edgeml.compile(str(DIGITS / "model.onnx"), "cpu-ort", key=keypair[0], out=out, cache_dir=cache, version="1.2.3")
     return out
+
+
+class Mosquitto:
+    """A real Mosquitto on a free loopback port, started and stopped by the tests (CI installs it)."""
+
+    def __init__(self, folder: Path) -> None:
+        import socket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"mqtt://127.0.0.1:{self.port}"
+        self.conf = folder / "mosquitto.conf"
+        self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+        self.log = folder / "mosquitto.log"
+        self.proc = None
+
+    def start(self) -> None:
+        import shutil
+        import socket
+        import subprocess
+        import time
+
+        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        assert Path(binary).exists(), "mosquitto is not installed: apt-get install -y mosquitto (see .ci/run)"
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen([binary, "-c", str(self.conf)], stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"mosquitto did not start; see {self.log}")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+
+@pytest.fixture
+def broker(tmp_path):
+    b = Mosquitto(tmp_path)
+    b.start()
+    yield b
+    b.stop()

@@ -1,0 +1,31 @@
+"""`mqtt://host:port` / `mqtts://host:port` → host, port, TLS flag, with errors that say what is wrong."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+from edgeml.errors import EdgemlError
+
+__all__ = ["BrokerUrl", "parse_broker_url"]
+
+
+@dataclass(frozen=True)
+class BrokerUrl:
+    host: str
+    port: int
+    tls: bool
+
+    def __str__(self) -> str:
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
+
+
+def parse_broker_url(url: str) -> BrokerUrl:
+    parsed = urlparse(url)
+    if parsed.scheme not in ("mqtt", "mqtts") or not parsed.hostname:
+        raise EdgemlError(f"broker URL {url!r} is not mqtt://HOST[:PORT] or mqtts://HOST[:PORT]")
+    try:
+        port = parsed.port or (8883 if parsed.scheme == "mqtts" else 1883)
+    except ValueError:
+        raise EdgemlError(f"broker URL {url!r} has an invalid port") from None
+    return BrokerUrl(parsed.hostname, port, parsed.scheme == "mqtts")
