@@ -1,16 +1,24 @@
-"""A target's compile plan: preparation passes shared by all candidates, then a pass list per candidate."""
+"""A target's compile plan: preparation passes shared by all candidates, then each candidate's own passes
+and, where the runtime does not load ONNX, the lowering that produces its files."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from edgeml.compiler.lowering import Lowering
 from edgeml.compiler.passes.base import Pass
 
-__all__ = ["Plan"]
+__all__ = ["CandidatePlan", "Plan"]
+
+
+@dataclass(frozen=True)
+class CandidatePlan:
+    passes: list[Pass] = field(default_factory=list)
+    lowering: Lowering | None = None
 
 
 @dataclass(frozen=True)
 class Plan:
     prepare: list[Pass]
-    candidates: dict[str, list[Pass]]
+    candidates: dict[str, CandidatePlan]
     notes: tuple[str, ...] = ()

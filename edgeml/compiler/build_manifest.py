@@ -23,6 +23,8 @@ def build_manifest(
     version: str,
     release: int,
     spec: TargetSpec,
+    model_file: str,
+    runtime: str,
     signature: ModelSignature,
     preprocessing: dict[str, Any] | None,
     models: dict[str, dict[str, Any]],
@@ -40,7 +42,7 @@ def build_manifest(
         "name": name,
         "version": version,
         "release": release,
-        "target": spec.to_dict() | {"model_file": spec.model_file},
+        "target": spec.to_dict() | {"model_file": model_file, "runtime": runtime},
         "files": [],  # filled in by the writer
         "io": signature.to_dict(),
         "preprocessing": preprocessing,
@@ -55,7 +57,7 @@ def build_manifest(
             "speedup_vs_float": round(ref["latency"]["p50_ms"] / chosen["latency"]["p50_ms"], 3),
             "size_bytes": chosen["size_bytes"],
             "float_size_bytes": ref["size_bytes"],
-            "measured_on": host_info().to_dict() | {"threads": threads, "runtime": spec.runtime},
+            "measured_on": host_info().to_dict() | {"threads": threads, "runtime": runtime},
         },
         "decision": decision.to_dict()
         | {

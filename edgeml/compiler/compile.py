@@ -22,6 +22,7 @@ from edgeml.artifact.npz import npz_bytes
 from edgeml.artifact.writer import check_output_free, write_artifact
 from edgeml.calibration.dataset import Dataset
 from edgeml.calibration.read_dataset import read_dataset
+from edgeml.compiler.build_candidate import build_candidate, onnx_build
 from edgeml.compiler.build_manifest import SELF_TEST_FILE, build_manifest
 from edgeml.compiler.content_cache import ContentCache, cache_key
 from edgeml.compiler.intake import IntakeResult, identify_source, take_in
@@ -130,13 +131,12 @@ def compile_model(
         digest = calib_set.digest()
         prepared, records = run_passes(intake.onnx, plan.prepare, ctx, cache, progress, digest)
         built, candidate_records = {}, {}
-        for cand, passes in plan.candidates.items():
-            built[cand], candidate_records[cand] = run_passes(
-                prepared, passes, ctx, cache, progress, digest, f"[{cand}] "
+        for cand, cand_plan in plan.candidates.items():
+            built[cand], candidate_records[cand] = build_candidate(
+                prepared, cand_plan, target_mod.SPEC, ctx, cache, progress, digest, f"[{cand}] "
             )
-        measured = measure(
-            target_mod.SPEC.runtime, intake.onnx, built, calib_set, eval_set, threads, scratch, cache, progress
-        )
+        source_build = onnx_build(intake.onnx, "model.onnx")
+        measured = measure(source_build, built, calib_set, eval_set, threads, scratch, cache, progress)
         budget = Budget(max_drop, min_cosine, min_channel_cosine)
         pinned = None if recipe.precision == "auto" else recipe.precision
         decision = _select(measured, budget, recipe, pinned, built, prepared, eval_set, intake, scratch, notes)
@@ -146,6 +146,8 @@ def compile_model(
         version=version,
         release=release,
         spec=target_mod.SPEC,
+        model_file=built[decision.chosen].model_file,
+        runtime=built[decision.chosen].runtime,
         signature=intake.signature,
         preprocessing=calib_set.preprocessing,
         models=measured.models,
@@ -156,8 +158,9 @@ def compile_model(
         provenance=_provenance(intake, recipe, records, calib_set, eval_set),
         threads=threads,
     )
+    chosen = built[decision.chosen]
     files = {
-        target_mod.SPEC.model_file: built[decision.chosen].data,
+        **chosen.files,
         SELF_TEST_FILE: npz_bytes(_self_test_arrays(measured, decision.chosen)),
     }
     signing_key = signing_key or _default_signing_key(notes, progress)
@@ -279,7 +282,7 @@ def _select(
 def _worst_layers(built, prepared, eval_set, intake, scratch) -> str:
     if "int8-static" not in built:
         return ""
-    errors = layer_errors(prepared.data, built["int8-static"].data, eval_set, intake.signature, scratch)
+    errors = layer_errors(prepared.data, built["int8-static"].onnx.data, eval_set, intake.signature, scratch)
     return ", ".join(e.describe() for e in errors[:3])
 
 

@@ -17,6 +17,7 @@ import numpy as np
 from edgeml.artifact.npz import npz_bytes
 from edgeml.calibration.dataset import Dataset
 from edgeml.calibration.reference_profile import build_reference_profile
+from edgeml.compiler.build_candidate import Built
 from edgeml.compiler.content_cache import Blob, ContentCache, cache_key
 from edgeml.compiler.evaluate import fidelity, run_dataset, top1_accuracy
 from edgeml.compiler.progress import Progress
@@ -41,9 +42,8 @@ class Measurements:
 
 
 def measure(
-    runtime: str,
-    source: Blob,
-    candidates: dict[str, Blob],
+    source: Built,
+    candidates: dict[str, Built],
     calib: Dataset,
     evalset: Dataset,
     threads: int,
@@ -53,14 +53,13 @@ def measure(
 ) -> Measurements:
     key = cache_key(
         version=MEASURE_VERSION,
-        runtime=runtime,
         threads=threads,
         host=host_info().cpu,
-        source=source.sha256,
-        candidates={n: b.sha256 for n, b in candidates.items()},
+        source=source.digest,
+        candidates={n: [b.digest, b.runtime, b.model_file] for n, b in candidates.items()},
         calibration=calib.digest(),
         evaluation=evalset.digest(),
-        tools=tool_versions(("onnxruntime", "numpy")),
+        tools=tool_versions(("onnxruntime", "openvino", "ai-edge-litert", "numpy")),
     )
     progress.step("evaluate and time candidates")
     hit = cache.get_bytes("measure", key)
@@ -70,7 +69,7 @@ def measure(
             self_test = {k: z[k] for k in z.files}
         progress.finished("evaluate and time candidates", "cached")
         return Measurements(meta["models"], meta["reference_profile"], self_test, cached=True)
-    result = _measure(runtime, source, candidates, calib, evalset, threads, scratch)
+    result = _measure(source, candidates, calib, evalset, threads, scratch)
     cache.put_bytes(
         "measure",
         key,
@@ -81,26 +80,30 @@ def measure(
     return result
 
 
-def _measure(runtime, source, candidates, calib, evalset, threads, scratch) -> Measurements:
+def _measure(source: Built, candidates: dict[str, Built], calib, evalset, threads, scratch) -> Measurements:
     models = {FLOAT: source, **candidates}
-    sessions = {}
-    for name, data in models.items():
-        path = scratch / f"measure-{name}.onnx"
-        path.write_bytes(data.data)
-        sessions[name] = open_session(runtime, path, threads=threads)
+    sessions = {name: _open(built, scratch / "measure" / name, threads) for name, built in models.items()}
     outputs = {name: run_dataset(s, evalset) for name, s in sessions.items()}
     one = evalset.take(slice(0, 1)).inputs
     latency = interleaved_latency(sessions, {name: one for name in sessions})
     report = {}
     for name in models:
         report[name] = {
-            "size_bytes": len(models[name].data),
+            "size_bytes": models[name].size_bytes,
+            "runtime": models[name].runtime,
             "latency": latency[name].to_dict(),
             "accuracy": None if evalset.labels is None else top1_accuracy(outputs[name], evalset.labels),
             "fidelity": fidelity(outputs[FLOAT], outputs[name]),
         }
     profile = build_reference_profile(calib, run_dataset(sessions[FLOAT], calib))
     return Measurements(report, profile, _self_test(sessions, evalset), cached=False)
+
+
+def _open(built: Built, folder: Path, threads: int):
+    for rel, data in built.files.items():
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_bytes(data)
+    return open_session(built.runtime, folder / built.model_file, threads=threads)
 
 
 def _self_test(sessions, evalset: Dataset) -> dict[str, np.ndarray]:

@@ -18,7 +18,7 @@ from edgeml.compiler.passes.quantize_static import QuantizeStatic, QuantizeStati
 from edgeml.compiler.passes.upgrade_opset import UpgradeOpset, UpgradeOpsetConfig
 from edgeml.host import host_info
 from edgeml.targets.cpu_ort.recipe import Recipe
-from edgeml.targets.plan import Plan
+from edgeml.targets.plan import CandidatePlan, Plan
 
 __all__ = ["graph_kind", "plan"]
 
@@ -30,15 +30,17 @@ def plan(model: Any, recipe: Recipe, has_calibration: bool) -> Plan:
         OptimizeGraph(OptimizeGraphConfig(level=recipe.optimization)),
         InferShapes(),  # NOTE: after optimization, so the quantizers see the final graph's shapes
     ]
-    candidates: dict[str, list] = {"fp32": []}
+    candidates: dict[str, CandidatePlan] = {"fp32": CandidatePlan()}
     notes = [f"graph kind: {kind}"]
     if _wants(recipe, "int8-static", kind in ("conv", "dense"), notes, kind):
         if has_calibration:
-            candidates["int8-static"] = [QuantizeStatic(static_config(recipe))]
+            candidates["int8-static"] = CandidatePlan([QuantizeStatic(static_config(recipe))])
         else:
             notes.append("int8-static skipped: no calibration data")
     if _wants(recipe, "int8-dynamic", kind in ("transformer", "dense"), notes, kind):
-        candidates["int8-dynamic"] = [QuantizeDynamic(QuantizeDynamicConfig(weight_type=recipe.weight_type))]
+        candidates["int8-dynamic"] = CandidatePlan(
+            [QuantizeDynamic(QuantizeDynamicConfig(weight_type=recipe.weight_type))]
+        )
     if recipe.precision not in ("auto", "fp32"):
         candidates.pop("fp32")
     return Plan(prepare, candidates, tuple(notes))

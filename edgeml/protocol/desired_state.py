@@ -1,0 +1,165 @@
+"""Fleet → device, retained and signed: which artifact a device should run (`edgeml/v1/desired_state`).
+
+The fleet signs the canonical JSON of every field but `signature` with its Ed25519 key (the same
+canonical form and signature block as an artifact manifest); the device verifies against the key it
+pinned. Signed payloads carry integers only, never floats, so every language produces the same bytes.
+The signature covers the payload exactly as received, unknown fields included.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from edgeml.artifact.keys import key_id
+from edgeml.artifact.signing import ALGORITHM, signed_bytes
+from edgeml.protocol.chunks import ChunkLayout
+from edgeml.protocol.fields import Fields, header
+from edgeml.protocol.kind import Kind
+from edgeml.protocol.protocol_error import ProtocolError
+
+__all__ = ["ArtifactRef", "DesiredState", "SignedDesiredState", "sign_desired_state", "verify_desired_state"]
+
+
+@dataclass(frozen=True)
+class ArtifactRef:
+    """The artifact to fetch: identity, release, digest, and how its chunk stream is cut."""
+
+    name: str
+    version: str
+    release: int
+    sha256: str
+    size: int
+    chunk_size: int
+    chunk_count: int
+    target: str
+
+    def layout(self) -> ChunkLayout:
+        return ChunkLayout(self.sha256, self.size, self.chunk_size)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+    @classmethod
+    def read(cls, f: Fields) -> ArtifactRef:
+        ref = cls(
+            f.text("name"), f.text("version", 64), f.integer("release"), f.sha256("sha256"), f.integer("size", 1),
+            f.integer("chunk_size"), f.integer("chunk_count", 1), f.ident("target"),
+        )  # fmt: skip
+        try:
+            layout = ref.layout()
+        except ProtocolError as exc:
+            raise ProtocolError("out_of_range", f"{f.where}: {exc.reason}") from None
+        if layout.count != ref.chunk_count:
+            raise ProtocolError(
+                "invalid_field", f"{f.where}.chunk_count is {ref.chunk_count}, size makes {layout.count}"
+            )
+        return ref
+
+
+@dataclass(frozen=True)
+class DesiredState:
+    """What `device_id` should run. `sequence` grows strictly per device (the device ignores anything not
+    newer than what it accepted); `deadline` and `issued_at` are epoch seconds; a lower release than the
+    installed one is applied only when `allow_rollback` is set."""
+
+    KIND: ClassVar[Kind] = Kind.DESIRED_STATE
+
+    device_id: str
+    artifact: ArtifactRef
+    rollout_id: str
+    sequence: int
+    issued_at: int
+    deadline: int
+    allow_rollback: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **header(self.KIND),
+            "device_id": self.device_id,
+            "artifact": self.artifact.to_dict(),
+            "rollout_id": self.rollout_id,
+            "sequence": self.sequence,
+            "issued_at": self.issued_at,
+            "deadline": self.deadline,
+            "allow_rollback": self.allow_rollback,
+        }
+
+    @classmethod
+    def from_dict(cls, obj: Any) -> DesiredState:
+        f = Fields.payload(obj, cls.KIND)
+        issued_at = f.integer("issued_at")
+        return cls(
+            device_id=f.ident("device_id"),
+            artifact=ArtifactRef.read(f.nested("artifact")),
+            rollout_id=f.ident("rollout_id"),
+            sequence=f.integer("sequence", 1),
+            issued_at=issued_at,
+            deadline=f.integer("deadline", issued_at),
+            allow_rollback=f.flag("allow_rollback"),
+        )
+
+
+@dataclass(frozen=True)
+class SignedDesiredState:
+    """A desired state with its signature block, exactly as it travels (`body` is what was signed)."""
+
+    KIND: ClassVar[Kind] = Kind.DESIRED_STATE
+
+    state: DesiredState
+    signature: dict[str, str]
+    body: dict[str, Any] = field(repr=False)
+
+    def signed_bytes(self) -> bytes:
+        return signed_bytes(self.body)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.body, "signature": dict(self.signature)}
+
+    @classmethod
+    def from_dict(cls, obj: Any) -> SignedDesiredState:
+        f = Fields(obj, "desired_state")
+        if not f.present("signature"):
+            raise ProtocolError("unsigned", "desired_state carries no signature", "the fleet must sign it")
+        sig = f.nested("signature")
+        signature = {"algorithm": sig.token("algorithm"), "key_id": sig.text("key_id", 64), "value": sig.text("value")}
+        body = {k: v for k, v in obj.items() if k != "signature"}
+        return cls(DesiredState.from_dict(body), signature, body)
+
+
+def sign_desired_state(state: DesiredState, key: Ed25519PrivateKey) -> SignedDesiredState:
+    """Sign `state` with the fleet key; ProtocolError if it would not pass the device's checks."""
+    body = state.to_dict()
+    DesiredState.from_dict(body)  # never sign what a device would reject
+    value = base64.b64encode(key.sign(signed_bytes(body))).decode()
+    signature = {"algorithm": ALGORITHM, "key_id": key_id(key.public_key()), "value": value}
+    return SignedDesiredState(state, signature, body)
+
+
+def verify_desired_state(signed: SignedDesiredState, public_key: Ed25519PublicKey) -> DesiredState:
+    """Return the state if the fleet's pinned key signed exactly this payload, else ProtocolError
+    ('bad_signature' | 'wrong_key')."""
+    sig = signed.signature
+    if sig.get("algorithm") != ALGORITHM:
+        raise ProtocolError(
+            "bad_signature", f"desired state signature algorithm {sig.get('algorithm')!r} is not ed25519"
+        )
+    expected = key_id(public_key)
+    if sig.get("key_id") != expected:
+        raise ProtocolError(
+            "wrong_key",
+            f"desired state signed by key {sig.get('key_id')!r}, but this device pins fleet key {expected}",
+            "provision the device with the fleet's current public key, or sign with the pinned one",
+        )
+    try:
+        public_key.verify(base64.b64decode(sig["value"], validate=True), signed.signed_bytes())
+    except (InvalidSignature, binascii.Error, ValueError, UnicodeEncodeError):
+        raise ProtocolError(
+            "bad_signature", "desired state signature does not match its contents: changed after signing"
+        ) from None
+    return signed.state
