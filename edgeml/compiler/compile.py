@@ -127,7 +127,7 @@ def compile_model(
     notes += list(plan.notes)
     with tempfile.TemporaryDirectory(prefix="edgeml-compile-") as scratch_dir:
         scratch = Path(scratch_dir)
-        ctx = PassContext(intake.signature, calib_set, scratch)
+        ctx = PassContext(intake.signature, calib_set, scratch, source)
         digest = calib_set.digest()
         prepared, records = run_passes(intake.onnx, plan.prepare, ctx, cache, progress, digest)
         built, candidate_records = {}, {}

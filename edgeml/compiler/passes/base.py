@@ -38,11 +38,13 @@ class PassConfig:
 
 @dataclass(frozen=True)
 class PassContext:
-    """What a pass may read besides the model: the signature, calibration data, a scratch folder."""
+    """What a pass or lowering may read besides the model: the signature, calibration data, a scratch
+    folder, and the original source (a lowering that converts from PyTorch, e.g. to TFLite, needs it)."""
 
     signature: ModelSignature
     calibration: Dataset | None = None
     scratch: Path = field(default_factory=lambda: Path(tempfile.gettempdir()))
+    source: Any = None  # edgeml.compiler.intake.ModelSource: kind "onnx" | "pt2" | "torchscript" | "factory"
 
 
 @dataclass(frozen=True)
