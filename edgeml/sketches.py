@@ -126,7 +126,7 @@ class DDSketch:
 
     @property
     def buckets(self) -> Mapping[int, int]:
-        """Bucket index → count (read-only view, zero bucket excluded)."""
+        """Bucket index → count (a copy; the zero bucket is `zero`)."""
         return dict(self._bins)
 
     def to_dict(self) -> dict[str, Any]:

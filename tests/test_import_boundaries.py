@@ -20,10 +20,28 @@ FORBIDDEN = {
     "edgeml/compiler/passes": ("edgeml.targets", "edgeml.compiler.compile", "edgeml.cli", "edgeml.fleet"),
     "calibration": ("edgeml.targets", "edgeml.compiler.compile", "edgeml.cli", "edgeml.fleet"),
     "targets": ("edgeml.compiler.compile", "edgeml.cli", "edgeml.fleet", "edgeml.device_agent"),
+    "edgeml/protocol": (
+        "edgeml.compiler",
+        "edgeml.targets",
+        "edgeml.calibration",
+        "edgeml.device_agent",
+        "edgeml.fleet",
+        "edgeml.cli",
+        "paho",
+    ),
+    "edgeml/transport": (
+        "edgeml.compiler",
+        "edgeml.targets",
+        "edgeml.calibration",
+        "edgeml.device_agent",
+        "edgeml.fleet",
+    ),
 }
 
 
-@pytest.mark.parametrize("module", ["edgeml", "edgeml.device_agent", "edgeml.artifact", "edgeml.cli"])
+@pytest.mark.parametrize(
+    "module", ["edgeml", "edgeml.device_agent", "edgeml.artifact", "edgeml.cli", "edgeml.protocol", "edgeml.sketches"]
+)
 def test_light_modules_import_no_heavy_stack(module):
     code = f"import sys, {module}; print(sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r})))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -42,7 +42,10 @@ def encode(message: Message) -> bytes:
     """A payload → the bytes to publish (canonical JSON: sorted keys, no spaces); checked before it goes."""
     body = message.to_dict()
     type(message).from_dict(body)
-    data = canonical_json(body)
+    try:
+        data = canonical_json(body)
+    except (UnicodeEncodeError, ValueError) as exc:
+        raise ProtocolError("malformed", f"{message.KIND.value} payload cannot be encoded: {exc}") from None
     if len(data) > MAX_MESSAGE_BYTES:
         raise ProtocolError(
             "too_large", f"{message.KIND.value} message is {len(data)} bytes, over {MAX_MESSAGE_BYTES}",
@@ -88,7 +91,11 @@ def _kind(kind: Kind | str) -> Kind:
 
 
 def _check_agrees(topic: Topic, message: Message | Chunk) -> None:
-    device = getattr(message, "device_id", None) or getattr(getattr(message, "state", None), "device_id", None)
+    device = None
+    if isinstance(message, Hello):
+        device = message.device_id
+    elif isinstance(message, SignedDesiredState):
+        device = message.state.device_id
     if device is not None and device != topic.device_id:
         raise ProtocolError("topic_mismatch", f"payload names device {device!r}, topic {topic.device_id!r}")
     if isinstance(message, Chunk) and message.layout.sha256 != topic.artifact:
