@@ -3,6 +3,19 @@ import time; each runtime is imported only when a model that needs it is opened.
 
 from __future__ import annotations
 
+from edgeml.device_agent.install_result import InstallResult
+from edgeml.device_agent.installer import ActiveModel, Installer
+from edgeml.device_agent.lifecycle import State
 from edgeml.device_agent.runtimes import RUNTIMES, Session, open_session
+from edgeml.device_agent.self_test import SelfTestPolicy
 
-__all__ = ["RUNTIMES", "Session", "open_session"]
+__all__ = [
+    "RUNTIMES",
+    "ActiveModel",
+    "InstallResult",
+    "Installer",
+    "SelfTestPolicy",
+    "Session",
+    "State",
+    "open_session",
+]

@@ -1,0 +1,80 @@
+"""A verified manifest + what this device is → admitted for install, or InstallFailure naming the rule it breaks.
+
+Rules, in order: built for this device's target; its runtime is one this device runs and is installed;
+its model file and self-test are listed in the manifest; its release is above the highest release
+ever committed here (releases only move forward unless the caller allows a rollback).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+from edgeml.device_agent.install_failure import InstallFailure
+from edgeml.device_agent.runtimes import runtime_class
+from edgeml.device_agent.self_test import self_test_spec
+from edgeml.errors import RuntimeUnavailableError
+
+__all__ = ["check_admission"]
+
+
+def check_admission(
+    manifest: dict[str, Any],
+    device_target: str,
+    runtimes: Collection[str],
+    committed_release: int | None,
+    allow_rollback: bool,
+) -> None:
+    _check_target(manifest, device_target)
+    _check_runtime(manifest, runtimes)
+    _check_model_file(manifest)
+    self_test_spec(manifest)
+    _check_release(manifest, committed_release, allow_rollback)
+
+
+def _label(manifest: dict[str, Any]) -> str:
+    return f"{manifest['name']} {manifest['version']} (release {manifest['release']})"
+
+
+def _check_target(manifest: dict[str, Any], device_target: str) -> None:
+    target = manifest["target"]["id"]
+    if target != device_target:
+        raise InstallFailure(
+            "wrong_target",
+            f"{_label(manifest)} was compiled for target {target!r}; this device is {device_target!r}",
+            f"compile the model for this device: `edgeml compile MODEL --target {device_target}`",
+        )
+
+
+def _check_runtime(manifest: dict[str, Any], runtimes: Collection[str]) -> None:
+    runtime = manifest["target"].get("runtime")
+    if runtime not in runtimes:
+        raise InstallFailure(
+            "runtime_unavailable",
+            f"{_label(manifest)} needs runtime {runtime!r}; this device runs {', '.join(sorted(runtimes)) or 'none'}",
+            "compile for a target whose runtime this device has, or add the runtime to the agent's configuration",
+        )
+    try:
+        runtime_class(runtime)
+    except RuntimeUnavailableError as exc:
+        raise InstallFailure("runtime_unavailable", exc.message, exc.hint) from exc
+
+
+def _check_model_file(manifest: dict[str, Any]) -> None:
+    model_file = manifest["target"].get("model_file")
+    if model_file not in {entry["path"] for entry in manifest["files"]}:
+        raise InstallFailure(
+            "malformed",
+            f"{_label(manifest)}: target.model_file {model_file!r} is not one of the manifest's files",
+            "recompile the artifact with `edgeml compile`",
+        )
+
+
+def _check_release(manifest: dict[str, Any], committed_release: int | None, allow_rollback: bool) -> None:
+    if committed_release is None or manifest["release"] > committed_release or allow_rollback:
+        return
+    raise InstallFailure(
+        "release_not_newer",
+        f"{_label(manifest)} is not newer than release {committed_release} already committed on this device",
+        "ship a higher version, or send a signed rollback (install with allow_rollback=True)",
+    )
