@@ -40,6 +40,15 @@ class OptimizeGraph(Pass):
         before = len(onnx.load_model_from_string(model).graph.node)
         # ORT stamps its own producer; keep the bytes stable across ORT patch versions' metadata.
         optimized.producer_name, optimized.producer_version = "edgeml", ""
+        _drop_unused_opsets(optimized)
         data = optimized.SerializeToString()
         note = f"{before} → {len(optimized.graph.node)} nodes"
         return PassResult(data, changed=data != model, notes=(note,))
+
+
+def _drop_unused_opsets(model) -> None:
+    """ORT's saved model declares every domain it knows (training, aten, …); keep those the graph uses."""
+    used = {n.domain for n in model.graph.node} | {"", "ai.onnx"}
+    keep = [o for o in model.opset_import if o.domain in used]
+    del model.opset_import[:]
+    model.opset_import.extend(keep)

@@ -20,7 +20,10 @@ class QuantizeDynamicConfig(PassConfig):
     per_channel: bool = option(
         True, "one weight scale per output channel (MiniLM: cosine 0.964 per tensor, 0.993 per channel)"
     )
-    op_types: tuple[str, ...] = option(("MatMul", "Gemm", "Attention"), "op types to quantize")
+    op_types: tuple[str, ...] = option(
+        ("MatMul", "Gemm", "Attention", "Gather", "EmbedLayerNormalization"),
+        "op types to quantize (Gather: embedding tables, e.g. MiniLM's 45 MiB → 11 MiB)",
+    )
     exclude_nodes: tuple[str, ...] = option((), "node names kept in float")
 
 
