@@ -1,0 +1,78 @@
+"""Devices as the fleet knows them: capabilities from hello, state and model from status, last seen."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from edgeml.fleet.database import Database
+from edgeml.fleet.selector import Selector
+from edgeml.protocol import Hello, Status
+
+__all__ = ["DeviceRegistry"]
+
+
+class DeviceRegistry:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def on_hello(self, hello: Hello, now: float) -> None:
+        current = hello.current
+        with self.db.transaction() as tx:
+            tx.execute(
+                """INSERT INTO devices (id, target, runtimes, agent_version, free_storage, current_sha, current_version,
+                       current_release, online, first_seen, last_seen) VALUES (?,?,?,?,?,?,?,?,1,?,?)
+                   ON CONFLICT(id) DO UPDATE SET target=excluded.target, runtimes=excluded.runtimes,
+                       agent_version=excluded.agent_version, free_storage=excluded.free_storage,
+                       current_sha=excluded.current_sha, current_version=excluded.current_version,
+                       current_release=excluded.current_release, online=1, last_seen=excluded.last_seen""",
+                (
+                    hello.device_id,
+                    hello.target,
+                    json.dumps(dict(hello.runtimes)),
+                    hello.agent_version,
+                    hello.free_storage_bytes,
+                    current.sha256 if current else None,
+                    current.version if current else None,
+                    current.release if current else None,
+                    now,
+                    now,
+                ),
+            )
+
+    def on_status(self, device_id: str, status: Status, now: float) -> bool:
+        """Record a status; False if the device never said hello (unknown devices are not registered here)."""
+        model = status.slots.get(status.active) if status.active else None
+        with self.db.transaction() as tx:
+            cur = tx.execute(
+                """UPDATE devices SET state=?, online=?, last_seen=?, current_sha=?, current_version=?,
+                       current_release=? WHERE id=?""",
+                (
+                    status.state,
+                    int(status.online),
+                    now,
+                    model.sha256 if model else None,
+                    model.version if model else None,
+                    model.release if model else None,
+                    device_id,
+                ),
+            )
+            return cur.rowcount == 1
+
+    def set_tags(self, device_id: str, tags: dict[str, str]) -> None:
+        with self.db.transaction() as tx:
+            tx.execute("UPDATE devices SET tags=? WHERE id=?", (json.dumps(tags, sort_keys=True), device_id))
+
+    def get(self, device_id: str) -> dict[str, Any] | None:
+        rows = self.db.query("SELECT * FROM devices WHERE id=?", (device_id,))
+        return _device(rows[0]) if rows else None
+
+    def select(self, selector: Selector | None = None) -> list[dict[str, Any]]:
+        devices = [_device(r) for r in self.db.query("SELECT * FROM devices ORDER BY id")]
+        return [d for d in devices if selector is None or selector.matches(d)]
+
+
+def _device(row) -> dict[str, Any]:
+    d = dict(row)
+    d["tags"], d["runtimes"], d["online"] = json.loads(d["tags"]), json.loads(d["runtimes"]), bool(d["online"])
+    return d

@@ -1,0 +1,35 @@
+"""Device lifecycle events (stored once per device and seq) and counters of rejected messages by reason."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from edgeml.fleet.database import Database
+from edgeml.protocol import Event
+
+__all__ = ["EventLog"]
+
+
+class EventLog:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def record(self, device_id: str, e: Event) -> bool:
+        """Store an event; False when this (device, seq) was already stored (a redelivery)."""
+        with self.db.transaction() as tx:
+            cur = tx.execute(
+                "INSERT OR IGNORE INTO events VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (device_id, e.seq, e.at, e.kind, e.step, int(e.ok), e.reason, e.artifact, e.release, e.rollout_id),
+            )
+            return cur.rowcount == 1
+
+    def reject(self, reason: str) -> None:
+        with self.db.transaction() as tx:
+            tx.execute("INSERT INTO rejected VALUES (?, 1) ON CONFLICT(reason) DO UPDATE SET count=count+1", (reason,))
+
+    def rejected(self) -> dict[str, int]:
+        return {r["reason"]: r["count"] for r in self.db.query("SELECT * FROM rejected ORDER BY reason")}
+
+    def for_device(self, device_id: str, limit: int = 50) -> list[dict[str, Any]]:
+        rows = self.db.query("SELECT * FROM events WHERE device_id=? ORDER BY seq DESC LIMIT ?", (device_id, limit))
+        return [dict(r) for r in rows]

@@ -1,0 +1,224 @@
+"""The fleet service: MQTT intake → registry, events, telemetry, chunk serving; rollouts → desired states.
+
+Messages are decoded on the network thread and handed to one worker thread, the only writer of the
+database. A message that does not decode, or that names another device than its topic, is rejected,
+counted by reason and logged; it never stops the service. Desired states are a durable outbox: every
+tick publishes (signed, retained) each device's row whose sequence has not been published by this
+process yet — after a restart that is all of them, and devices ignore a sequence they already have.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import ClassVar
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from edgeml.fleet.artifact_store import ArtifactStore
+from edgeml.fleet.chunk_server import ChunkServer
+from edgeml.fleet.database import Database, FleetError
+from edgeml.fleet.desired_states import DesiredRow, DesiredStates
+from edgeml.fleet.device_registry import DeviceRegistry
+from edgeml.fleet.event_log import EventLog
+from edgeml.fleet.rollout_engine import RolloutEngine
+from edgeml.fleet.telemetry_intake import TelemetryIntake
+from edgeml.fleet.wave_health import WaveHealth
+from edgeml.protocol import (
+    DEFAULT_CHUNK_SIZE,
+    ArtifactRef,
+    ChunkLayout,
+    ChunkRequest,
+    DesiredState,
+    Event,
+    Hello,
+    Kind,
+    ProtocolError,
+    Status,
+    Telemetry,
+    decode_published,
+    desired_topic,
+    encode,
+    fleet_subscriptions,
+    sign_desired_state,
+)
+from edgeml.transport import Transport
+
+__all__ = ["Fleet", "FleetService"]
+
+log = logging.getLogger(__name__)
+DESIRED_TTL_S = 24 * 3600
+
+
+class Fleet:
+    """The fleet's state and logic without the network: what the CLI uses directly on the database."""
+
+    def __init__(self, db_path: str | Path, store_dir: str | Path, key: Ed25519PrivateKey) -> None:
+        self.db = Database(db_path)
+        self.key = key
+        self.devices = DeviceRegistry(self.db)
+        self.artifacts = ArtifactStore(self.db, store_dir, key.public_key())
+        self.telemetry = TelemetryIntake(self.db)
+        self.events = EventLog(self.db)
+        self.desired = DesiredStates(self.db)
+        self.rollouts = RolloutEngine(self.db, self.artifacts, self.devices, WaveHealth(self.db, self.telemetry))
+
+
+class FleetService:
+    def __init__(
+        self,
+        fleet: Fleet,
+        transport: Transport,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        tick_s: float = 0.5,
+        clock: Callable[[], float] = time.time,
+        share_group: str | None = None,
+    ) -> None:
+        self.fleet, self.transport, self.clock, self.tick_s = fleet, transport, clock, tick_s
+        self.chunk_size = chunk_size
+        self.chunks = ChunkServer(fleet.artifacts, transport, chunk_size)
+        self.share_group = share_group
+        self._inbox: queue.Queue = queue.Queue(maxsize=100_000)
+        self._published: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._worker: threading.Thread | None = None
+
+    def start(self, connect_timeout: float = 10.0, worker: bool = True) -> None:
+        for topic_filter in fleet_subscriptions(self.share_group):
+            self.transport.subscribe(topic_filter, self._receive)
+        self.transport.connect(connect_timeout)
+        if not worker:
+            return
+        self._worker = threading.Thread(target=self._run, name="edgeml-fleet", daemon=True)
+        self._worker.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._worker is not None:
+            self._worker.join(timeout=10)
+        self.transport.close()
+
+    def _receive(self, topic: str, payload: bytes) -> None:
+        try:
+            self._inbox.put_nowait((topic, payload))
+        except queue.Full:
+            self.fleet.events.reject("inbox_full")
+
+    def _run(self) -> None:
+        next_tick = 0.0
+        while not self._stop.is_set():
+            with contextlib.suppress(queue.Empty):
+                self._apply(*self._inbox.get(timeout=max(0.0, next_tick - time.monotonic())))
+                self.pump()  # NOTE: drain what queued meanwhile, so one chunk flush serves every request in it
+            if time.monotonic() >= next_tick:
+                self.tick()
+                next_tick = time.monotonic() + self.tick_s
+
+    def pump(self) -> int:
+        """Apply every message received so far (tests and single-threaded drivers call this instead of start)."""
+        n = 0
+        while True:
+            try:
+                self._apply(*self._inbox.get_nowait())
+                n += 1
+            except queue.Empty:
+                break
+        self.chunks.flush()
+        return n
+
+    def _apply(self, topic: str, payload: bytes) -> None:
+        try:
+            self._handle(topic, payload)
+        except FleetError as exc:  # a locked or full database: logged; the device re-sends, the service goes on
+            log.error("could not apply a message on %s: %s", topic, exc)
+
+    def tick(self) -> None:
+        now = self.clock()
+        try:
+            self.fleet.rollouts.tick(now)
+            self.publish_desired()
+        except FleetError as exc:
+            log.error("rollout step postponed: %s", exc)
+
+    def publish_desired(self) -> None:
+        for row in self.fleet.desired.all():
+            if self._published.get(row.device_id) != row.sequence and self.transport.connected:
+                self._publish(row)
+                self._published[row.device_id] = row.sequence
+
+    def _publish(self, row: DesiredRow) -> None:
+        artifact = self.fleet.artifacts.get(row.artifact_sha)
+        layout = ChunkLayout(row.artifact_sha, artifact["size"], self.chunk_size)
+        ref = ArtifactRef(
+            artifact["name"],
+            artifact["version"],
+            artifact["release"],
+            row.artifact_sha,
+            artifact["size"],
+            self.chunk_size,
+            layout.count,
+            artifact["target"],
+        )
+        issued = int(row.issued_at)
+        state = DesiredState(
+            row.device_id, ref, row.rollout_id, row.sequence, issued, issued + DESIRED_TTL_S, row.allow_rollback
+        )
+        self.transport.publish(
+            desired_topic(row.device_id), encode(sign_desired_state(state, self.fleet.key)), qos=1, retain=True
+        )
+
+    def _handle(self, topic: str, payload: bytes) -> None:
+        try:
+            where, message = decode_published(topic, payload)
+        except ProtocolError as exc:
+            self.fleet.events.reject(exc.code)
+            log.warning("rejected message on %s: %s", topic, exc.reason)
+            return
+        handler = self._handlers.get(where.kind)
+        if handler is None:
+            self.fleet.events.reject("unexpected_kind")
+            return
+        handler(self, where.device_id, message, self.clock())
+
+    def _on_hello(self, device_id: str, hello: Hello, now: float) -> None:
+        # NOTE: decode_published already refused a hello whose device_id differs from its topic's
+        self.fleet.devices.on_hello(hello, now)
+        self._published.pop(device_id, None)  # NOTE: (re)send its desired state on every hello
+
+    def _on_status(self, device_id: str, status: Status, now: float) -> None:
+        if not self.fleet.devices.on_status(device_id, status, now):
+            self.fleet.events.reject("unknown_device")
+            return
+        active = status.slots.get(status.active) if status.active else None
+        self.fleet.rollouts.on_device_model(device_id, active.sha256 if active else None, now)
+
+    def _on_event(self, device_id: str, event: Event, now: float) -> None:
+        if self.fleet.devices.get(device_id) is None:
+            self.fleet.events.reject("unknown_device")
+            return
+        if self.fleet.events.record(device_id, event) and event.kind == "rolled_back" and event.artifact:
+            self.fleet.rollouts.on_install_failed(device_id, event.artifact, event.reason, now)
+
+    def _on_telemetry(self, device_id: str, telemetry: Telemetry, now: float) -> None:
+        if self.fleet.devices.get(device_id) is None:
+            self.fleet.events.reject("unknown_device")
+            return
+        self.fleet.telemetry.record(device_id, telemetry, now)
+
+    def _on_chunk_request(self, device_id: str, request: ChunkRequest, now: float) -> None:
+        reason = self.chunks.request(device_id, request)
+        if reason:
+            self.fleet.events.reject(reason)
+
+    _handlers: ClassVar[dict[Kind, Callable]] = {
+        Kind.HELLO: _on_hello,
+        Kind.STATUS: _on_status,
+        Kind.EVENT: _on_event,
+        Kind.TELEMETRY: _on_telemetry,
+        Kind.CHUNK_REQUEST: _on_chunk_request,
+    }

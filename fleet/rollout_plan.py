@@ -1,0 +1,71 @@
+"""`--canary 2% --waves 10%,50%,100% --bake 10m --deadline 30m --gate …` → a validated RolloutPlan.
+
+Wave sizes are cumulative shares of the devices the selector matched when the rollout was created (the
+canary is wave 0). Each wave waits for every exposed device to finish (or hit its deadline), then for
+the bake time, then must pass every gate.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from edgeml.fleet.database import FleetError
+from edgeml.fleet.gates import Gate, parse_gate
+
+__all__ = ["RolloutPlan", "parse_duration", "parse_percent"]
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}
+
+
+def parse_duration(text: str) -> float:
+    m = _DURATION.match(text.strip())
+    if not m:
+        raise FleetError(f"duration {text!r} is not like 90s, 10m or 1h")
+    return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+def parse_percent(text: str) -> float:
+    value = text.strip().removesuffix("%")
+    try:
+        share = float(value) / 100.0
+    except ValueError:
+        raise FleetError(f"{text!r} is not a percentage like 10%") from None
+    if not 0 < share <= 1:
+        raise FleetError(f"{text!r} must be above 0% and at most 100%")
+    return share
+
+
+@dataclass(frozen=True)
+class RolloutPlan:
+    waves: tuple[float, ...]  # cumulative shares, canary first, last is 1.0
+    bake_s: float
+    deadline_s: float
+    gates: tuple[Gate, ...]
+    min_devices_per_wave: int = 1
+
+    @classmethod
+    def build(cls, canary: str, waves: str, bake: str, deadline: str, gates: list[str]) -> RolloutPlan:
+        shares = [parse_percent(canary)] + [parse_percent(w) for w in waves.split(",") if w.strip()]
+        if any(b <= a for a, b in itertools.pairwise(shares)):
+            raise FleetError(f"wave sizes {shares} must grow (they are cumulative shares, canary first)")
+        if shares[-1] != 1.0:
+            shares.append(1.0)
+        return cls(tuple(shares), parse_duration(bake), parse_duration(deadline), tuple(parse_gate(g) for g in gates))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "waves": list(self.waves),
+            "bake_s": self.bake_s,
+            "deadline_s": self.deadline_s,
+            "gates": [g.text for g in self.gates],
+            "min_devices_per_wave": self.min_devices_per_wave,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RolloutPlan:
+        gates = tuple(parse_gate(g) for g in d["gates"])
+        return cls(tuple(d["waves"]), d["bake_s"], d["deadline_s"], gates, d.get("min_devices_per_wave", 1))

@@ -1,0 +1,175 @@
+"""A light device that speaks the real protocol, for `edgeml fleet simulate`, load tests and rehearsals.
+
+It does everything a device does on the wire — hello, retained status with a last will, signed desired
+state checked against the pinned key (replays and stale messages ignored), windowed chunk requests with
+re-requests for what is missing, whole-artifact sha256 check — but keeps the artifact in memory instead
+of installing it, and reports synthetic telemetry. Faults per version (`latency_ms=+40,error_rate=0.05`)
+let an operator rehearse an abort before it happens for real.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+from dataclasses import dataclass, field
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from edgeml.protocol import (
+    ChunkRequest,
+    DesiredState,
+    DesiredStateGuard,
+    Event,
+    Hello,
+    ModelRef,
+    ProtocolError,
+    Status,
+    Telemetry,
+    artifact_chunks_topic,
+    chunk_request_topic,
+    decode_chunk,
+    desired_topic,
+    encode,
+    events_topic,
+    hello_topic,
+    status_topic,
+    telemetry_topic,
+)
+from edgeml.sketches import DDSketch
+from edgeml.transport import Transport, Will
+
+__all__ = ["Fault", "SimulatedDevice"]
+
+WINDOW = 64  # chunks asked for at a time
+
+
+@dataclass(frozen=True)
+class Fault:
+    latency_ms: float = 0.0  # added to every simulated inference
+    error_rate: float = 0.0
+
+
+@dataclass
+class _Download:
+    desired: DesiredState
+    chunks: dict[int, bytes] = field(default_factory=dict)
+    last_progress: float = 0.0
+
+
+class SimulatedDevice:
+    def __init__(
+        self, device_id: str, target: str, transport: Transport, fleet_key: Ed25519PublicKey,
+        faults: dict[str, Fault] | None = None, latency_ms: float = 5.0, seed: int = 0,
+    ) -> None:  # fmt: skip
+        self.device_id, self.target, self.transport = device_id, target, transport
+        self.guard = DesiredStateGuard(device_id, fleet_key)
+        self.guard_state: dict | None = None  # the guard's persisted state; None on a new device
+        self.faults = faults or {}
+        self.base_latency_ms = latency_ms
+        self.current: ModelRef | None = None
+        self.download: _Download | None = None
+        self.corrupt_installs = 0
+        self.rejected: list[str] = []
+        self._seq = 0
+        self._rng = random.Random(seed)
+
+    # -- wiring ----------------------------------------------------------------------------------------------
+    def start(self, timeout: float = 10.0) -> None:
+        self.transport.subscribe(desired_topic(self.device_id), self.on_desired)
+        self.transport.connect(timeout)
+        self.announce()
+
+    def announce(self) -> None:
+        hello = Hello(self.device_id, self.target, "sim-0.1", 10**9, {"onnxruntime": "sim"}, self.current)
+        self.transport.publish(hello_topic(self.device_id), encode(hello), qos=1)
+        self.publish_status("committed" if self.current else "idle")
+
+    def publish_status(self, state: str) -> None:
+        slots = {"a": self.current} if self.current else {}
+        status = Status(state, True, int(time.time()), slots, "a" if self.current else None,
+                        (self.guard_state or {}).get("last_sequence"))  # fmt: skip
+        self.transport.publish(status_topic(self.device_id), encode(status), qos=1, retain=True)
+
+    def will(self) -> Will:
+        status = Status("offline", False, int(time.time()), {}, None, None)
+        return Will(status_topic(self.device_id), encode(status))
+
+    # -- desired state and download ---------------------------------------------------------------------------
+    def on_desired(self, topic: str, payload: bytes) -> None:
+        installed = self.current.release if self.current else None
+        verdict = self.guard.check(payload, self.guard_state, installed)
+        if not verdict.accepted:
+            if verdict.code != "duplicate":
+                self.rejected.append(verdict.code)
+                self._event("desired_rejected", "idle", False, verdict.reason)
+            return
+        self.guard_state = verdict.state
+        desired = verdict.desired
+        if self.current and self.current.sha256 == desired.artifact.sha256:
+            self.publish_status("committed")
+            return
+        self.download = _Download(desired, last_progress=time.monotonic())
+        self.transport.subscribe(artifact_chunks_topic(desired.artifact.sha256), self.on_chunk)
+        self.publish_status("downloading")
+        self.request_missing()
+
+    def request_missing(self) -> None:
+        d = self.download
+        if d is None:
+            return
+        missing = [i for i in range(d.desired.artifact.chunk_count) if i not in d.chunks][:WINDOW]
+        request = ChunkRequest.for_indices(d.desired.artifact.sha256, d.desired.artifact.chunk_size, missing)
+        self.transport.publish(chunk_request_topic(self.device_id), encode(request), qos=1)
+
+    def on_chunk(self, topic: str, payload: bytes) -> None:
+        d = self.download
+        try:
+            chunk = decode_chunk(payload)
+        except ProtocolError as exc:
+            self.rejected.append(exc.code)
+            return
+        if d is None or chunk.layout != d.desired.artifact.layout() or chunk.index in d.chunks:
+            return
+        d.chunks[chunk.index] = chunk.payload
+        d.last_progress = time.monotonic()
+        if len(d.chunks) == d.desired.artifact.chunk_count:
+            self._finish(d)
+        elif len(d.chunks) % WINDOW == 0:
+            self.request_missing()
+
+    def poll(self, quiet_s: float = 2.0) -> None:
+        """Re-request what is missing when the stream went quiet (a disconnect, a lost window)."""
+        if self.download and time.monotonic() - self.download.last_progress > quiet_s:
+            self.download.last_progress = time.monotonic()
+            self.request_missing()
+
+    def _finish(self, d: _Download) -> None:
+        data = b"".join(d.chunks[i] for i in range(len(d.chunks)))
+        a = d.desired.artifact
+        self.download = None
+        if hashlib.sha256(data).hexdigest() != a.sha256 or len(data) != a.size:
+            self.corrupt_installs += 1
+            self._event("rolled_back", "verifying", False, "artifact sha256 mismatch", a.sha256, a.release)
+            return
+        self.current = ModelRef(a.name, a.version, a.release, a.sha256)
+        self._event("committed", "committed", True, "", a.sha256, a.release, d.desired.rollout_id)
+        self.publish_status("committed")
+
+    # -- telemetry -------------------------------------------------------------------------------------------------
+    def emit_telemetry(self, calls: int = 100, period_s: int = 60) -> None:
+        fault = self.faults.get(self.current.version, Fault()) if self.current else Fault()
+        sketch = DDSketch()
+        errors = 0
+        for _ in range(calls):
+            sketch.add(max(0.01, self._rng.gauss(self.base_latency_ms, self.base_latency_ms * 0.1)) + fault.latency_ms)
+            errors += self._rng.random() < fault.error_rate
+        self._seq += 1
+        now = int(time.time())
+        t = Telemetry(self._seq, now - period_s, now, self.current, sketch, calls, errors)
+        self.transport.publish(telemetry_topic(self.device_id), encode(t), qos=1)
+
+    def _event(self, kind, step, ok, reason, artifact=None, release=None, rollout_id=None) -> None:
+        self._seq += 1
+        e = Event(kind, step, ok, self._seq, int(time.time()), reason, artifact, release, rollout_id)
+        self.transport.publish(events_topic(self.device_id), encode(e), qos=1)

@@ -1,0 +1,76 @@
+"""A settled, baked wave → pass, fail (which gate, by how much) or undecided (which gate lacks data).
+
+Metrics come from the exposed devices (waves so far) on the new artifact, the baseline from the rollout's
+devices on the model they ran before (telemetry from an hour before the rollout on), and drift from the
+new artifact's manifest reference profile.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from edgeml.fleet.database import Database
+from edgeml.fleet.rollout_plan import RolloutPlan
+from edgeml.fleet.telemetry_intake import TelemetryIntake
+
+__all__ = ["Verdict", "WaveHealth"]
+
+BASELINE_LOOKBACK_S = 3600.0
+_QUANTILES = {"p50_latency": 0.5, "p90_latency": 0.9, "p95_latency": 0.95, "p99_latency": 0.99}
+
+
+@dataclass
+class Verdict:
+    failed: bool = False
+    undecided: bool = False
+    reason: str = ""
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class WaveHealth:
+    db: Database
+    telemetry: TelemetryIntake
+
+    def measure(self, r: dict[str, Any]) -> dict[str, Any]:
+        """Every gate metric for rollout row `r` up to its current wave: value and baseline."""
+        execs = self.db.query(
+            "SELECT device_id, state, previous_sha FROM executions WHERE rollout_id=? AND wave<=?", (r["id"], r["wave"])
+        )
+        exposed = [e["device_id"] for e in execs]
+        previous = sorted(
+            {
+                row[0]
+                for row in self.db.query(
+                    "SELECT previous_sha FROM executions WHERE rollout_id=? AND previous_sha IS NOT NULL", (r["id"],)
+                )
+            }
+        )
+        new = self.telemetry.aggregate([r["artifact_sha"]], exposed, since=r["created_at"])
+        base = self.telemetry.aggregate(previous, None, since=r["created_at"] - BASELINE_LOOKBACK_S)
+        manifest = json.loads(
+            self.db.query("SELECT manifest FROM artifacts WHERE sha256=?", (r["artifact_sha"],))[0][0]
+        )
+        succeeded = sum(e["state"] == "succeeded" for e in execs)
+        values: dict[str, Any] = {
+            "install_success": (succeeded / len(execs) if execs else None, None),
+            "error_rate": (new.error_rate, base.error_rate),
+            "psi": (new.worst_psi(manifest.get("reference_profile", {})), None),
+        }
+        values |= {m: (new.latency(q), base.latency(q)) for m, q in _QUANTILES.items()}
+        return {"values": values, "devices_reporting": new.devices, "baseline_devices": base.devices}
+
+    def judge(self, r: dict[str, Any], plan: RolloutPlan, now: float) -> Verdict:
+        measured = self.measure(r)
+        verdict = Verdict(values=measured)
+        for gate in plan.gates:
+            value, baseline = measured["values"][gate.metric]
+            holds = gate.holds(value, baseline)
+            if holds is False:
+                limit = gate.limit(baseline)
+                return Verdict(True, False, f"{gate.text} (measured {value:.4g}, limit {limit:.4g})", measured)
+            if holds is None:
+                verdict.undecided, verdict.reason = True, f"{gate.text} (no telemetry yet)"
+        return verdict
