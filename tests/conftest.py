@@ -47,7 +47,9 @@ class Mosquitto:
             self.port = s.getsockname()[1]
         self.url = f"mqtt://127.0.0.1:{self.port}"
         self.conf = folder / "mosquitto.conf"
-        self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+        # NOTE: `user root` keeps a root-started broker from dropping to the `mosquitto` user, which could not
+        # read the password and ACL files the tests write under pytest's private temp folders
+        self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\nuser root\n")
         self.log = folder / "mosquitto.log"
         self.proc = None
 

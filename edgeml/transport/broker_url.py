@@ -1,4 +1,5 @@
-"""`mqtt://host:port` / `mqtts://host:port` → host, port, TLS flag, with errors that say what is wrong."""
+"""`mqtt://[user[:password]@]host:port` / `mqtts://…` → host, port, TLS flag and credentials, with errors
+that say what is wrong."""
 
 from __future__ import annotations
 
@@ -15,9 +16,12 @@ class BrokerUrl:
     host: str
     port: int
     tls: bool
+    username: str | None = None
+    password: str | None = None
 
-    def __str__(self) -> str:
-        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
+    def __str__(self) -> str:  # never prints the password
+        user = f"{self.username}@" if self.username else ""
+        return f"{'mqtts' if self.tls else 'mqtt'}://{user}{self.host}:{self.port}"
 
 
 def parse_broker_url(url: str) -> BrokerUrl:
@@ -28,4 +32,4 @@ def parse_broker_url(url: str) -> BrokerUrl:
         port = parsed.port or (8883 if parsed.scheme == "mqtts" else 1883)
     except ValueError:
         raise EdgemlError(f"broker URL {url!r} has an invalid port") from None
-    return BrokerUrl(parsed.hostname, port, parsed.scheme == "mqtts")
+    return BrokerUrl(parsed.hostname, port, parsed.scheme == "mqtts", parsed.username, parsed.password)

@@ -46,6 +46,8 @@ class MqttTransport:
         self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
         self._client.max_queued_messages_set(_QUEUE_LIMIT)
         self._client.reconnect_delay_set(min_delay=1, max_delay=30)
+        if self.url.username:
+            self._client.username_pw_set(self.url.username, self.url.password)
         if will is not None:
             self._client.will_set(will.topic, will.payload, qos=will.qos, retain=will.retain)
         if tls is not None or self.url.tls:

@@ -105,7 +105,7 @@ def test_incompatible_devices_are_never_exposed(world, releases, keypair):
 
 
 def test_bad_rollouts_are_refused(world, releases):
-    service, devices, clock = world
+    service, _devices, clock = world
     service.fleet.artifacts.publish(releases["1.2.3"], clock.now)
     with pytest.raises(FleetError, match="matches 0 device"):
         service.fleet.rollouts.create("digits@1.2.3", "tag:site=nowhere", plan([]), clock.now)
@@ -116,7 +116,7 @@ def test_bad_rollouts_are_refused(world, releases):
 
 
 def test_garbage_and_impostors_are_counted_not_fatal(world, releases):
-    service, devices, clock = world
+    service, devices, _clock = world
     t = MemoryTransport(service.transport.broker, "evil")
     t.connect()
     t.publish("edgeml/v1/devices/cam-01/telemetry", b"\x00garbage")
