@@ -54,6 +54,14 @@ CREATE TABLE IF NOT EXISTS events (
     PRIMARY KEY (device_id, seq)
 );
 CREATE TABLE IF NOT EXISTS rejected (reason TEXT PRIMARY KEY, count INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS experiments (
+    id TEXT PRIMARY KEY, a_sha TEXT NOT NULL, b_sha TEXT NOT NULL, split REAL NOT NULL, selector TEXT NOT NULL,
+    metrics TEXT NOT NULL, created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS experiment_devices (
+    experiment_id TEXT NOT NULL REFERENCES experiments(id), device_id TEXT NOT NULL, arm TEXT NOT NULL,
+    PRIMARY KEY (experiment_id, device_id)
+);
 """
 
 

@@ -26,6 +26,7 @@ from edgeml.fleet.database import Database, FleetError
 from edgeml.fleet.desired_states import DesiredRow, DesiredStates
 from edgeml.fleet.device_registry import DeviceRegistry
 from edgeml.fleet.event_log import EventLog
+from edgeml.fleet.experiments import Experiments
 from edgeml.fleet.rollout_engine import RolloutEngine
 from edgeml.fleet.telemetry_intake import TelemetryIntake
 from edgeml.fleet.wave_health import WaveHealth
@@ -67,6 +68,7 @@ class Fleet:
         self.events = EventLog(self.db)
         self.desired = DesiredStates(self.db)
         self.rollouts = RolloutEngine(self.db, self.artifacts, self.devices, WaveHealth(self.db, self.telemetry))
+        self.experiments = Experiments(self.db, self.artifacts, self.devices, self.telemetry)
 
 
 class FleetService:
@@ -81,7 +83,7 @@ class FleetService:
     ) -> None:
         self.fleet, self.transport, self.clock, self.tick_s = fleet, transport, clock, tick_s
         self.chunk_size = chunk_size
-        self.chunks = ChunkServer(fleet.artifacts, transport, chunk_size)
+        self.chunks = ChunkServer(fleet.artifacts, transport, chunk_size, clock=clock)
         self.share_group = share_group
         self._inbox: queue.Queue = queue.Queue(maxsize=100_000)
         self._published: dict[str, int] = {}

@@ -289,3 +289,141 @@ def acl(db, store, key, out, extra, fleet_user) -> None:
     with open(out, "w") as f:
         f.write(mosquitto_acl(ids, fleet_user))
     console.print(f"[green]✓[/] {out}: ACLs for {len(set(ids))} device(s) and the fleet user {fleet_user}")
+
+
+@fleet.command("simulate")
+@click.option("--devices", "n", type=int, default=100, show_default=True, help="How many simulated devices.")
+@click.option("--target", default="cpu-ort", show_default=True, help="Target id the devices report.")
+@click.option("--broker", required=True, help="mqtt://host:port of the broker the fleet serves.")
+@click.option("--pubkey", required=True, type=click.Path(exists=True, dir_okay=False), help="The fleet's public key.")
+@click.option(
+    "--disconnect-rate",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Share of devices that drop off once in the middle of a download.",
+)
+@click.option("--latency-ms", type=float, default=5.0, show_default=True, help="Simulated inference latency.")
+@click.option(
+    "--fault",
+    "faults",
+    multiple=True,
+    metavar="version=V:latency_ms=+40,error_rate=0.05",
+    help="Misbehave on one version, to rehearse an abort (repeatable).",
+)
+@click.option("--duration", default="10m", show_default=True, help="How long to run.")
+@click.option("--prefix", default="sim", show_default=True, help="Device id prefix.")
+@click.option("--json", "as_json", is_flag=True)
+@errors_handled
+def simulate_cmd(n, target, broker, pubkey, disconnect_rate, latency_ms, faults, duration, prefix, as_json) -> None:
+    """Run simulated devices that speak the real protocol (asyncio, one connection each)."""
+    import asyncio
+    from dataclasses import asdict
+
+    from edgeml.artifact import load_public_key
+    from edgeml.fleet.rollout_plan import parse_duration
+    from edgeml.fleet.simulation import simulate
+
+    parsed = dict(_parse_fault(f) for f in faults)
+    console.print(f"[dim]{n} simulated {target} device(s) on {broker} for {duration}; Ctrl-C stops[/]")
+    report = asyncio.run(
+        simulate(
+            broker,
+            n,
+            target,
+            load_public_key(pubkey),
+            duration_s=parse_duration(duration),
+            disconnect_rate=disconnect_rate,
+            latency_ms=latency_ms,
+            faults=parsed,
+            prefix=prefix,
+        )
+    )
+    if as_json:
+        print_json(asdict(report))
+        return
+    console.print(
+        f"devices by version: {report.versions}; disconnects {report.disconnects}; "
+        f"corrupt installs {report.corrupt_installs}"
+    )
+
+
+def _parse_fault(text: str):
+    from edgeml.fleet import FleetError
+    from edgeml.fleet.simulated_device import Fault
+
+    version, sep, rest = text.partition(":")
+    if not version.startswith("version=") or not sep:
+        raise FleetError(f"fault {text!r} is not version=V:latency_ms=+40,error_rate=0.05")
+    values = {}
+    for item in rest.split(","):
+        k, _, v = item.partition("=")
+        if k not in ("latency_ms", "error_rate"):
+            raise FleetError(f"fault {text!r}: unknown setting {k!r} (latency_ms, error_rate)")
+        values[k] = float(v)
+    return version.removeprefix("version="), Fault(**values)
+
+
+@fleet.group("experiment")
+def experiment() -> None:
+    """A/B experiments: two versions on hash-assigned cohorts, compared with stated tests."""
+
+
+@experiment.command("create")
+@_options
+@click.argument("a")
+@click.argument("b")
+@click.option("--split", type=float, default=50, show_default=True, help="Percent of devices on B.")
+@click.option("--to", "selector", required=True, help="Devices: target=ID,tag:KEY=VALUE,id=PATTERN or all.")
+@click.option(
+    "--metric",
+    "metrics",
+    default="p95_latency,error_rate",
+    show_default=True,
+    help="Comma-separated: p50/p90/p95/p99_latency, error_rate.",
+)
+@click.option("--json", "as_json", is_flag=True)
+@errors_handled
+def experiment_create(db, store, key, a, b, split, selector, metrics, as_json) -> None:
+    """Run A (name@version) on most devices and B on --split percent of them."""
+    r = _fleet(db, store, key).experiments.create(a, b, split, selector, metrics.split(","), time.time())
+    if as_json:
+        print_json(r)
+        return
+    console.print(
+        f"[green]✓[/] experiment {r['id']}: A on {r['arms']['A']['devices']} device(s), "
+        f"B on {r['arms']['B']['devices']}"
+    )
+
+
+@experiment.command("report")
+@_options
+@click.argument("experiment_id")
+@click.option("--json", "as_json", is_flag=True)
+@errors_handled
+def experiment_report(db, store, key, experiment_id, as_json) -> None:
+    """Per arm: n, metric, difference (B − A), 95 % interval, p-value, verdict."""
+    r = _fleet(db, store, key).experiments.report(experiment_id)
+    if as_json:
+        print_json(r)
+        return
+    arms = r["arms"]
+    console.print(
+        f"[bold]{experiment_id}[/]: A {arms['A']['reporting']}/{arms['A']['devices']} reporting, "
+        f"B {arms['B']['reporting']}/{arms['B']['devices']} reporting"
+    )
+    table = Table("metric", "A", "B", "B − A", "95 % interval", "p-value", "verdict", "test")
+    for metric, m in r["metrics"].items():
+        fmt = (lambda v: f"{v:.4g}") if "a" in m else (lambda v: "—")
+        ci = f"[{m['ci95'][0]:.4g}, {m['ci95'][1]:.4g}]" if "ci95" in m else "—"
+        table.add_row(
+            metric,
+            fmt(m.get("a")),
+            fmt(m.get("b")),
+            fmt(m.get("difference")),
+            ci,
+            f"{m['p_value']:.3g}" if "p_value" in m else "—",
+            m["verdict"],
+            m["test"],
+        )
+    console.print(table)

@@ -7,6 +7,10 @@ from pathlib import Path
 import pytest
 
 import edgeml
+from edgeml.artifact import load_public_key
+from edgeml.fleet import FleetService
+from edgeml.fleet.simulated_device import Fault, SimulatedDevice
+from edgeml.transport.memory_transport import MemoryBroker, MemoryTransport
 
 DIGITS = Path(__file__).resolve().parents[2] / "examples" / "digits"
 
@@ -32,3 +36,52 @@ def fleet(tmp_path, keypair):
     f = Fleet(tmp_path / "fleet.sqlite", tmp_path / "store", load_private_key(keypair[0]))
     yield f
     f.db.close()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def world(fleet, keypair):
+    """A fleet service and ten simulated cpu-ort devices on the in-memory broker, with a controlled clock;
+    version 1.3.0 runs 40 ms slower on them (a regression to catch)."""
+    broker, clock = MemoryBroker(), Clock()
+    service = FleetService(fleet, MemoryTransport(broker, "fleet"), chunk_size=16 * 1024, clock=clock)
+    service.start(worker=False)
+    devices = []
+    for i in range(10):
+        d = SimulatedDevice(f"cam-{i:02d}", "cpu-ort", MemoryTransport(broker, f"cam-{i:02d}"),
+                            load_public_key(keypair[1]), faults={"1.3.0": Fault(latency_ms=40.0)}, seed=i)  # fmt: skip
+        d.start()
+        devices.append(d)
+    service.pump()
+    return service, devices, clock
+
+
+def _run(service, devices, clock, rollout_id, steps=200, telemetry=False):
+    for _ in range(steps):
+        clock.now += 5
+        service.tick()
+        while service.pump():
+            pass
+        for d in devices:
+            if telemetry and d.current:
+                d.emit_telemetry(calls=50)
+        service.pump()
+        status = service.fleet.rollouts.status(rollout_id)
+        if status["state"] in ("completed", "aborted") and not any(
+            e["state"] in ("in_progress", "reverting") for e in status["executions"]
+        ):
+            return status
+    raise AssertionError(f"rollout did not settle: {service.fleet.rollouts.status(rollout_id)}")
+
+
+@pytest.fixture
+def run():
+    """Drive the world until a rollout settles: returns its final status."""
+    return _run

@@ -6,57 +6,16 @@ from __future__ import annotations
 import pytest
 
 from edgeml.artifact import load_public_key
-from edgeml.fleet import FleetError, FleetService, RolloutPlan
-from edgeml.fleet.simulated_device import Fault, SimulatedDevice
-from edgeml.transport.memory_transport import MemoryBroker, MemoryTransport
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def world(fleet, keypair):
-    broker, clock = MemoryBroker(), Clock()
-    service = FleetService(fleet, MemoryTransport(broker, "fleet"), chunk_size=16 * 1024, clock=clock)
-    service.start(worker=False)
-    devices = []
-    for i in range(10):
-        d = SimulatedDevice(f"cam-{i:02d}", "cpu-ort", MemoryTransport(broker, f"cam-{i:02d}"),
-                            load_public_key(keypair[1]), faults={"1.3.0": Fault(latency_ms=40.0)}, seed=i)  # fmt: skip
-        d.start()
-        devices.append(d)
-    service.pump()
-    return service, devices, clock
-
-
-def run(service, devices, clock, rollout_id, steps=200, telemetry=False):
-    for _ in range(steps):
-        clock.now += 5
-        service.tick()
-        while service.pump():
-            pass
-        for d in devices:
-            if telemetry and d.current:
-                d.emit_telemetry(calls=50)
-        service.pump()
-        status = service.fleet.rollouts.status(rollout_id)
-        if status["state"] in ("completed", "aborted") and not any(
-            e["state"] in ("in_progress", "reverting") for e in status["executions"]
-        ):
-            return status
-    raise AssertionError(f"rollout did not settle: {service.fleet.rollouts.status(rollout_id)}")
+from edgeml.fleet import FleetError, RolloutPlan
+from edgeml.fleet.simulated_device import SimulatedDevice
+from edgeml.transport.memory_transport import MemoryTransport
 
 
 def plan(gates, bake="30s"):
     return RolloutPlan.build("10%", "50%,100%", bake, "10m", gates)
 
 
-def test_canary_then_waves_then_done(world, releases):
+def test_canary_then_waves_then_done(world, releases, run):
     service, devices, clock = world
     art = service.fleet.artifacts.publish(releases["1.2.3"], clock.now)
     created = service.fleet.rollouts.create("digits@1.2.3", "target=cpu-ort", plan(["install_success>=1.0"]), clock.now)
@@ -68,7 +27,7 @@ def test_canary_then_waves_then_done(world, releases):
     assert sum(d.corrupt_installs for d in devices) == 0
 
 
-def test_latency_regression_aborts_and_reverts_every_exposed_device(world, releases):
+def test_latency_regression_aborts_and_reverts_every_exposed_device(world, releases, run):
     service, devices, clock = world
     first = service.fleet.artifacts.publish(releases["1.2.3"], clock.now)
     service.fleet.artifacts.publish(releases["1.3.0"], clock.now)
@@ -86,7 +45,7 @@ def test_latency_regression_aborts_and_reverts_every_exposed_device(world, relea
     assert all(d.current.sha256 == first["sha256"] for d in devices)
 
 
-def test_incompatible_devices_are_never_exposed(world, releases, keypair):
+def test_incompatible_devices_are_never_exposed(world, releases, keypair, run):
     service, devices, clock = world
     npu = SimulatedDevice("npu-01", "ethos-u55-128", MemoryTransport(service.transport.broker, "npu-01"),
                           load_public_key(keypair[1]))  # fmt: skip

@@ -1,0 +1,197 @@
+"""N simulated devices on one asyncio loop (one MQTT connection each, no thread per device) against a
+real broker: for load tests, demos and rehearsing a rollout. Devices drop off at random during
+transfers and come back, as a real fleet's do.
+
+Each device is a SimulatedDevice (the real protocol); `_AioLink` gives it the Transport interface on
+top of aiomqtt, queueing its publishes onto the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+
+import aiomqtt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from edgeml.fleet.simulated_device import Fault, SimulatedDevice
+from edgeml.transport import Handler, Will, parse_broker_url
+
+__all__ = ["SimulationReport", "simulate"]
+
+log = logging.getLogger(__name__)
+
+
+class _AioLink:
+    """The Transport interface over one aiomqtt client; `run()` owns the connection and reconnects."""
+
+    def __init__(self, url: str, client_id: str) -> None:
+        self.url, self.client_id = parse_broker_url(url), client_id
+        self.will: Will | None = None
+        self.connected = False
+        self.received_bytes = 0
+        self._handlers: dict[str, Handler] = {}
+        self._outbox: asyncio.Queue = asyncio.Queue()
+        self._client: aiomqtt.Client | None = None
+
+    def subscribe(self, topic_filter: str, handler: Handler, qos: int = 1) -> None:
+        new = topic_filter not in self._handlers
+        self._handlers[topic_filter] = handler
+        if new and self._client is not None and self.connected:
+            self._outbox.put_nowait(("sub", topic_filter, None, qos, False))
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> None:
+        self._outbox.put_nowait(("pub", topic, payload, qos, retain))
+
+    def connect(self, timeout: float = 10.0) -> None:  # the loop connects; see run()
+        pass
+
+    def close(self) -> None:
+        self.connected = False
+
+    async def run(self, on_connect, stop: asyncio.Event, drop: asyncio.Event) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(aiomqtt.MqttError, OSError):
+                await self._session(on_connect, stop, drop)
+            self.connected = False
+            await asyncio.sleep(random.uniform(0.2, 1.0))
+
+    async def _session(self, on_connect, stop: asyncio.Event, drop: asyncio.Event) -> None:
+        will = aiomqtt.Will(self.will.topic, self.will.payload, self.will.qos, self.will.retain) if self.will else None
+        async with aiomqtt.Client(
+            self.url.host,
+            self.url.port,
+            identifier=self.client_id,
+            will=will,
+            username=self.url.username,
+            password=self.url.password,
+            keepalive=30,
+            max_queued_incoming_messages=5000,
+        ) as client:
+            self._client = client
+            for topic_filter in self._handlers:
+                await client.subscribe(topic_filter, qos=1)
+            self.connected = True
+            on_connect()
+            tasks = [asyncio.create_task(self._send(client)), asyncio.create_task(self._receive(client))]
+            waiter = asyncio.create_task(_first(stop, drop))
+            await asyncio.wait([*tasks, waiter], return_when=asyncio.FIRST_COMPLETED)
+            for t in (*tasks, waiter):
+                t.cancel()
+            drop.clear()
+
+    async def _send(self, client: aiomqtt.Client) -> None:
+        while True:
+            item = await self._outbox.get()
+            kind, topic, payload, qos, retain = item
+            try:
+                if kind == "sub":
+                    await client.subscribe(topic, qos=qos)
+                else:
+                    await client.publish(topic, payload, qos=qos, retain=retain)
+            except aiomqtt.MqttError:
+                self._requeue(item)  # NOTE: kept for the next connection, like paho's offline queue
+                return
+
+    def _requeue(self, item: tuple) -> None:
+        rest = [item]
+        while not self._outbox.empty():
+            rest.append(self._outbox.get_nowait())
+        for i in rest:
+            self._outbox.put_nowait(i)
+
+    async def _receive(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            payload = bytes(message.payload)
+            self.received_bytes += len(payload)
+            for topic_filter, handler in list(self._handlers.items()):
+                if message.topic.matches(topic_filter):
+                    try:
+                        handler(message.topic.value, payload)
+                    except Exception:  # a device's bug is counted by its own logic; the loop goes on
+                        log.exception("simulated device handler failed")
+
+
+async def _first(*events: asyncio.Event) -> None:
+    waits = [asyncio.create_task(e.wait()) for e in events]
+    await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    for w in waits:
+        w.cancel()
+
+
+@dataclass
+class SimulationReport:
+    devices: int
+    seconds: float = 0.0
+    converged: int = 0
+    corrupt_installs: int = 0
+    received_bytes: int = 0
+    disconnects: int = 0
+    versions: dict[str, int] = field(default_factory=dict)
+
+
+async def simulate(
+    url: str,
+    n: int,
+    target: str,
+    fleet_key: Ed25519PublicKey,
+    *,
+    until_sha: str | None = None,
+    duration_s: float = 60.0,
+    disconnect_rate: float = 0.0,
+    latency_ms: float = 5.0,
+    faults: dict[str, Fault] | None = None,
+    telemetry_period_s: float = 10.0,
+    prefix: str = "sim",
+    seed: int = 0,
+) -> SimulationReport:
+    """Run `n` devices until every one runs `until_sha` (if given) or `duration_s` passes."""
+    rng = random.Random(seed)
+    stop = asyncio.Event()
+    devices, links, drops = [], [], []
+    for i in range(n):
+        link = _AioLink(url, f"{prefix}-{i:05d}")
+        device = SimulatedDevice(link.client_id, target, link, fleet_key, faults, latency_ms, seed=seed + i)
+        link.will = device.will()
+        link.subscribe(f"edgeml/v1/devices/{link.client_id}/desired", device.on_desired)
+        devices.append(device)
+        links.append(link)
+        drops.append(asyncio.Event())
+    tasks = [
+        asyncio.create_task(link.run(d.announce, stop, drop))
+        for link, d, drop in zip(links, devices, drops, strict=True)
+    ]
+    report = SimulationReport(n)
+    start = time.monotonic()
+    dropped = set()
+    last_telemetry = start
+    while time.monotonic() - start < duration_s:
+        await asyncio.sleep(0.25)
+        for i, d in enumerate(devices):
+            if d.download and disconnect_rate and i not in dropped and rng.random() < disconnect_rate:
+                dropped.add(i)  # NOTE: each device drops at most once per download, mid-transfer
+                drops[i].set()
+                report.disconnects += 1
+            if links[i].connected:
+                d.poll(quiet_s=2.0)
+        if time.monotonic() - last_telemetry >= telemetry_period_s:
+            last_telemetry = time.monotonic()
+            for link, d in zip(links, devices, strict=True):
+                if link.connected:
+                    d.emit_telemetry(calls=int(telemetry_period_s * 10))
+        if until_sha and all(d.current and d.current.sha256 == until_sha for d in devices):
+            break
+    report.seconds = time.monotonic() - start
+    stop.set()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    report.converged = sum(1 for d in devices if until_sha and d.current and d.current.sha256 == until_sha)
+    report.corrupt_installs = sum(d.corrupt_installs for d in devices)
+    report.received_bytes = sum(link.received_bytes for link in links)
+    for d in devices:
+        key = d.current.version if d.current else "none"
+        report.versions[key] = report.versions.get(key, 0) + 1
+    return report
