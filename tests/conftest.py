@@ -26,6 +26,23 @@ def keypair(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def releases(tmp_path_factory, keypair):
+    """digits 1.2.3 and 1.3.0 for cpu-ort, signed with the fleet's key."""
+    import edgeml
+
+    root = tmp_path_factory.mktemp("releases")
+    cache = tmp_path_factory.mktemp("release-cache")
+    out = {}
+    for version in ("1.2.3", "1.3.0"):
+        edgeml.compile(
+            str(DIGITS / "model.onnx"), "cpu-ort", key=keypair[0], out=root / version, cache_dir=cache,
+            version=version, name="digits", options={"precision": "fp32"},
+        )  # fmt: skip
+        out[version] = root / version
+    return out
+
+
+@pytest.fixture(scope="session")
 def digits_artifact(tmp_path_factory, keypair):
     """One compiled digits artifact shared by read-only tests (each test that changes it copies it first)."""
     import edgeml

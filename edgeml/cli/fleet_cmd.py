@@ -57,18 +57,33 @@ def fleet() -> None:
 
 @fleet.command("serve")
 @_options
-@click.option("--broker", required=True, help="mqtt://[user:pass@]host:port or mqtts://… of the broker.")
+@click.option(
+    "--broker",
+    default=None,
+    help="mqtt://[user:pass@]host:port or mqtts://… of the broker. Default: start an embedded broker.",
+)
+@click.option("--port", type=int, default=1883, show_default=True, help="Embedded broker port (without --broker).")
 @click.option("--chunk-size", type=int, default=64 * 1024, show_default=True, help="Artifact chunk bytes.")
 @click.option("--share-group", default=None, help="MQTT 5 shared-subscription group, to run several instances.")
 @click.option("--tls-ca", default=None, help="CA file for mqtts://.")
 @click.option("--tls-cert", default=None, help="Client certificate.")
 @click.option("--tls-key", default=None, help="Client certificate key.")
 @errors_handled
-def serve(db, store, key, broker, chunk_size, share_group, tls_ca, tls_cert, tls_key) -> None:
+def serve(db, store, key, broker, port, chunk_size, share_group, tls_ca, tls_cert, tls_key) -> None:
     """Run the fleet service until interrupted (Ctrl-C): intake, chunk serving, rollout steps."""
     from edgeml.fleet import FleetService
+    from edgeml.fleet.embedded_broker import EmbeddedBroker
     from edgeml.transport.mqtt_transport import MqttTransport, TlsConfig
 
+    embedded = None
+    if broker is None:
+        embedded = EmbeddedBroker(port)
+        embedded.start()
+        broker = embedded.url
+        console.print(
+            f"[yellow]•[/] no --broker given: started an embedded MQTT broker (amqtt) on {broker} "
+            "— fine for trying edgeml on one machine; use Mosquitto, EMQX or HiveMQ in production"
+        )
     tls = TlsConfig(tls_ca, tls_cert, tls_key) if (tls_ca or tls_cert) else None
     service = FleetService(
         _fleet(db, store, key),
@@ -86,6 +101,8 @@ def serve(db, store, key, broker, chunk_size, share_group, tls_ca, tls_cert, tls
     except KeyboardInterrupt:
         pass
     service.stop()
+    if embedded is not None:
+        embedded.stop()
     console.print("fleet stopped")
 
 
@@ -191,36 +208,10 @@ def status(db, store, key, rollout_id, watch, as_json) -> None:
 
 def _render_status(r) -> None:
     console.print(f"[bold]{r['id']}[/] {r['state']} — wave {r['wave']} — {r['reason'] or ''}")
-    table = Table(
-        "wave",
-        "size",
-        "pending",
-        "in progress",
-        "succeeded",
-        "failed",
-        "timed out",
-        "reverting",
-        "rolled back",
-        "cancelled",
-    )
+    table = Table("wave", "devices", "executions")
     for w in r["waves"]:
-        table.add_row(
-            *(
-                str(w.get(k, 0))
-                for k in (
-                    "wave",
-                    "size",
-                    "pending",
-                    "in_progress",
-                    "succeeded",
-                    "failed",
-                    "timed_out",
-                    "reverting",
-                    "rolled_back",
-                    "cancelled",
-                )
-            )
-        )
+        states = " · ".join(f"{k.replace('_', ' ')} {v}" for k, v in w.items() if k not in ("wave", "size"))
+        table.add_row(str(w["wave"]), str(w["size"]), states)
     console.print(table)
     if r.get("gates_now"):
         gates = Table("metric", "exposed devices", "baseline")

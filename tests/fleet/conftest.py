@@ -6,26 +6,12 @@ from pathlib import Path
 
 import pytest
 
-import edgeml
 from edgeml.artifact import load_public_key
 from edgeml.fleet import FleetService
 from edgeml.fleet.simulated_device import Fault, SimulatedDevice
 from edgeml.transport.memory_transport import MemoryBroker, MemoryTransport
 
 DIGITS = Path(__file__).resolve().parents[2] / "examples" / "digits"
-
-
-@pytest.fixture(scope="session")
-def releases(tmp_path_factory, keypair):
-    """digits 1.2.3 and 1.3.0 for cpu-ort, signed with the fleet's key."""
-    root = tmp_path_factory.mktemp("releases")
-    cache = tmp_path_factory.mktemp("release-cache")
-    out = {}
-    for version in ("1.2.3", "1.3.0"):
-        edgeml.compile(str(DIGITS / "model.onnx"), "cpu-ort", key=keypair[0], out=root / version, cache_dir=cache,
-                       version=version, name="digits", options={"precision": "fp32"})  # fmt: skip
-        out[version] = root / version
-    return out
 
 
 @pytest.fixture
