@@ -54,6 +54,11 @@ CREATE TABLE IF NOT EXISTS events (
     PRIMARY KEY (device_id, seq)
 );
 CREATE TABLE IF NOT EXISTS rejected (reason TEXT PRIMARY KEY, count INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS retrain_requests (
+    id TEXT PRIMARY KEY, artifact_sha TEXT NOT NULL, input TEXT NOT NULL, feature INTEGER NOT NULL,
+    devices TEXT NOT NULL, max_psi REAL NOT NULL, first_seen REAL NOT NULL, last_seen REAL NOT NULL,
+    state TEXT NOT NULL DEFAULT 'open', UNIQUE (artifact_sha, input, feature)
+);
 CREATE TABLE IF NOT EXISTS experiments (
     id TEXT PRIMARY KEY, a_sha TEXT NOT NULL, b_sha TEXT NOT NULL, split REAL NOT NULL, selector TEXT NOT NULL,
     metrics TEXT NOT NULL, created_at REAL NOT NULL

@@ -27,6 +27,7 @@ from edgeml.fleet.desired_states import DesiredRow, DesiredStates
 from edgeml.fleet.device_registry import DeviceRegistry
 from edgeml.fleet.event_log import EventLog
 from edgeml.fleet.experiments import Experiments
+from edgeml.fleet.retraining import Retraining
 from edgeml.fleet.rollout_engine import RolloutEngine
 from edgeml.fleet.telemetry_intake import TelemetryIntake
 from edgeml.fleet.wave_health import WaveHealth
@@ -54,6 +55,7 @@ __all__ = ["Fleet", "FleetService"]
 
 log = logging.getLogger(__name__)
 DESIRED_TTL_S = 24 * 3600
+RETRAIN_SCAN_S = 60.0
 
 
 class Fleet:
@@ -69,6 +71,7 @@ class Fleet:
         self.desired = DesiredStates(self.db)
         self.rollouts = RolloutEngine(self.db, self.artifacts, self.devices, WaveHealth(self.db, self.telemetry))
         self.experiments = Experiments(self.db, self.artifacts, self.devices, self.telemetry)
+        self.retraining = Retraining(self.db)
 
 
 class FleetService:
@@ -87,6 +90,7 @@ class FleetService:
         self.share_group = share_group
         self._inbox: queue.Queue = queue.Queue(maxsize=100_000)
         self._published: dict[str, int] = {}
+        self._last_scan = 0.0
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
 
@@ -144,6 +148,9 @@ class FleetService:
         try:
             self.fleet.rollouts.tick(now)
             self.publish_desired()
+            if now - self._last_scan >= RETRAIN_SCAN_S:
+                self._last_scan = now
+                self.fleet.retraining.scan(now)
         except FleetError as exc:
             log.error("rollout step postponed: %s", exc)
 

@@ -86,6 +86,8 @@ class SimulatedDevice:
         self.current: ModelRef | None = None
         self.download: _Download | None = None
         self.corrupt_installs = 0
+        self.reference_profile: dict | None = None  # set it (and `drift`) to report input histograms
+        self.drift = 0.0  # 0: inputs look like the reference; 1: every value lands in the top bin
         self.rejected: list[str] = []
         self._seq = 0
         self._rng = random.Random(seed)
@@ -181,8 +183,22 @@ class SimulatedDevice:
             errors += self._rng.random() < fault.error_rate
         self._seq += 1
         now = int(time.time())
-        t = Telemetry(self._seq, now - period_s, now, self.current, sketch, calls, errors)
+        t = Telemetry(self._seq, now - period_s, now, self.current, sketch, calls, errors, self._drift_counts(calls))
         self.transport.publish(telemetry_topic(self.device_id), encode(t), qos=1)
+
+    def _drift_counts(self, calls: int) -> dict[str, dict[int, tuple[int, ...]]]:
+        """Histograms over the reference bins: the reference mix, with a `drift` share moved to the top bin."""
+        if not self.reference_profile:
+            return {}
+        out: dict[str, dict[int, tuple[int, ...]]] = {}
+        for name, spec in self.reference_profile.get("inputs", {}).items():
+            for i, feature in enumerate(spec["features"]):
+                ref = feature["counts"]
+                total = sum(ref) or 1
+                counts = [round(calls * (1 - self.drift) * c / total) for c in ref]
+                counts[-1] += round(calls * self.drift)
+                out.setdefault(name, {})[i] = tuple(counts)
+        return out
 
     def _event(self, kind, step, ok, reason, artifact=None, release=None, rollout_id=None) -> None:
         self._seq += 1

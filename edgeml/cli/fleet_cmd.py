@@ -418,3 +418,44 @@ def experiment_report(db, store, key, experiment_id, as_json) -> None:
             m["test"],
         )
     console.print(table)
+
+
+@fleet.group("retrain")
+def retrain() -> None:
+    """Retraining requests raised by sustained input drift across devices."""
+
+
+@retrain.command("list")
+@_options
+@click.option("--json", "as_json", is_flag=True)
+@errors_handled
+def retrain_list(db, store, key, as_json) -> None:
+    """Open and past requests: artifact, input feature, devices, worst PSI, time range."""
+    rows = _fleet(db, store, key).retraining.list()
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("id", "artifact", "feature", "devices", "max PSI", "first seen", "last seen", "state")
+    for r in rows:
+        table.add_row(
+            r["id"],
+            r["artifact_sha"][:12] + "…",
+            f"{r['input']}[{r['feature']}]",
+            str(len(r["devices"])),
+            f"{r['max_psi']:.3f}",
+            time.strftime("%Y-%m-%d %H:%M", time.gmtime(r["first_seen"])),
+            time.strftime("%Y-%m-%d %H:%M", time.gmtime(r["last_seen"])),
+            r["state"],
+        )
+    console.print(table)
+
+
+@retrain.command("export")
+@_options
+@click.argument("request_id")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Dataset folder to create.")
+@errors_handled
+def retrain_export(db, store, key, request_id, out) -> None:
+    """Write the request's evidence (request.json, per-device drift histograms) as a dataset folder."""
+    folder = _fleet(db, store, key).retraining.export(request_id, out)
+    console.print(f"[green]✓[/] {folder}: request.json and drift.npz")

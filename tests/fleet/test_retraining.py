@@ -1,0 +1,48 @@
+"""Sustained drift on several devices opens a retraining request with its evidence, exportable as data."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+
+def test_drift_on_enough_devices_opens_a_request_and_exports(world, releases, run, tmp_path):
+    service, devices, clock = world
+    art = service.fleet.artifacts.publish(releases["1.2.3"], clock.now)
+    from edgeml.fleet import RolloutPlan
+
+    r = service.fleet.rollouts.create("digits@1.2.3", "all", RolloutPlan.build("100%", "", "0s", "10m", []), clock.now)
+    run(service, devices, clock, r["id"])
+    profile = art["manifest"]["reference_profile"]
+    for i, d in enumerate(devices):
+        d.reference_profile = profile
+        d.drift = 0.6 if i < 4 else 0.0  # four devices see shifted inputs, six do not
+        d.emit_telemetry(calls=500)
+    service.pump()
+    touched = service.fleet.retraining.scan(clock.now)
+    requests = service.fleet.retraining.list()
+    assert len(touched) == 1 and len(requests) == 1
+    req = requests[0]
+    assert req["input"] == "input" and req["feature"] == 0 and req["max_psi"] > 0.25
+    assert set(req["devices"]) == {d.device_id for d in devices[:4]}
+    folder = service.fleet.retraining.export(req["id"], tmp_path / "dataset")
+    evidence = json.loads((folder / "request.json").read_text())
+    assert evidence["id"] == req["id"]
+    with np.load(folder / "drift.npz") as z:
+        assert z["reference_counts"].sum() > 0 and len(z.files) == 2 + 4
+
+
+def test_drift_on_one_device_is_not_a_fleet_signal(world, releases, run):
+    service, devices, clock = world
+    art = service.fleet.artifacts.publish(releases["1.2.3"], clock.now)
+    from edgeml.fleet import RolloutPlan
+
+    r = service.fleet.rollouts.create("digits@1.2.3", "all", RolloutPlan.build("100%", "", "0s", "10m", []), clock.now)
+    run(service, devices, clock, r["id"])
+    for i, d in enumerate(devices):
+        d.reference_profile = art["manifest"]["reference_profile"]
+        d.drift = 0.9 if i == 0 else 0.0
+        d.emit_telemetry(calls=500)
+    service.pump()
+    assert service.fleet.retraining.scan(clock.now) == []
