@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import random
 import time
@@ -116,6 +117,16 @@ class _AioLink:
                         log.exception("simulated device handler failed")
 
 
+def _quiet_closed_sockets(loop: asyncio.AbstractEventLoop, context: dict) -> None:
+    """paho schedules a writer callback for a socket that a dropped connection already closed (EBADF):
+    expected here, where devices drop on purpose; anything else is logged as usual."""
+    exc = context.get("exception")
+    if isinstance(exc, OSError) and exc.errno == errno.EBADF:
+        log.debug("callback on a closed socket: %s", context.get("message"))
+        return
+    loop.default_exception_handler(context)
+
+
 async def _first(*events: asyncio.Event) -> None:
     waits = [asyncio.create_task(e.wait()) for e in events]
     await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
@@ -150,6 +161,7 @@ async def simulate(
     seed: int = 0,
 ) -> SimulationReport:
     """Run `n` devices until every one runs `until_sha` (if given) or `duration_s` passes."""
+    asyncio.get_running_loop().set_exception_handler(_quiet_closed_sockets)
     rng = random.Random(seed)
     stop = asyncio.Event()
     devices, links, drops = [], [], []
