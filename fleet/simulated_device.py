@@ -147,10 +147,12 @@ class SimulatedDevice:
         except ProtocolError as exc:
             self.rejected.append(exc.code)
             return
-        if d is None or chunk.layout != d.desired.artifact.layout() or chunk.index in d.received:
+        if d is None or chunk.layout != d.desired.artifact.layout():
+            return
+        d.last_progress = time.monotonic()  # NOTE: any chunk of ours counts: a busy stream is no reason to ask again
+        if chunk.index in d.received:
             return
         d.add(chunk.index, chunk.payload)
-        d.last_progress = time.monotonic()
         if len(d.received) == d.desired.artifact.chunk_count:
             self._finish(d)
         elif len(d.received) % WINDOW == 0:

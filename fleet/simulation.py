@@ -71,7 +71,7 @@ class _AioLink:
             username=self.url.username,
             password=self.url.password,
             keepalive=30,
-            max_queued_incoming_messages=5000,
+            max_queued_incoming_messages=256,
         ) as client:
             self._client = client
             for topic_filter in self._handlers:
@@ -153,7 +153,7 @@ async def simulate(
     *,
     until_sha: str | None = None,
     duration_s: float = 60.0,
-    disconnect_rate: float = 0.0,
+    disconnect_rate: float = 0.0,  # share of devices that drop off once in the middle of a download
     latency_ms: float = 5.0,
     faults: dict[str, Fault] | None = None,
     telemetry_period_s: float = 10.0,
@@ -179,13 +179,13 @@ async def simulate(
     ]
     report = SimulationReport(n)
     start = time.monotonic()
-    dropped = set()
+    droppers = set(rng.sample(range(n), round(disconnect_rate * n)))  # each drops once, mid-download
     last_telemetry = start
     while time.monotonic() - start < duration_s:
         await asyncio.sleep(0.25)
         for i, d in enumerate(devices):
-            if d.download and disconnect_rate and i not in dropped and rng.random() < disconnect_rate:
-                dropped.add(i)  # NOTE: each device drops at most once per download, mid-transfer
+            if i in droppers and d.download and d.download.received and rng.random() < 0.25:
+                droppers.discard(i)
                 drops[i].set()
                 report.disconnects += 1
             if links[i].connected:
@@ -198,6 +198,7 @@ async def simulate(
         if until_sha and all(d.current and d.current.sha256 == until_sha for d in devices):
             break
     report.seconds = time.monotonic() - start
+    await asyncio.sleep(2.0)  # NOTE: let the last statuses and events reach the fleet before disconnecting
     stop.set()
     await asyncio.gather(*tasks, return_exceptions=True)
     report.converged = sum(1 for d in devices if until_sha and d.current and d.current.sha256 == until_sha)
