@@ -90,7 +90,9 @@ def bench(
 
 
 def _open(manifest: dict[str, Any], root: Path, threads: int) -> Session:
-    return open_session(manifest["target"]["runtime"], root / manifest["target"]["model_file"], threads=threads)
+    """The file this host can run: the shipped model, or (e.g. Ethos-U) the CPU reference it was measured on."""
+    model_file = manifest["metrics"].get("measured_on", {}).get("model_file") or manifest["target"]["model_file"]
+    return open_session(manifest["target"]["runtime"], root / model_file, threads=threads)
 
 
 def _self_test_feed(root: Path, manifest: dict[str, Any]) -> dict[str, np.ndarray]:

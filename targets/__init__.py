@@ -12,6 +12,11 @@ __all__ = ["TARGETS", "default_target_id", "load_target"]
 # target id → module. Every module exposes SPEC, Recipe, check(...) and plan(...) (see cpu_ort/).
 TARGETS: dict[str, str] = {
     "cpu-ort": "edgeml.targets.cpu_ort",
+    "cpu-openvino": "edgeml.targets.cpu_openvino",
+    "npu-openvino": "edgeml.targets.npu_openvino",
+    "tflite-cpu": "edgeml.targets.tflite_cpu",
+    "ethos-u55-128": "edgeml.targets.ethos_u55_128",
+    "ethos-u65-256": "edgeml.targets.ethos_u65_256",
 }
 
 

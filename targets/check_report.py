@@ -14,6 +14,7 @@ class CheckIssue:
     op: str
     rule: str
     detail: str
+    fix: str = ""  # what the user can do about it, when there is something (an option, another target)
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class CheckReport:
     nodes: int
     supported_nodes: int
     issues: tuple[CheckIssue, ...]
+    notes: tuple[str, ...] = ()  # what runs but falls back (e.g. NPU → CPU), estimates; never a refusal
 
     @property
     def ok(self) -> bool:
@@ -34,9 +36,10 @@ class CheckReport:
             "nodes": self.nodes,
             "supported_nodes": self.supported_nodes,
             "issues": [vars(i) for i in self.issues],
+            "notes": list(self.notes),
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CheckReport:
         issues = tuple(CheckIssue(**i) for i in d["issues"])
-        return cls(d["target"], d["nodes"], d["supported_nodes"], issues)
+        return cls(d["target"], d["nodes"], d["supported_nodes"], issues, tuple(d.get("notes", ())))

@@ -72,11 +72,16 @@ def test_layers_do_not_import_what_they_must_not(folder):
     assert not violations, "\n".join(violations)
 
 
+# a runtime adapter imports its own runtime; runtimes/__init__.py imports the adapter only when a model needs it
+RUNTIME_ADAPTERS = {"device_agent/runtimes/openvino_session.py": "openvino"}
+
+
 def test_device_agent_never_imports_compiler_stacks():
     heavy = [
         f"{p.relative_to(ROOT)} imports {n}"
         for p in (ROOT / "device_agent").rglob("*.py")
         for n in _imports(p)
         if n.split(".")[0] in ("torch", "onnx", "openvino", "nncf", "tensorflow")
+        and RUNTIME_ADAPTERS.get(p.relative_to(ROOT).as_posix()) != n.split(".")[0]
     ]
     assert not heavy, "\n".join(heavy)

@@ -18,6 +18,8 @@ __all__ = ["RUNTIMES", "Session", "open_session", "runtime_class"]
 # runtime id → (module, class, pip extra). Modules are imported only when a model needs them.
 RUNTIMES: dict[str, tuple[str, str, str]] = {
     "onnxruntime": ("edgeml.device_agent.runtimes.onnxruntime_session", "OrtSession", "runtime-ort"),
+    "openvino": ("edgeml.device_agent.runtimes.openvino_session", "OvSession", "runtime-openvino"),
+    "litert": ("edgeml.device_agent.runtimes.litert_session", "LiteRTSession", "runtime-litert"),
 }
 
 

@@ -28,6 +28,11 @@ class Built:
     model_file: str
     runtime: str
     digest: str  # sha256 of the deterministic bundle of `files`
+    device_model_file: str | None = None  # what the device runs when the host measures another file
+
+    @property
+    def shipped_model_file(self) -> str:
+        return self.device_model_file or self.model_file
 
     @property
     def size_bytes(self) -> int:
@@ -70,13 +75,20 @@ def _lower(onnx: Blob, lowering: Lowering, ctx, cache, progress, calibration_dig
     meta = cache.get_json("lowerings", key) if hit is not None else None
     if hit is not None and meta is not None:
         progress.finished(step, "cached")
-        built = Built(onnx, unbundle(hit.data), meta["model_file"], meta["runtime"], hit.sha256)
+        built = Built(
+            onnx, unbundle(hit.data), meta["model_file"], meta["runtime"], hit.sha256, meta.get("device_model_file")
+        )
         return built, PassRecord(lowering.name, lowering.config.to_dict(), True, True, 0.0, tuple(meta["notes"]))
     lowered = lowering(onnx.data, ctx)
     packed = Blob.of(bundle(lowered.files))
-    meta = {"model_file": lowered.model_file, "runtime": lowered.runtime, "notes": list(lowered.notes)}
+    meta = {
+        "model_file": lowered.model_file,
+        "runtime": lowered.runtime,
+        "notes": list(lowered.notes),
+        "device_model_file": lowered.device_model_file,
+    }
     cache.put_bytes("lowerings", key, packed, meta)
     seconds = time.perf_counter() - start
     progress.finished(step, f"{seconds:.1f} s")
-    built = Built(onnx, lowered.files, lowered.model_file, lowered.runtime, packed.sha256)
+    built = Built(onnx, lowered.files, lowered.model_file, lowered.runtime, packed.sha256, lowered.device_model_file)
     return built, PassRecord(lowering.name, lowering.config.to_dict(), True, False, seconds, lowered.notes)

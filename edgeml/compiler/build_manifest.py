@@ -24,6 +24,7 @@ def build_manifest(
     release: int,
     spec: TargetSpec,
     model_file: str,
+    measured_model_file: str,
     runtime: str,
     signature: ModelSignature,
     preprocessing: dict[str, Any] | None,
@@ -34,6 +35,7 @@ def build_manifest(
     self_test_tolerance: dict[str, float],
     provenance: dict[str, Any],
     threads: int,
+    notes: list[str],
 ) -> dict[str, Any]:
     chosen = models[decision.chosen]
     ref = models[FLOAT]
@@ -42,9 +44,9 @@ def build_manifest(
         "name": name,
         "version": version,
         "release": release,
-        "target": spec.to_dict() | {"model_file": model_file, "runtime": runtime},
+        "target": spec.to_dict() | {"model_file": model_file, "runtime": runtime, "notes": notes},
         "files": [],  # filled in by the writer
-        "io": signature.to_dict(),
+        "io": _io(signature, chosen.get("io")),
         "preprocessing": preprocessing,
         "precision": decision.chosen,
         "metrics": {
@@ -57,7 +59,8 @@ def build_manifest(
             "speedup_vs_float": round(ref["latency"]["p50_ms"] / chosen["latency"]["p50_ms"], 3),
             "size_bytes": chosen["size_bytes"],
             "float_size_bytes": ref["size_bytes"],
-            "measured_on": host_info().to_dict() | {"threads": threads, "runtime": runtime},
+            "measured_on": host_info().to_dict()
+            | {"threads": threads, "runtime": runtime, "model_file": measured_model_file},
         },
         "decision": decision.to_dict()
         | {
@@ -68,3 +71,15 @@ def build_manifest(
         "self_test": {"file": SELF_TEST_FILE} | self_test_tolerance,
         "provenance": provenance | {"edgeml": __version__},
     }
+
+
+def _io(signature: ModelSignature, built_io: dict[str, Any] | None) -> dict[str, Any]:
+    """Intake's signature (dim names), with every dim the shipped model fixed (e.g. static NPU shapes)."""
+    io = signature.to_dict()
+    for kind in ("inputs", "outputs"):
+        built = {t["name"]: t for t in (built_io or {}).get(kind, [])}
+        for tensor in io[kind]:
+            shape = built.get(tensor["name"], {}).get("shape")
+            if shape and len(shape) == len(tensor["shape"]):
+                tensor["shape"] = [b if isinstance(b, int) else a for a, b in zip(tensor["shape"], shape, strict=True)]
+    return io

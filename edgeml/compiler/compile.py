@@ -7,6 +7,7 @@ Each step is a function below; this module only wires them together and records 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 import time
@@ -43,6 +44,7 @@ from edgeml.targets.recipe import make_recipe
 __all__ = ["CompileResult", "compile_model"]
 
 DEFAULT_CALIB_SAMPLES = 256
+_EXPORT_TOOLS = {True: ("torch", "onnxscript"), False: ()}
 _GENERIC_FOLDERS = {"build", "dist", "out", "output", "models", "model", "onnx", "export", "exported"}
 
 
@@ -122,7 +124,8 @@ def compile_model(
     eval_set = _evaluation_set(eval_data, model, calib_set, intake, notes)
     notes += list(calib_set.notes + eval_set.notes)
 
-    proto = _check_target(target_mod, intake, cache, progress)
+    proto, check_report = _check_target(target_mod, intake, recipe, cache, progress)
+    notes += list(check_report.notes)
     plan = target_mod.plan(proto, recipe, has_calibration=True)
     notes += list(plan.notes)
     with tempfile.TemporaryDirectory(prefix="edgeml-compile-") as scratch_dir:
@@ -146,7 +149,8 @@ def compile_model(
         version=version,
         release=release,
         spec=target_mod.SPEC,
-        model_file=built[decision.chosen].model_file,
+        model_file=built[decision.chosen].shipped_model_file,
+        measured_model_file=built[decision.chosen].model_file,
         runtime=built[decision.chosen].runtime,
         signature=intake.signature,
         preprocessing=calib_set.preprocessing,
@@ -155,7 +159,8 @@ def compile_model(
         budget=budget,
         reference_profile=measured.reference_profile,
         self_test_tolerance=_self_test_tolerance(measured, decision.chosen),
-        provenance=_provenance(intake, recipe, records, calib_set, eval_set),
+        provenance=_provenance(intake, recipe, records, calib_set, eval_set, _tools_used(plan, decision.chosen)),
+        notes=list(plan.notes),
         threads=threads,
     )
     chosen = built[decision.chosen]
@@ -240,26 +245,33 @@ def _evaluation_set(eval_data, model: str, calib_set: Dataset, intake: IntakeRes
     return read_dataset(spec, intake.signature, "evaluation")
 
 
-def _check_target(target_mod, intake: IntakeResult, cache: ContentCache, progress: Progress):
+def _check_target(target_mod, intake: IntakeResult, recipe, cache: ContentCache, progress: Progress):
     import onnx
 
     label = f"check {target_mod.SPEC.id}"
     progress.step(label)
     proto = onnx.load_model_from_string(intake.onnx.data)
     key = cache_key(
-        model=intake.onnx.sha256, target=target_mod.SPEC.to_dict(), tools=tool_versions(("onnx", "onnxruntime"))
+        model=intake.onnx.sha256,
+        target=target_mod.SPEC.to_dict(),
+        recipe=dataclasses.asdict(recipe),
+        tools=tool_versions(("onnx", "onnxruntime", "openvino", "ethos-u-vela", "ai-edge-litert")),
     )
     hit = cache.get_json("check", key)
-    report = CheckReport.from_dict(hit) if hit else target_mod.check(intake.onnx.data, proto, target_mod.SPEC)
+    report = CheckReport.from_dict(hit) if hit else target_mod.check(intake.onnx.data, proto, target_mod.SPEC, recipe)
     if not hit:
         cache.put_json("check", key, report.to_dict())
     progress.finished(label, f"{report.supported_nodes}/{report.nodes} nodes supported" + (", cached" if hit else ""))
+    for note in report.notes:
+        progress.note(note)
     if not report.ok:
         details = "; ".join(f"{i.node} [{i.op}] breaks {i.rule}: {i.detail}" for i in report.issues[:8])
+        fixes = [i.fix for i in report.issues if i.fix]
         raise TargetError(
-            f"target {target_mod.SPEC.id} cannot run this model: {details}", "see `edgeml targets` for other targets"
+            f"target {target_mod.SPEC.id} cannot run this model: {details}",
+            fixes[0] if fixes else "see `edgeml targets` for other targets",
         )
-    return proto
+    return proto, report
 
 
 def _select(
@@ -299,7 +311,16 @@ def _self_test_tolerance(measured: Measurements, chosen: str) -> dict[str, float
     return {"min_cosine": 0.999, "atol": round(0.05 * scale + 1e-5, 6)}
 
 
-def _provenance(intake: IntakeResult, recipe, records: list[PassRecord], calib: Dataset, evalset: Dataset) -> dict:
+def _tools_used(plan, chosen: str) -> tuple[str, ...]:
+    """The tools whose versions shaped the shipped files: every preparation pass and the chosen candidate's."""
+    steps = [*plan.prepare, *plan.candidates[chosen].passes, plan.candidates[chosen].lowering]
+    names = {"numpy", "onnx"} | {t for step in steps if step is not None for t in step.tools}
+    return tuple(sorted(names))
+
+
+def _provenance(
+    intake: IntakeResult, recipe, records: list[PassRecord], calib: Dataset, evalset: Dataset, tools: tuple[str, ...]
+) -> dict:
     from dataclasses import asdict
 
     return {
@@ -309,5 +330,5 @@ def _provenance(intake: IntakeResult, recipe, records: list[PassRecord], calib: 
         "passes": [{"name": r.name, "config": r.config, "changed": r.changed, "notes": list(r.notes)} for r in records],
         "calibration": {"source": calib.source, "samples": len(calib), "digest": calib.digest()},
         "evaluation": {"source": evalset.source, "samples": len(evalset), "digest": evalset.digest()},
-        "tools": {k: v for k, v in tool_versions(("onnx", "onnxruntime", "onnxscript", "torch", "numpy")).items() if v},
+        "tools": {k: v for k, v in tool_versions((*tools, *_EXPORT_TOOLS[intake.exporter is not None])).items() if v},
     }

@@ -17,6 +17,7 @@ __all__ = ["EVAL_BATCH", "fidelity", "is_classifier_output", "run_dataset", "top
 
 EVAL_BATCH = 64
 _SQNR_CAP_DB = 200.0
+_NEGLIGIBLE_CHANNEL = 1e-6  # of the strongest channel's norm
 
 
 def run_dataset(session: Session, dataset: Dataset) -> dict[str, np.ndarray]:
@@ -59,7 +60,7 @@ def _output_fidelity(ref: np.ndarray, out: np.ndarray) -> dict[str, Any]:
         "max_abs_err": float(np.abs(r - o).max()),
     }
     if ref.ndim >= 2:
-        per_channel = _cosine_rows(_channels(ref), _channels(out))
+        per_channel = _channel_cosines(_channels(ref), _channels(out))
         worst = int(np.argmin(per_channel))
         result |= {"worst_channel_cosine": round(float(per_channel[worst]), 6), "worst_channel": worst}
     if is_classifier_output(ref):
@@ -70,6 +71,17 @@ def _output_fidelity(ref: np.ndarray, out: np.ndarray) -> dict[str, Any]:
 def _channels(a: np.ndarray) -> np.ndarray:
     """[N, C, ...] → [C, N·…]: one row per channel (axis 1)."""
     return np.moveaxis(a, 1, 0).reshape(a.shape[1], -1).astype(np.float64)
+
+
+def _channel_cosines(ref: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Cosine per channel; a channel that is negligible (≤ −120 dB of the strongest) in both counts as equal.
+
+    MiniLM's embedding has a dead channel (|x| ~ 1e-33): FP16 weights flush it to exactly 0, which a plain
+    cosine scores 0.0, as if a live channel had been destroyed.
+    """
+    ref_norm, out_norm = np.linalg.norm(ref, axis=1), np.linalg.norm(out, axis=1)
+    floor = _NEGLIGIBLE_CHANNEL * float(ref_norm.max(initial=0.0))
+    return np.where((ref_norm <= floor) & (out_norm <= floor), 1.0, _cosine_rows(ref, out))
 
 
 def _cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -15,10 +15,11 @@ from typing import Any
 import numpy as np
 
 from edgeml.compiler.content_cache import Blob, ContentCache, cache_key
+from edgeml.compiler.load_torch_source import load_torch_source
 from edgeml.compiler.progress import Progress
 from edgeml.compiler.tool_versions import tool_versions
 from edgeml.errors import ModelIntakeError
-from edgeml.importing import import_callable, looks_like_callable_spec
+from edgeml.importing import looks_like_callable_spec
 from edgeml.signature import ModelSignature, TensorSpec
 
 __all__ = ["IntakeResult", "ModelSource", "identify_source", "load_onnx_model", "onnx_signature", "take_in"]
@@ -159,53 +160,5 @@ def take_in(
 def _export_torch(source: ModelSource, example_arrays) -> tuple[bytes, str]:
     from edgeml.compiler.passes.export_onnx import default_output_names, export_to_onnx
 
-    model, examples, names = _load_torch(source, example_arrays)
+    model, examples, names = load_torch_source(source, example_arrays)
     return export_to_onnx(model, examples, names, default_output_names(model, examples))
-
-
-def _load_torch(source: ModelSource, example_arrays):
-    try:
-        import torch
-    except ImportError as exc:
-        raise ModelIntakeError("PyTorch sources need torch", "pip install torch==2.13.0 'edgeml[compile]'") from exc
-
-    if source.kind == "factory":
-        return _from_factory(source.location)
-    if source.kind == "pt2":
-        try:
-            program = torch.export.load(source.location)
-        except Exception as exc:
-            raise ModelIntakeError(f"cannot load {source.location} with torch.export.load: {exc}") from exc
-        args = (program.example_inputs or ((), {}))[0]
-        if not args:
-            raise ModelIntakeError(f"{source.location} carries no example inputs", "re-save it with torch.export.save")
-        names = [s.arg.name for s in program.graph_signature.input_specs if s.kind.name == "USER_INPUT"]
-        return program, tuple(args), names
-    try:
-        module = torch.jit.load(source.location, map_location="cpu").eval()
-    except Exception as exc:
-        raise ModelIntakeError(f"cannot load {source.location} as TorchScript: {exc}") from exc
-    if example_arrays is None:
-        raise ModelIntakeError(
-            "a TorchScript file does not record its input shapes",
-            "pass --calib with an .npz whose keys are the forward() inputs, in order",
-        )
-    arrays = example_arrays()
-    return module, tuple(torch.from_numpy(a[:1]) for a in arrays.values()), list(arrays)
-
-
-def _from_factory(spec: str):
-    import torch
-
-    from edgeml.compiler.passes.export_onnx import forward_input_names
-
-    fn = import_callable(spec, ModelIntakeError)
-    try:
-        result = fn()
-    except Exception as exc:
-        raise ModelIntakeError(f"factory {spec} raised {type(exc).__name__}: {exc}") from exc
-    if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], torch.nn.Module)):
-        raise ModelIntakeError(f"factory {spec} must return (nn.Module, example_inputs), got {type(result).__name__}")
-    module, examples = result
-    examples = tuple(examples) if isinstance(examples, (tuple, list)) else (examples,)
-    return module.eval(), examples, forward_input_names(module, len(examples))

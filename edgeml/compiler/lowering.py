@@ -25,9 +25,10 @@ _EPOCH = (1980, 1, 1, 0, 0, 0)
 @dataclass(frozen=True)
 class Lowered:
     files: dict[str, bytes]  # artifact-relative path → bytes
-    model_file: str  # the file the runtime opens
+    model_file: str  # the file the runtime opens (on this host: measured, evaluated, self-tested)
     runtime: str  # id in edgeml.device_agent.runtimes.RUNTIMES
     notes: tuple[str, ...] = ()
+    device_model_file: str | None = None  # what the device runs, when the host cannot (e.g. Vela's output)
 
 
 class Lowering(ABC):
@@ -45,8 +46,9 @@ class Lowering(ABC):
         result = self.apply(model, ctx)
         if not isinstance(result, Lowered) or not result.files:
             raise PassContractError(f"lowering {self.name} returned {type(result).__name__}, not a Lowered with files")
-        if result.model_file not in result.files:
-            raise PassContractError(f"lowering {self.name}: model_file {result.model_file!r} is not among its files")
+        for name in (result.model_file, result.device_model_file):
+            if name is not None and name not in result.files:
+                raise PassContractError(f"lowering {self.name}: {name!r} is not among its files")
         bad = [p for p, d in result.files.items() if not isinstance(d, bytes) or p.startswith("/") or ".." in p]
         if bad:
             raise PassContractError(f"lowering {self.name}: files {bad} are not relative paths with bytes")

@@ -30,7 +30,7 @@ __all__ = ["FLOAT", "SELF_TEST_SAMPLES", "Measurements", "measure"]
 
 FLOAT = "float"  # the source model as given: the reference every candidate is compared with
 SELF_TEST_SAMPLES = 8
-MEASURE_VERSION = 1
+MEASURE_VERSION = 2  # 2: negligible channels count as equal; per-build io
 
 
 @dataclass(frozen=True)
@@ -91,6 +91,7 @@ def _measure(source: Built, candidates: dict[str, Built], calib, evalset, thread
         report[name] = {
             "size_bytes": models[name].size_bytes,
             "runtime": models[name].runtime,
+            "io": sessions[name].signature.to_dict(),
             "latency": latency[name].to_dict(),
             "accuracy": None if evalset.labels is None else top1_accuracy(outputs[name], evalset.labels),
             "fidelity": fidelity(outputs[FLOAT], outputs[name]),

@@ -14,7 +14,7 @@ from edgeml.targets.target_spec import TargetSpec
 __all__ = ["check"]
 
 
-def check(data: bytes, model: Any, spec: TargetSpec) -> CheckReport:
+def check(data: bytes, model: Any, spec: TargetSpec, recipe: Any = None) -> CheckReport:
     """`data` is the serialized ONNX model, `model` the same parsed (both at hand where this is called)."""
     issues = [
         CheckIssue(

@@ -8,7 +8,6 @@ does not pay off on the measured host or misses the accuracy budget.
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
 from edgeml.compiler.passes.infer_shapes import InferShapes
@@ -18,9 +17,10 @@ from edgeml.compiler.passes.quantize_static import QuantizeStatic, QuantizeStati
 from edgeml.compiler.passes.upgrade_opset import UpgradeOpset, UpgradeOpsetConfig
 from edgeml.host import host_info
 from edgeml.targets.cpu_ort.recipe import Recipe
+from edgeml.targets.graph_kind import graph_kind
 from edgeml.targets.plan import CandidatePlan, Plan
 
-__all__ = ["graph_kind", "plan"]
+__all__ = ["plan"]
 
 
 def plan(model: Any, recipe: Recipe, has_calibration: bool) -> Plan:
@@ -70,15 +70,3 @@ def static_config(recipe: Recipe) -> QuantizeStaticConfig:
         reduce_range=reduce_range,
         calibrate_method=recipe.calibrate_method,
     )
-
-
-def graph_kind(model: Any) -> str:
-    """'transformer' (attention: Softmax between MatMuls, no Conv), 'conv', 'dense' (MatMul/Gemm) or 'other'."""
-    ops = Counter(node.op_type for node in model.graph.node)
-    if ops["Conv"] or ops["ConvTranspose"]:
-        return "conv"
-    if ops["Attention"] or ops["MultiHeadAttention"] or (ops["Softmax"] and ops["MatMul"] >= 2):
-        return "transformer"
-    if ops["MatMul"] or ops["Gemm"]:
-        return "dense"
-    return "other"

@@ -1,0 +1,93 @@
+"""PyTorch source → full-INT8 TFLite (litert-torch PT2E) → Ethos-U model compiled by Vela, with Vela's report.
+
+Files: `model_vela.tflite` (what the device runs: NPU command streams in `ethos-u` custom operators, any
+fallback as builtin operators for the Cortex-M), `reference_int8.tflite` (exactly the INT8 model Vela
+compiled) and `vela_report.json` (NPU vs CPU operators, fallback names and reasons, cycles, estimated time,
+SRAM and flash). No host interpreter can run `ethos-u` operators, so the file the compile host runs, and
+that the measurements and self-test describe, is the CPU reference; Vela's estimate is the NPU figure.
+`require_full_offload` fails the compile when Vela leaves any operator on the CPU.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from edgeml.compiler.lowering import Lowered, Lowering
+from edgeml.compiler.lowerings.convert_to_tflite_int8 import TFLITE_TOOLS
+from edgeml.compiler.lowerings.quantize_pt2e_to_tflite import quantize_pt2e_to_tflite
+from edgeml.compiler.lowerings.run_vela import DEFAULT_CONFIG, VelaOptions, run_vela
+from edgeml.compiler.lowerings.tflite_io import describe_io
+from edgeml.compiler.lowerings.torch_module_for import torch_module_for
+from edgeml.compiler.lowerings.vela_report import vela_report
+from edgeml.compiler.passes.base import PassConfig, PassContext, option
+from edgeml.errors import TargetError
+
+__all__ = ["REFERENCE_MODEL", "VELA_MODEL", "VELA_REPORT", "CompileWithVela", "CompileWithVelaConfig"]
+
+VELA_MODEL = "model_vela.tflite"
+REFERENCE_MODEL = "reference_int8.tflite"
+VELA_REPORT = "vela_report.json"
+
+
+@dataclass(frozen=True)
+class CompileWithVelaConfig(PassConfig):
+    accelerator: str = option("ethos-u55-128", "Vela --accelerator-config")
+    system_config: str = option("Ethos_U55_High_End_Embedded", "Vela --system-config (a section of config_file)")
+    memory_mode: str = option("Shared_Sram", "Vela --memory-mode (a section of config_file)")
+    config_file: str = option(DEFAULT_CONFIG, "Vela .ini: a path, or a file bundled with Vela")
+    optimise: str = option("Performance", "Vela --optimise: Performance or Size")
+    require_full_offload: bool = option(False, "fail when Vela leaves any operator on the CPU")
+    per_channel: bool = option(True, "per-output-channel int8 weight scales")
+
+
+class CompileWithVela(Lowering):
+    name = "compile-with-vela"
+    Config = CompileWithVelaConfig
+    uses_calibration = True
+    tools = (*TFLITE_TOOLS, "ethos-u-vela")
+
+    def apply(self, model: bytes, ctx: PassContext) -> Lowered:
+        cfg, needed_for = self.config, f"lowering {self.name}"
+        module = torch_module_for(ctx.source, ctx.calibration, needed_for)
+        tflite = quantize_pt2e_to_tflite(
+            module, ctx.signature, ctx.calibration, cfg.per_channel, ctx.scratch, needed_for
+        )
+        options = VelaOptions(cfg.accelerator, cfg.system_config, cfg.memory_mode, cfg.config_file, cfg.optimise)
+        run = run_vela(tflite.model, options, ctx.scratch, needed_for)
+        report = vela_report(run, tflite.model, options, {"npu": VELA_MODEL, "cpu_reference": REFERENCE_MODEL})
+        if cfg.require_full_offload and report["fallback"]:
+            raise TargetError(_fallback_message(report), _fallback_hint(cfg.accelerator))
+        files = {
+            VELA_MODEL: run.model,
+            REFERENCE_MODEL: tflite.model,
+            VELA_REPORT: json.dumps(report, indent=2, sort_keys=True).encode() + b"\n",
+        }
+        notes = (*tflite.notes, describe_io(tflite.model), _summary(report))
+        return Lowered(files, REFERENCE_MODEL, "litert", notes, device_model_file=VELA_MODEL)
+
+
+def _summary(report: dict) -> str:
+    ops, memory = report["operators"], report["memory_kib"]
+    flash = memory.get("off_chip_flash", 0.0) + memory.get("on_chip_flash", 0.0) + memory.get("dram", 0.0)
+    fallback = ", ".join(f"{f['op']} ({f['tensor']})" for f in report["fallback"]) or "none"
+    return (
+        f"Vela {report['accelerator']} ({report['system_config']}, {report['memory_mode']}): "
+        f"{ops['npu_percent']:g}% of operators on the NPU, CPU fallback: {fallback}; "
+        f"{report['cycles'].get('total', 0)} cycles, {report['inference_time_ms']:.4g} ms "
+        f"at {report['clock_mhz']:g} MHz; "
+        f"SRAM {memory.get('sram', 0.0):g} KiB, flash/DRAM {flash:g} KiB; host figures are of {REFERENCE_MODEL}"
+    )
+
+
+def _fallback_message(report: dict) -> str:
+    ops = "; ".join(f"{f['op']} ({f['tensor']}): {f['reason']}" for f in report["fallback"])
+    count, accelerator = len(report["fallback"]), report["accelerator"]
+    return f"require_full_offload: Vela left {count} operator(s) on the CPU of the {accelerator}: {ops}"
+
+
+def _fallback_hint(accelerator: str) -> str:
+    return (
+        "replace those operators in the model with ones the NPU runs (`edgeml targets --options "
+        f"{accelerator}` and Vela's SUPPORTED_OPS list), or drop require_full_offload to ship with CPU fallback"
+    )

@@ -1,0 +1,49 @@
+"""The cpu-openvino pipeline: no ONNX preparation (OpenVINO's frontend converts and optimizes the graph
+itself), then one lowering per candidate: an FP32 IR, and an NNCF INT8 IR where there is calibration data.
+
+INT8 is tried on every kind of graph: OpenVINO's CPU plugin runs NNCF's INT8 fast on convolutions and
+MatMuls alike (MiniLM: 2.9× ONNX Runtime FP32 here). Transformers get NNCF's transformer settings (mask
+Add/Mul kept in float, asymmetric activations). FP32 ships when INT8 misses the budget or does not pay off.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from edgeml.compiler.lowerings import (
+    ConvertToOpenVINO,
+    ConvertToOpenVINOConfig,
+    QuantizeWithNNCF,
+    QuantizeWithNNCFConfig,
+)
+from edgeml.targets.cpu_openvino.recipe import Recipe
+from edgeml.targets.graph_kind import graph_kind
+from edgeml.targets.plan import CandidatePlan, Plan
+
+__all__ = ["plan"]
+
+_DEVICE = "CPU"  # OpenVINO's name for target.toml's device
+
+
+def plan(model: Any, recipe: Recipe, has_calibration: bool) -> Plan:
+    kind = graph_kind(model)
+    candidates: dict[str, CandidatePlan] = {}
+    notes = [f"graph kind: {kind}"]
+    if recipe.precision in ("auto", "fp32"):
+        candidates["fp32"] = CandidatePlan(lowering=ConvertToOpenVINO(ConvertToOpenVINOConfig("fp32", (), _DEVICE)))
+    if recipe.precision in ("auto", "int8") and has_calibration:
+        candidates["int8"] = CandidatePlan(lowering=QuantizeWithNNCF(nncf_config(kind, recipe)))
+    elif recipe.precision in ("auto", "int8"):
+        notes.append("int8 skipped: no calibration data")
+    return Plan([], candidates, tuple(notes))
+
+
+def nncf_config(kind: str, recipe: Recipe) -> QuantizeWithNNCFConfig:
+    transformer = kind == "transformer"
+    preset = recipe.nncf_preset if recipe.nncf_preset != "auto" else ("mixed" if transformer else "performance")
+    return QuantizeWithNNCFConfig(
+        preset=preset,
+        model_type="transformer" if transformer else "",
+        fast_bias_correction=recipe.fast_bias_correction,
+        device=_DEVICE,
+    )

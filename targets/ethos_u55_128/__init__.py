@@ -1,0 +1,14 @@
+"""ethos-u55-128: Arm Ethos-U55-128 microNPU (Cortex-M host), full-INT8 TFLite compiled by Vela."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgeml.targets.ethos_u55_128.check import check
+from edgeml.targets.ethos_u55_128.lower import plan
+from edgeml.targets.ethos_u55_128.recipe import Recipe
+from edgeml.targets.target_spec import load_target_spec
+
+__all__ = ["SPEC", "Recipe", "check", "plan"]
+
+SPEC = load_target_spec(Path(__file__).with_name("target.toml"))

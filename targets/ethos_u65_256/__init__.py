@@ -1,0 +1,14 @@
+"""ethos-u65-256: Arm Ethos-U65-256 microNPU (with DRAM), full-INT8 TFLite compiled by Vela."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgeml.targets.ethos_u65_256.check import check
+from edgeml.targets.ethos_u65_256.lower import plan
+from edgeml.targets.ethos_u65_256.recipe import Recipe
+from edgeml.targets.target_spec import load_target_spec
+
+__all__ = ["SPEC", "Recipe", "check", "plan"]
+
+SPEC = load_target_spec(Path(__file__).with_name("target.toml"))

@@ -1,0 +1,7 @@
+"""Every option of the ethos-u65-256 target: the Ethos-U options (../ethos_u_recipe.py); defaults in target.toml."""
+
+from __future__ import annotations
+
+from edgeml.targets.ethos_u_recipe import EthosURecipe as Recipe
+
+__all__ = ["Recipe"]

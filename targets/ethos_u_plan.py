@@ -1,0 +1,65 @@
+"""The Ethos-U pipeline, shared by the Ethos-U targets: no ONNX passes; one candidate, full INT8 from the
+PyTorch source, compiled by Vela for the target's accelerator.
+
+Before any work: the toolchain is installed, the Vela system configuration and memory mode exist, and, with
+`require_full_offload`, the pre-flight placement puts every operator on the NPU (Vela's own placement is
+checked again after it compiles).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from edgeml.compiler.lowerings.compile_with_vela import CompileWithVela, CompileWithVelaConfig
+from edgeml.compiler.lowerings.run_vela import vela_configs
+from edgeml.errors import CalibrationError, TargetError
+from edgeml.targets.ethos_u_placement import predict_placement
+from edgeml.targets.ethos_u_recipe import EthosURecipe
+from edgeml.targets.plan import CandidatePlan, Plan
+from edgeml.targets.require_modules import require_modules
+from edgeml.targets.target_spec import TargetSpec
+
+__all__ = ["ethos_u_plan"]
+
+
+def ethos_u_plan(model: Any, recipe: EthosURecipe, has_calibration: bool, spec: TargetSpec) -> Plan:
+    require_modules(("litert_torch", "ai_edge_litert", "ethosu.vela"), "ethos-u", f"target {spec.id}")
+    if not has_calibration:
+        raise CalibrationError(f"target {spec.id} quantizes to full INT8 and needs calibration data", "pass --calib")
+    _check_vela_config(recipe, spec.id)
+    placement = predict_placement(model, spec.device)
+    if recipe.require_full_offload and placement.cpu:
+        raise TargetError(
+            f"require_full_offload: {placement.describe()}",
+            "replace those operators with ones the NPU runs, or drop require_full_offload to ship with CPU fallback",
+        )
+    lowering = CompileWithVela(
+        CompileWithVelaConfig(
+            accelerator=spec.device,
+            system_config=recipe.system_config,
+            memory_mode=recipe.memory_mode,
+            config_file=recipe.config_file,
+            optimise=recipe.optimise,
+            require_full_offload=recipe.require_full_offload,
+            per_channel=recipe.per_channel,
+        )
+    )
+    notes = (
+        placement.describe(),
+        "host accuracy, fidelity and latency are of reference_int8.tflite (the INT8 model Vela compiled, run by "
+        "LiteRT); the NPU figures are Vela's estimates in vela_report.json",
+    )
+    return Plan([], {"int8": CandidatePlan([], lowering)}, notes)
+
+
+def _check_vela_config(recipe: EthosURecipe, target_id: str) -> None:
+    systems, modes = vela_configs(recipe.config_file)
+    for option, value, known in (
+        ("system_config", recipe.system_config, systems),
+        ("memory_mode", recipe.memory_mode, modes),
+    ):
+        if value not in known:
+            raise TargetError(
+                f"target {target_id} option {option}={value!r} is not defined in Vela's {recipe.config_file}",
+                f"one of: {', '.join(sorted(known))}",
+            )

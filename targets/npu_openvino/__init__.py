@@ -1,0 +1,14 @@
+"""npu-openvino: OpenVINO Runtime on the device's NPU, from a static-shape OpenVINO IR (FP16 or NNCF INT8)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgeml.targets.npu_openvino.check import check
+from edgeml.targets.npu_openvino.lower import plan
+from edgeml.targets.npu_openvino.recipe import Recipe
+from edgeml.targets.target_spec import load_target_spec
+
+__all__ = ["SPEC", "Recipe", "check", "plan"]
+
+SPEC = load_target_spec(Path(__file__).with_name("target.toml"))

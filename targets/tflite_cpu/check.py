@@ -1,0 +1,33 @@
+"""Can LiteRT run this model? Every ONNX node must become a TFLite builtin operator through litert-torch.
+
+The rule is the table in ../tflite_ops.py (ONNX op → the TFLite operator the lowering produces); a node
+without one (a custom-domain op, control flow, an op TFLite has no builtin for) is named with the target
+that runs it instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from edgeml.targets.check_report import CheckIssue, CheckReport
+from edgeml.targets.target_spec import TargetSpec
+from edgeml.targets.tflite_ops import UNMAPPED, tflite_ops
+
+__all__ = ["check"]
+
+
+def check(data: bytes, model: Any, spec: TargetSpec, recipe: Any = None) -> CheckReport:
+    """`data` is the serialized ONNX model, `model` the same parsed (both at hand where this is called)."""
+    issues = tuple(
+        CheckIssue(
+            op.node,
+            op.onnx_op,
+            "tflite-builtin",
+            f"ONNX {op.onnx_op} has no TFLite builtin operator in litert-torch's output, so LiteRT cannot run "
+            "it (target cpu-ort runs it)",
+        )
+        for op in tflite_ops(model)
+        if op.tflite_op == UNMAPPED
+    )
+    total = len(model.graph.node)
+    return CheckReport(spec.id, total, total - len({i.node for i in issues}), issues)
