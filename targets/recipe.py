@@ -1,6 +1,6 @@
 """Target defaults + user overrides → a typed, frozen recipe; unknown or ill-typed options are refused.
 
-Overrides come from `-o key=value` flags (strings, parsed by the field's type) or a recipe file (already
+Overrides come from `-O key=value` flags (strings, parsed by the field's type) or a recipe file (already
 typed). The recipe that results is recorded in the manifest, so a compile can be reproduced exactly.
 """
 
@@ -21,7 +21,7 @@ def parse_option_flags(flags: tuple[str, ...] | list[str]) -> dict[str, str]:
     for flag in flags:
         key, sep, value = flag.partition("=")
         if not sep or not key.strip():
-            raise TargetError(f"target option {flag!r} is not key=value", "e.g. -o calibrate_method=entropy")
+            raise TargetError(f"target option {flag!r} is not key=value", "e.g. -O calibrate_method=entropy")
         out[key.strip().replace("-", "_")] = value.strip()
     return out
 

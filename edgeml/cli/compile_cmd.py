@@ -41,25 +41,29 @@ from edgeml.targets.recipe import parse_option_flags
 @click.option("--out", "-o", "out", default=None, help="Output folder. Default: build/NAME-TARGET.")
 @click.option("--force", is_flag=True, help="Replace --out if it exists.")
 @click.option(
+    "--recipe",
+    "recipe_file",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Recipe (TOML/YAML/JSON: target, budget, options), or a manifest.json to reproduce; flags win over it.",
+)
+@click.option(
     "--max-drop",
     type=float,
-    default=1.0,
-    show_default=True,
-    help="Accuracy budget: most top-1 points lost vs float (needs labels in --eval).",
+    default=None,
+    help="Accuracy budget: most top-1 points lost vs float (needs labels in --eval). [default: 1.0]",
 )
 @click.option(
     "--min-cosine",
     type=float,
-    default=0.99,
-    show_default=True,
-    help="Fidelity floor without labels: worst per-output/per-channel cosine vs float.",
+    default=None,
+    help="Fidelity floor without labels: cosine vs float of every output. [default: 0.99]",
 )
 @click.option(
     "--min-channel-cosine",
     type=float,
-    default=0.9,
-    show_default=True,
-    help="Floor for any single output channel's cosine vs float (catches a destroyed channel group).",
+    default=None,
+    help="Floor for any single output channel's cosine vs float (a destroyed channel group). [default: 0.9]",
 )
 @click.option("--precision", default=None, help="Pin the precision (fp32, int8-static, int8-dynamic); default auto.")
 @click.option(
@@ -74,9 +78,8 @@ from edgeml.targets.recipe import parse_option_flags
 @click.option(
     "--calib-samples",
     type=int,
-    default=DEFAULT_CALIB_SAMPLES,
-    show_default=True,
-    help="Calibration samples drawn (seeded) from --calib.",
+    default=None,
+    help=f"Calibration samples drawn (seeded) from --calib. [default: {DEFAULT_CALIB_SAMPLES}]",
 )
 @click.option("--cache-dir", default=None, help="Pass cache folder (or EDGEML_CACHE_DIR). Default: your cache folder.")
 @click.option("--no-cache", is_flag=True, help="Recompute every step.")
@@ -93,6 +96,7 @@ def compile_cmd(
     release,
     out,
     force,
+    recipe_file,
     max_drop,
     min_cosine,
     min_channel_cosine,
@@ -124,6 +128,7 @@ def compile_cmd(
         max_drop=max_drop,
         min_cosine=min_cosine,
         min_channel_cosine=min_channel_cosine,
+        recipe_file=recipe_file,
         options=options,
         cache_dir=cache_dir,
         no_cache=no_cache,
@@ -133,7 +138,7 @@ def compile_cmd(
     if as_json:
         print_json(compile_model(model, target, **kwargs).to_dict())
         return
-    stderr.print(f"[bold]edgeml compile[/] {model} → {target or 'cpu-ort'}")
+    stderr.print(f"[bold]edgeml compile[/] {model}" + (f" → {target}" if target else ""))
     with RichProgress(stderr) as progress:
         result = compile_model(model, target, progress=progress, **kwargs)
     _render(result)

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from edgeml.errors import EdgemlError, VerificationError
 
@@ -45,9 +46,9 @@ def errors_handled(fn: Callable[..., Any]) -> Callable[..., Any]:
                     body["code"] = exc.code
                 print_json(body)
             else:
-                stderr.print(f"[bold red]error:[/] {exc.message}", soft_wrap=True)
+                stderr.print(f"[bold red]error:[/] {escape(exc.message)}", soft_wrap=True)
                 if exc.hint:
-                    stderr.print(f"[yellow]hint:[/] {exc.hint}", soft_wrap=True)
+                    stderr.print(f"[yellow]hint:[/] {escape(exc.hint)}", soft_wrap=True)
             sys.exit(exc.exit_code)
 
     return wrapper

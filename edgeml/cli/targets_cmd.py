@@ -23,7 +23,7 @@ def targets_cmd(options_of: str | None, as_json: bool) -> None:
             print_json(rows)
             return
         table = Table(
-            "option", "type", "default", "choices", "description", title=f"{options_of} options (-o key=value)"
+            "option", "type", "default", "choices", "description", title=f"{options_of} options (-O key=value)"
         )
         for r in rows:
             table.add_row(r["name"], r["type"], str(r["default"]), " ".join(map(str, r["choices"])), r["help"])

@@ -31,6 +31,7 @@ from edgeml.compiler.layer_errors import layer_errors
 from edgeml.compiler.measure import Measurements, measure
 from edgeml.compiler.passes.base import PassContext
 from edgeml.compiler.progress import NullProgress, Progress
+from edgeml.compiler.recipe_file import RecipeFile, load_recipe_file
 from edgeml.compiler.run_passes import PassRecord, run_passes
 from edgeml.compiler.select_candidate import Budget, Decision, select_candidate
 from edgeml.compiler.tool_versions import tool_versions
@@ -91,24 +92,32 @@ def compile_model(
     release: int | None = None,
     out: str | os.PathLike[str] | None = None,
     force: bool = False,
-    max_drop: float = 1.0,
-    min_cosine: float = 0.99,
-    min_channel_cosine: float = 0.9,
+    max_drop: float | None = None,
+    min_cosine: float | None = None,
+    min_channel_cosine: float | None = None,
     options: dict[str, Any] | None = None,
+    recipe_file: str | os.PathLike[str] | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     no_cache: bool = False,
     threads: int = 1,
-    calib_samples: int | None = DEFAULT_CALIB_SAMPLES,
+    calib_samples: int | None = None,
     progress: Progress | None = None,
 ) -> CompileResult:
-    """Compile `model` for `target` into a signed artifact folder at `out`; see `edgeml compile --help`."""
+    """Compile `model` for `target` into a signed artifact folder at `out`; see `edgeml compile --help`.
+    Settings not given come from `recipe_file` (a recipe file or a manifest), then from the defaults."""
     started = time.perf_counter()
     progress = progress or NullProgress()
     notes: list[str] = []
     model = str(model)
-    target_id = target or default_target_id()
+    file = load_recipe_file(recipe_file) if recipe_file is not None else RecipeFile()
+    target_id = target or file.target or default_target_id()
+    options = {**file.options, **(options or {})}
+    max_drop = _pick(max_drop, file.budget.get("max_drop"), 1.0)
+    min_cosine = _pick(min_cosine, file.budget.get("min_cosine"), 0.99)
+    min_channel_cosine = _pick(min_channel_cosine, file.budget.get("min_channel_cosine"), 0.9)
+    calib_samples = _pick(calib_samples, file.calib_samples, DEFAULT_CALIB_SAMPLES)
     target_mod = load_target(target_id)
-    recipe = make_recipe(target_mod.Recipe, target_id, target_mod.SPEC.recipe_defaults, options or {})
+    recipe = make_recipe(target_mod.Recipe, target_id, target_mod.SPEC.recipe_defaults, options)
     name = name or _default_name(model)
     release = release if release is not None else _release(version)
     out_path = Path(out) if out else Path("build") / f"{name}-{target_id}"
@@ -159,7 +168,15 @@ def compile_model(
         budget=budget,
         reference_profile=measured.reference_profile,
         self_test_tolerance=_self_test_tolerance(measured, decision.chosen),
-        provenance=_provenance(intake, recipe, records, calib_set, eval_set, _tools_used(plan, decision.chosen)),
+        provenance=_provenance(intake, recipe, records, calib_set, eval_set, _tools_used(plan, decision.chosen))
+        | {
+            "recipe": {
+                "target": target_id,
+                "calib_samples": calib_samples,
+                "budget": budget.to_dict(),
+                "options": dataclasses.asdict(recipe),
+            }
+        },
         notes=list(plan.notes),
         threads=threads,
     )
@@ -177,6 +194,10 @@ def compile_model(
     return CompileResult(
         out_path, signed, decision, records, notes, sum(steps), len(steps), time.perf_counter() - started
     )
+
+
+def _pick(*values):
+    return next(v for v in values if v is not None)
 
 
 def _default_name(model: str) -> str:
@@ -321,12 +342,10 @@ def _tools_used(plan, chosen: str) -> tuple[str, ...]:
 def _provenance(
     intake: IntakeResult, recipe, records: list[PassRecord], calib: Dataset, evalset: Dataset, tools: tuple[str, ...]
 ) -> dict:
-    from dataclasses import asdict
 
     return {
         "source": {"kind": intake.source.kind, "location": intake.source.location, "sha256": intake.source.digest},
         "exporter": intake.exporter,
-        "recipe": asdict(recipe),
         "passes": [{"name": r.name, "config": r.config, "changed": r.changed, "notes": list(r.notes)} for r in records],
         "calibration": {"source": calib.source, "samples": len(calib), "digest": calib.digest()},
         "evaluation": {"source": evalset.source, "samples": len(evalset), "digest": evalset.digest()},

@@ -88,3 +88,25 @@ def test_defaults_find_bundled_data_and_create_a_key(tmp_path, monkeypatch):
     assert any("created a signing key" in n for n in result.notes)
     assert result.manifest["provenance"]["calibration"]["source"].endswith("calib.npz")
     assert result.manifest["provenance"]["evaluation"]["source"].endswith("eval.npz")
+
+
+def test_a_manifest_reproduces_its_compile_as_a_recipe(tmp_path, keypair):
+    first = _compile(tmp_path, keypair, name="a", min_cosine=0.995, options={"calibrate_method": "entropy"})
+    recipe = first.manifest["provenance"]["recipe"]
+    assert recipe["options"]["calibrate_method"] == "entropy" and recipe["budget"]["min_cosine"] == 0.995
+    again = edgeml.compile(str(DIGITS / "model.onnx"), key=keypair[0], out=tmp_path / "b",
+                           recipe_file=tmp_path / "a" / "manifest.json")  # fmt: skip
+    assert again.manifest["provenance"]["recipe"] == recipe
+    assert (tmp_path / "a" / "model.onnx").read_bytes() == (tmp_path / "b" / "model.onnx").read_bytes()
+
+
+def test_recipe_file_values_and_flag_overrides(tmp_path, keypair):
+    (tmp_path / "r.toml").write_text('target = "cpu-ort"\ncalib_samples = 64\n[budget]\nmax_drop = 0.5\n'
+                                     '[options]\nprecision = "fp32"\n')  # fmt: skip
+    result = _compile(tmp_path, keypair, recipe_file=tmp_path / "r.toml", max_drop=2.0)
+    recipe = result.manifest["provenance"]["recipe"]
+    assert recipe["calib_samples"] == 64 and recipe["budget"]["max_drop"] == 2.0
+    assert result.decision.chosen == "fp32"
+    (tmp_path / "bad.toml").write_text("[options]\nwarp = 9\n")
+    with pytest.raises(edgeml.EdgemlError, match="has no option 'warp'"):
+        _compile(tmp_path, keypair, name="x", recipe_file=tmp_path / "bad.toml")

@@ -1,0 +1,76 @@
+"""A recipe file (TOML, YAML or JSON) → the settings of a compile, checked key by key.
+
+    target = "cpu-ort"
+    calib_samples = 256
+    [budget]
+    max_drop = 1.0
+    min_cosine = 0.99
+    min_channel_cosine = 0.9
+    [options]            # the target's options (`edgeml targets --options TARGET`)
+    calibrate_method = "entropy"
+
+Every compile records the recipe it ran with in its manifest (`provenance.recipe`, same shape), so
+`edgeml compile MODEL --recipe that.json` reproduces it. Flags given on the command line win over the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from edgeml.errors import EdgemlError
+
+__all__ = ["RecipeFile", "load_recipe_file"]
+
+_TOP = {"target", "calib_samples", "budget", "options"}
+_BUDGET = {"max_drop", "min_cosine", "min_channel_cosine"}
+
+
+@dataclass(frozen=True)
+class RecipeFile:
+    target: str | None = None
+    calib_samples: int | None = None
+    budget: dict[str, float] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def load_recipe_file(path: str | os.PathLike[str]) -> RecipeFile:
+    raw = _parse(Path(path))
+    if not isinstance(raw, dict):
+        raise EdgemlError(f"recipe {path} is not a table of settings")
+    if "schema_version" in raw and "provenance" in raw:  # a whole manifest: take the recipe it recorded
+        raw = raw["provenance"]["recipe"]
+    unknown = set(raw) - _TOP
+    if unknown:
+        raise EdgemlError(
+            f"recipe {path}: unknown key(s) {', '.join(sorted(unknown))}", f"known: {', '.join(sorted(_TOP))}"
+        )
+    budget = raw.get("budget", {})
+    if not isinstance(budget, dict) or set(budget) - _BUDGET:
+        raise EdgemlError(f"recipe {path}: [budget] takes {', '.join(sorted(_BUDGET))}")
+    options = raw.get("options", {})
+    if not isinstance(options, dict):
+        raise EdgemlError(f"recipe {path}: [options] must be a table of target options")
+    return RecipeFile(raw.get("target"), raw.get("calib_samples"), {k: float(v) for k, v in budget.items()}, options)
+
+
+def _parse(path: Path) -> Any:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise EdgemlError(f"cannot read recipe {path}: {exc.strerror}") from exc
+    try:
+        if path.suffix == ".toml":
+            return tomllib.loads(text)
+        if path.suffix in (".yaml", ".yml"):
+            import yaml
+
+            return yaml.safe_load(text)
+        return json.loads(text)
+    except (tomllib.TOMLDecodeError, ValueError) as exc:
+        raise EdgemlError(f"recipe {path} does not parse: {exc}", "use TOML, YAML or JSON") from exc
