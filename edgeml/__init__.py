@@ -19,10 +19,16 @@ from edgeml.errors import EdgemlError
 if TYPE_CHECKING:
     from edgeml.benchmark import BenchResult
     from edgeml.compiler.compile import CompileResult
+    from edgeml.compiler.compile_many import MultiCompileResult
 
 
-def compile(model: Any, target: str | None = None, **kwargs: Any) -> CompileResult:
-    """Compile `model` for `target` into a signed artifact; see edgeml.compiler.compile.compile_model."""
+def compile(model: Any, target: str | list[str] | None = None, **kwargs: Any) -> CompileResult | MultiCompileResult:
+    """Compile `model` for `target` into a signed artifact (see edgeml.compiler.compile.compile_model);
+    with a list of targets, one artifact per target under `out` (see edgeml.compiler.compile_many)."""
+    if isinstance(target, (list, tuple)):
+        from edgeml.compiler.compile_many import compile_many
+
+        return compile_many(model, list(target), **kwargs)
     from edgeml.compiler.compile import compile_model
 
     return compile_model(model, target, **kwargs)

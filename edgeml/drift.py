@@ -1,7 +1,8 @@
 """Tensor values → histogram counts over reference bins, and PSI / Jensen–Shannon between two histograms.
 
 The compiler builds the reference profile with these functions and the device agent counts live traffic
-with the same ones, so a device's histogram always lines up bin for bin with the manifest's.
+with the same ones (which axis holds the features, how a classifier's top-1 confidence is read), so a
+device's histogram always lines up bin for bin with the manifest's.
 """
 
 from __future__ import annotations
@@ -10,10 +11,36 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["MAX_FEATURES", "bin_counts", "feature_views", "jensen_shannon", "psi", "quantile_edges"]
+__all__ = [
+    "MAX_FEATURES",
+    "bin_counts",
+    "feature_axis",
+    "feature_views",
+    "jensen_shannon",
+    "psi",
+    "quantile_edges",
+    "top1_confidence",
+]
 
 MAX_FEATURES = 64  # above this, a tensor is profiled as a whole rather than per feature/channel
 _EPS = 1e-4
+
+
+def feature_axis(values: np.ndarray) -> int | None:
+    """The axis a tensor is profiled along: 1 for float tensors with 2+ dims and at most MAX_FEATURES
+    features/channels there, else None (the tensor is profiled as a whole)."""
+    if values.dtype.kind != "f" or values.ndim < 2 or values.shape[1] > MAX_FEATURES:
+        return None
+    return 1
+
+
+def top1_confidence(logits: np.ndarray) -> np.ndarray:
+    """Max class probability per sample; softmax first unless the rows already look like probabilities."""
+    x = logits.astype(np.float64)
+    if not (x.min() >= 0 and np.allclose(x.sum(axis=-1), 1.0, atol=1e-3)):
+        x = np.exp(x - x.max(axis=-1, keepdims=True))
+        x /= x.sum(axis=-1, keepdims=True)
+    return x.max(axis=-1)
 
 
 def feature_views(values: np.ndarray, axis: int | None) -> list[np.ndarray]:

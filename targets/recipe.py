@@ -22,7 +22,8 @@ def parse_option_flags(flags: tuple[str, ...] | list[str]) -> dict[str, str]:
         key, sep, value = flag.partition("=")
         if not sep or not key.strip():
             raise TargetError(f"target option {flag!r} is not key=value", "e.g. -O calibrate_method=entropy")
-        out[key.strip().replace("-", "_")] = value.strip()
+        target, dot, name = key.strip().rpartition(".")
+        out[f"{target}{dot}{name.replace('-', '_')}"] = value.strip()  # NOTE: TARGET.key scopes it to one target
     return out
 
 

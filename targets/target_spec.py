@@ -24,6 +24,7 @@ class TargetSpec:
     static_shapes: bool
     op_domains: tuple[str, ...]
     recipe_defaults: dict[str, Any]
+    source_kinds: tuple[str, ...] = ("onnx", "pt2", "torchscript", "factory")  # what the lowering converts from
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -35,6 +36,7 @@ class TargetSpec:
             "artifact_format": self.artifact_format,
             "precisions": list(self.precisions),
             "static_shapes": self.static_shapes,
+            "source_kinds": list(self.source_kinds),
         }
 
 
@@ -53,4 +55,5 @@ def load_target_spec(path: Path) -> TargetSpec:
         static_shapes=raw.get("static_shapes", False),
         op_domains=tuple(raw.get("op_domains", ["", "ai.onnx"])),
         recipe_defaults=dict(raw.get("recipe", {})),
+        source_kinds=tuple(raw.get("source_kinds", ("onnx", "pt2", "torchscript", "factory"))),
     )

@@ -15,6 +15,7 @@ from edgeml.targets.recipe import parse_option_flags
 
 @click.command("compile")
 @click.argument("model")
+@click.option("--targets", default=None, help="Several targets, comma-separated: one artifact each under --out.")
 @click.option(
     "--target", "-t", default=None, help="Target id (see `edgeml targets`); default: this host's CPU (cpu-ort)."
 )
@@ -87,6 +88,7 @@ from edgeml.targets.recipe import parse_option_flags
 @errors_handled
 def compile_cmd(
     model,
+    targets,
     target,
     calib,
     eval_data,
@@ -135,6 +137,9 @@ def compile_cmd(
         threads=threads,
         calib_samples=calib_samples,
     )
+    if targets:
+        _compile_many(model, [t.strip() for t in targets.split(",") if t.strip()], as_json, kwargs)
+        return
     if as_json:
         print_json(compile_model(model, target, **kwargs).to_dict())
         return
@@ -142,6 +147,53 @@ def compile_cmd(
     with RichProgress(stderr) as progress:
         result = compile_model(model, target, progress=progress, **kwargs)
     _render(result)
+
+
+def _compile_many(model: str, targets: list[str], as_json: bool, kwargs: dict) -> None:
+    from edgeml.compiler.compile_many import compile_many
+
+    if as_json:
+        result = compile_many(model, targets, **kwargs)
+        print_json(result.to_dict())
+    else:
+        stderr.print(f"[bold]edgeml compile[/] {model} → {', '.join(targets)}")
+        with RichProgress(stderr) as progress:
+            result = compile_many(model, targets, progress=progress, **kwargs)
+        _render_many(result)
+    if not result.ok:
+        raise SystemExit(2)
+
+
+def _render_many(result) -> None:
+    table = Table(
+        "target",
+        "status",
+        "precision",
+        "size",
+        "host p50 ms",
+        "accuracy / cosine",
+        "artifact or error",
+        title=f"{len(result.results)} built, {len(result.failures)} failed in {result.seconds:.1f} s",
+        title_justify="left",
+    )
+    for target, r in result.results.items():
+        met = r.manifest["metrics"]
+        quality = _acc(met["accuracy"]) if met["accuracy"] is not None else f"{worst_cosine(met['fidelity']):.4f}"
+        table.add_row(
+            target,
+            "[green]ok[/]",
+            r.decision.chosen,
+            human_size(met["size_bytes"]),
+            f"{met['latency_ms']['p50_ms']:.3f}",
+            quality,
+            str(r.out),
+        )
+    for target, exc in result.failures.items():
+        table.add_row(target, "[red]failed[/]", "—", "—", "—", "—", escape(exc.message))
+    console.print(table)
+    for target, exc in result.failures.items():
+        if exc.hint:
+            console.print(f"[yellow]hint ({target}):[/] {escape(exc.hint)}", soft_wrap=True)
 
 
 def _render(result: CompileResult) -> None:

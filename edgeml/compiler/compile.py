@@ -41,6 +41,7 @@ from edgeml.locations import default_key_path
 from edgeml.targets import default_target_id, load_target
 from edgeml.targets.check_report import CheckReport
 from edgeml.targets.recipe import make_recipe
+from edgeml.targets.source_kinds import check_source_kind
 
 __all__ = ["CompileResult", "compile_model"]
 
@@ -124,6 +125,7 @@ def compile_model(
     check_output_free(out_path, force)
     _check_budget(max_drop, min_cosine, min_channel_cosine)
     source = identify_source(model)  # NOTE: a missing or unreadable model is the first thing to report
+    check_source_kind(target_mod.SPEC, source.kind, source.location)
     signing_key = load_private_key(key) if key is not None else None  # a bad --key fails before any work
     cache = ContentCache(None if no_cache else default_cache_dir(cache_dir))
 

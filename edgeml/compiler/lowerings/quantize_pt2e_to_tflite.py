@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,8 @@ def quantize_pt2e_to_tflite(
     scratch: Path,
     needed_for: str,
 ) -> TfliteInt8:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # NOTE: the converter's C++ info lines are not ours to print
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)  # torch-internal deprecation
     litert_torch = import_optional("litert_torch", "litert", needed_for)
     import torch
     from litert_torch.quantize import pt2e_quantizer
