@@ -30,7 +30,8 @@ def test_many_targets_with_a_failure_in_the_middle(tmp_path, keypair):
 def test_cli_scoped_options_and_json(tmp_path, keypair):
     out = subprocess.run(
         ["edgeml", "compile", str(DIGITS / "model.onnx"), "--targets", "cpu-ort,npu-openvino", "--key", str(keypair[0]),
-         "--out", str(tmp_path / "multi"), "-O", "npu-openvino.shape=input:1x1x8x8", "-O", "cpu-ort.precision=fp32", "--json"],
+         "--out", str(tmp_path / "multi"), "-O", "npu-openvino.shape=input:1x1x8x8", "-O", "cpu-ort.precision=fp32",
+         "--json"],
         capture_output=True, text=True, env=os.environ,
     )  # fmt: skip
     assert out.returncode == 0, out.stdout + out.stderr
