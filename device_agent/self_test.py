@@ -66,7 +66,7 @@ def run_self_test(slot_dir: Path, manifest: dict[str, Any], policy: SelfTestPoli
     inputs, expected = _load_arrays(slot_dir / spec["file"])
     session = _open(manifest, slot_dir, threads)
     try:
-        got = session.run(inputs)
+        got = _run_all(session, inputs)
     except Exception as exc:
         raise InstallFailure(
             "self_test_error",
@@ -154,9 +154,25 @@ def _check_latency(
     return median, budget
 
 
+def _batch_size(session: Session) -> int | None:
+    """None when every input takes any batch; else the fixed batch (static-shape builds, e.g. NPU targets)."""
+    fixed = [s.shape[0] for s in session.signature.inputs if s.shape and isinstance(s.shape[0], int)]
+    return fixed[0] if fixed else None
+
+
+def _run_all(session: Session, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """All self-test samples: at once when the batch is dynamic, else in slices of the model's fixed batch."""
+    size = _batch_size(session)
+    if size is None:
+        return session.run(inputs)
+    total = len(next(iter(inputs.values())))
+    parts = [session.run({k: v[i : i + size] for k, v in inputs.items()}) for i in range(0, total - size + 1, size)]
+    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+
+
 def _one_sample(session: Session, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    dynamic = all(spec.batch_is_dynamic for spec in session.signature.inputs)
-    return {k: v[:1] for k, v in inputs.items()} if dynamic else inputs
+    size = _batch_size(session) or 1
+    return {k: v[:size] for k, v in inputs.items()}
 
 
 def _median_ms(session: Session, feeds: dict[str, np.ndarray], policy: SelfTestPolicy) -> float:

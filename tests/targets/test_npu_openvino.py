@@ -79,7 +79,6 @@ def test_artifact_reproduces_its_self_test_one_sample_at_a_time(artifact):
     np.testing.assert_allclose(got, expected, atol=m["self_test"]["atol"])
 
 
-@pytest.mark.xfail(strict=True, reason="the agent's self-test feeds all 8 samples at once to a batch-1 model")
 def test_device_agent_self_test_runs_a_static_batch_artifact(artifact):
     out, _ = artifact
     m = json.loads((out / "manifest.json").read_text())
