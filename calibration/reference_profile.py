@@ -14,28 +14,13 @@ import numpy as np
 
 from edgeml.calibration.dataset import Dataset
 from edgeml.compiler.evaluate import is_classifier_output
-from edgeml.drift import MAX_FEATURES, bin_counts, feature_views, quantile_edges
+from edgeml.drift import bin_counts, feature_axis, feature_views, quantile_edges, top1_confidence
 
 __all__ = ["BINS", "build_reference_profile", "feature_axis", "top1_confidence"]
 
 BINS = 10
 MAX_CLASSES = 1000
 _CONFIDENCE_EDGES = [round(0.1 * i, 1) for i in range(1, 10)]
-
-
-def feature_axis(values: np.ndarray) -> int | None:
-    if values.dtype.kind != "f" or values.ndim < 2 or values.shape[1] > MAX_FEATURES:
-        return None
-    return 1
-
-
-def top1_confidence(logits: np.ndarray) -> np.ndarray:
-    """Max class probability per sample; softmax first unless the rows already look like probabilities."""
-    x = logits.astype(np.float64)
-    if not (x.min() >= 0 and np.allclose(x.sum(axis=-1), 1.0, atol=1e-3)):
-        x = np.exp(x - x.max(axis=-1, keepdims=True))
-        x /= x.sum(axis=-1, keepdims=True)
-    return x.max(axis=-1)
 
 
 def build_reference_profile(calib: Dataset, outputs: dict[str, np.ndarray]) -> dict[str, Any]:

@@ -23,7 +23,8 @@ def test_artifact_exports():
 def test_calibration_and_agent_exports():
     assert sorted(edgeml.calibration.__all__) == ["Dataset", "build_reference_profile", "check_fits", "read_dataset"]
     assert sorted(edgeml.device_agent.__all__) == [
-        "ActiveModel", "InstallResult", "Installer", "RUNTIMES", "SelfTestPolicy", "Session", "State", "open_session",
+        "ActiveModel", "Agent", "AgentConfig", "AgentConfigError", "InstallResult", "Installer", "PredictError",
+        "Prediction", "RUNTIMES", "SelfTestPolicy", "Session", "State", "load_config", "open_session",
     ]  # fmt: skip
 
 

@@ -1,0 +1,107 @@
+"""The agent's state → the retained `status` (online, lifecycle state, slots, accepted sequence) and the
+`hello` sent on every connect (target, runtimes, free storage, agent version, serving model).
+
+Slots are named by the sha256 of the artifact file the fleet sent when this agent installed them (the
+digest the fleet knows), else by the manifest digest.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections.abc import Callable, Collection
+
+import edgeml
+from edgeml.device_agent.installer import Installer
+from edgeml.device_agent.update_store import UpdateStore
+from edgeml.errors import EdgemlError
+from edgeml.protocol import Hello, ModelRef, Status, encode, hello_topic, status_topic
+from edgeml.transport import Transport
+
+__all__ = ["StatusReporter"]
+
+log = logging.getLogger(__name__)
+
+# runtime id → the distributions that provide it (the first one installed gives the version)
+_DISTRIBUTIONS = {
+    "onnxruntime": ("onnxruntime", "onnxruntime-gpu", "onnxruntime-openvino"),
+    "openvino": ("openvino",),
+    "litert": ("ai-edge-litert",),
+}
+
+
+class StatusReporter:
+    def __init__(
+        self,
+        device_id: str,
+        target: str,
+        runtimes: Collection[str],
+        installer: Installer,
+        store: UpdateStore,
+        phase: Callable[[], str | None],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.device_id = device_id
+        self.target = target
+        self.runtimes = tuple(runtimes)
+        self.installer = installer
+        self.store = store
+        self.phase = phase
+        self.clock = clock
+
+    def status(self, online: bool = True) -> Status:
+        state = self.installer.state()
+        slots = {
+            name: None if rec is None else ModelRef(rec.name, rec.version, rec.release, self._sha(name, rec.digest))
+            for name, rec in state.slots.items()
+        }
+        return Status(self.phase() or state.lifecycle.value, online, int(self.clock()), slots, state.active,
+                      self._accepted_sequence())  # fmt: skip
+
+    def hello(self) -> Hello:
+        status = self.status()
+        current = status.slots.get(status.active) if status.active else None
+        return Hello(self.device_id, self.target, edgeml.__version__, self._free_storage(), self._runtime_versions(),
+                     current)  # fmt: skip
+
+    def publish(self, transport: Transport, with_hello: bool = False) -> None:
+        """Publish the status (retained), and the hello first when asked; skipped while offline."""
+        if not transport.connected:
+            return
+        try:
+            if with_hello:
+                transport.publish(hello_topic(self.device_id), encode(self.hello()), qos=1)
+            transport.publish(status_topic(self.device_id), encode(self.status()), qos=1, retain=True)
+        except EdgemlError as exc:
+            log.warning("status not published: %s", exc.message)
+
+    def _sha(self, slot: str, digest: str) -> str:
+        return self.store.artifact_sha256(slot, digest) or digest
+
+    def _accepted_sequence(self) -> int | None:
+        try:
+            state = self.store.guard_state()
+        except EdgemlError:
+            return None
+        last = state.get("last_sequence") if isinstance(state, dict) else None
+        return last if isinstance(last, int) and last > 0 else None
+
+    def _free_storage(self) -> int:
+        try:
+            return shutil.disk_usage(self.installer.state_dir).free
+        except OSError:
+            return 0
+
+    def _runtime_versions(self) -> dict[str, str]:
+        from importlib import metadata  # pulls in email and csv: only once a connection needs a hello
+
+        found = {}
+        for runtime in self.runtimes[:16]:
+            for dist in _DISTRIBUTIONS.get(runtime, (runtime,)):
+                try:
+                    found[runtime] = metadata.version(dist)[:64]
+                    break
+                except metadata.PackageNotFoundError:
+                    continue
+        return found
