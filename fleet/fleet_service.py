@@ -203,6 +203,8 @@ class FleetService:
         if not self.fleet.devices.on_status(device_id, status, now):
             self.fleet.events.reject("unknown_device")
             return
+        if not status.online:
+            return  # NOTE: a last will carries the slots from connect time: no evidence of the model running now
         active = status.slots.get(status.active) if status.active else None
         self.fleet.rollouts.on_device_model(device_id, active.sha256 if active else None, now)
 
@@ -210,7 +212,8 @@ class FleetService:
         if self.fleet.devices.get(device_id) is None:
             self.fleet.events.reject("unknown_device")
             return
-        if self.fleet.events.record(device_id, event) and event.kind == "rolled_back" and event.artifact:
+        failed = event.kind in ("rolled_back", "desired_rejected") and not event.ok
+        if self.fleet.events.record(device_id, event) and failed and event.artifact:
             self.fleet.rollouts.on_install_failed(device_id, event.artifact, event.reason, now)
 
     def _on_telemetry(self, device_id: str, telemetry: Telemetry, now: float) -> None:

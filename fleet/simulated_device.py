@@ -95,8 +95,8 @@ class SimulatedDevice:
     # -- wiring ----------------------------------------------------------------------------------------------
     def start(self, timeout: float = 10.0) -> None:
         self.transport.subscribe(desired_topic(self.device_id), self.on_desired)
+        self.transport.on_connect = self.announce  # NOTE: re-announce after every reconnect, as a device does
         self.transport.connect(timeout)
-        self.announce()
 
     def announce(self) -> None:
         hello = Hello(self.device_id, self.target, "sim-0.1", 10**9, {"onnxruntime": "sim"}, self.current)

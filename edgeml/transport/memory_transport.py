@@ -36,6 +36,7 @@ class MemoryTransport:
     def __init__(self, broker: MemoryBroker, client_id: str, will: Will | None = None) -> None:
         self.broker, self.client_id, self.will = broker, client_id, will
         self.handler_errors = 0
+        self.on_connect: Callable[[], None] | None = None
         self._subscriptions: dict[str, Handler] = {}
         self._connected = False
         self._queue: list[tuple[str, bytes, int, bool]] = []
@@ -52,6 +53,8 @@ class MemoryTransport:
         queued, self._queue = self._queue, []
         for args in queued:
             self.publish(*args)
+        if self.on_connect is not None:
+            self.on_connect()
 
     def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> None:
         if not self._connected:

@@ -4,9 +4,11 @@ client certificates. Handler exceptions are logged and counted; they never stop 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import ssl
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
@@ -38,6 +40,7 @@ class MqttTransport:
     ) -> None:
         self.url = parse_broker_url(url)
         self.handler_errors = 0
+        self.on_connect: Callable[[], None] | None = None  # called after every (re)connect, e.g. to re-announce
         self._subscriptions: dict[str, tuple[Handler, int]] = {}
         self._lock = threading.Lock()
         self._connected = threading.Event()
@@ -80,6 +83,7 @@ class MqttTransport:
         info = self._client.publish(topic, payload, qos=qos, retain=retain)
         if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
             raise TransportError(f"publish to {topic} failed: {mqtt.error_string(info.rc)}")
+        self._last_publish = info
 
     def subscribe(self, topic_filter: str, handler: Handler, qos: int = 1) -> None:
         with self._lock:
@@ -87,7 +91,14 @@ class MqttTransport:
         if self.connected:
             self._client.subscribe(topic_filter, qos)
 
-    def close(self) -> None:
+    def close(self, flush_timeout: float = 2.0) -> None:
+        """Disconnect cleanly (the broker then drops the last will). Publishes still in flight get up to
+        `flush_timeout` seconds first: a disconnect racing them resets the socket, and the broker would
+        then fire the will instead of the goodbye."""
+        last = getattr(self, "_last_publish", None)
+        if last is not None and self.connected:
+            with contextlib.suppress(RuntimeError, ValueError):
+                last.wait_for_publish(timeout=flush_timeout)
         self._client.disconnect()
         self._client.loop_stop()
         self._connected.clear()
@@ -103,6 +114,11 @@ class MqttTransport:
             client.subscribe(topic_filter, qos)
         self._connected.set()
         log.info("connected to %s", self.url)
+        if self.on_connect is not None:
+            try:
+                self.on_connect()
+            except Exception:  # the owner's hook must not stop the network thread
+                log.exception("on_connect hook failed")
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         self._connected.clear()

@@ -26,6 +26,8 @@ class Will:
 
 
 class Transport(Protocol):
+    on_connect: Callable[[], None] | None  # set by the owner: called after every (re)connect
+
     @property
     def connected(self) -> bool: ...
 

@@ -123,7 +123,7 @@ def test_service_killed_mid_rollout_and_broker_restarted_mid_transfer(tmp_path, 
     service = start_service(tmp_path, keypair, broker.url)
     status = wait_for(service, r["id"], devices, timeout=90)
     assert status["state"] == "completed"
-    assert all(e["state"] == "succeeded" for e in status["executions"])
+    assert all(e["state"] == "succeeded" for e in status["executions"]), status["executions"]
     assert sum(d.corrupt_installs for d in devices) == 0
     sequences = {d.device_id: d.guard_state["last_sequence"] for d in devices}
     assert set(sequences.values()) == {1}, "a restart must not issue a desired state twice"
