@@ -7,9 +7,11 @@ import logging
 import click
 
 from edgeml import __version__
+from edgeml.cli.agent_cli import agent
 from edgeml.cli.bench_cmd import bench_cmd
 from edgeml.cli.check_cmd import check_cmd
 from edgeml.cli.compile_cmd import compile_cmd
+from edgeml.cli.explain_cmd import explain_cmd
 from edgeml.cli.fleet_cmd import fleet
 from edgeml.cli.inspect_cmd import inspect_cmd
 from edgeml.cli.keys_cmd import keys
@@ -28,5 +30,16 @@ def main(verbose: int) -> None:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
 
 
-for command in (keys, check_cmd, compile_cmd, verify_cmd, inspect_cmd, bench_cmd, targets_cmd, fleet):
+for command in (
+    keys,
+    check_cmd,
+    compile_cmd,
+    verify_cmd,
+    inspect_cmd,
+    explain_cmd,
+    bench_cmd,
+    targets_cmd,
+    fleet,
+    agent,
+):
     main.add_command(command)

@@ -9,6 +9,7 @@ from rich.table import Table
 from edgeml.cli.output import console, errors_handled, human_size, print_json, stderr
 from edgeml.cli.progress_view import RichProgress
 from edgeml.compiler.compile import DEFAULT_CALIB_SAMPLES, CompileResult, compile_model
+from edgeml.compiler.pruning.pruning_summary import pruning_rows, recovery_line
 from edgeml.compiler.select_candidate import worst_cosine
 from edgeml.targets.recipe import parse_option_flags
 
@@ -82,6 +83,25 @@ from edgeml.targets.recipe import parse_option_flags
     default=None,
     help=f"Calibration samples drawn (seeded) from --calib. [default: {DEFAULT_CALIB_SAMPLES}]",
 )
+@click.option(
+    "--prune",
+    default=None,
+    metavar="KIND:RATIO",
+    help="Prune the PyTorch model before export: channels:0.3 (structured, torch-pruning), magnitude:0.5 "
+    "(unstructured, global L1; magnitude:0.5:per-layer for each layer alone).",
+)
+@click.option(
+    "--finetune",
+    default=None,
+    help="Recover after --prune by distillation from the float model on this data (.npz; labels optional).",
+)
+@click.option(
+    "--finetune-hook",
+    default=None,
+    metavar="MODULE:FUNCTION",
+    help="Recover after --prune with your own training: FUNCTION(model, data, teacher) → model or None.",
+)
+@click.option("--finetune-epochs", type=int, default=None, help="Distillation epochs after --prune. [default: 5]")
 @click.option("--cache-dir", default=None, help="Pass cache folder (or EDGEML_CACHE_DIR). Default: your cache folder.")
 @click.option("--no-cache", is_flag=True, help="Recompute every step.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (no progress display).")
@@ -106,6 +126,10 @@ def compile_cmd(
     option_flags,
     threads,
     calib_samples,
+    prune,
+    finetune,
+    finetune_hook,
+    finetune_epochs,
     cache_dir,
     no_cache,
     as_json,
@@ -136,6 +160,10 @@ def compile_cmd(
         no_cache=no_cache,
         threads=threads,
         calib_samples=calib_samples,
+        prune=prune,
+        finetune=finetune,
+        finetune_hook=finetune_hook,
+        finetune_epochs=finetune_epochs,
     )
     if targets:
         _compile_many(model, [t.strip() for t in targets.split(",") if t.strip()], as_json, kwargs)
@@ -237,6 +265,8 @@ def _render(result: CompileResult) -> None:
     for cand, verdict in m["decision"]["verdicts"].items():
         console.print(f"  {escape(cand)}: {escape(verdict)}", soft_wrap=True)
     console.print(f"[bold green]shipped[/] {result.decision.chosen}: {escape(result.decision.reason)}", soft_wrap=True)
+    if m.get("pruning"):
+        _render_pruning(m["pruning"])
     for note in result.notes:
         console.print(f"[dim]note:[/] {note}", soft_wrap=True)
     cache = "all steps from cache" if result.fully_cached else f"{result.cache_hits}/{result.steps} steps from cache"
@@ -244,6 +274,15 @@ def _render(result: CompileResult) -> None:
         f"[green]✓[/] artifact {result.out}  (signed by key {m['signature']['key_id']}; "
         f"{cache}; {result.seconds:.1f} s)"
     )
+
+
+def _render_pruning(p: dict) -> None:
+    table = Table(f"pruned {p['method']}", "before", "after", title_justify="left")
+    for row in pruning_rows(p):
+        table.add_row(*row)
+    console.print(table)
+    console.print(f"  {escape(recovery_line(p))}", soft_wrap=True)
+    console.print(f"  {escape(p.get('note', ''))}", soft_wrap=True)
 
 
 def _acc(value: float | None) -> str:

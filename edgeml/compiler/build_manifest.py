@@ -36,6 +36,8 @@ def build_manifest(
     provenance: dict[str, Any],
     threads: int,
     notes: list[str],
+    explain_file: str | None = None,
+    pruning: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     chosen = models[decision.chosen]
     ref = models[FLOAT]
@@ -69,6 +71,8 @@ def build_manifest(
         },
         "reference_profile": reference_profile,
         "self_test": {"file": SELF_TEST_FILE} | self_test_tolerance,
+        **({"explain": {"file": explain_file}} if explain_file else {}),
+        **({"pruning": pruning} if pruning else {}),
         "provenance": provenance | {"edgeml": __version__},
     }
 

@@ -1,6 +1,6 @@
 """`edgeml compile`: a model source → one signed, verified-on-write artifact for one target.
 
-    intake → check → prepare passes → candidate passes → measure → select → reference profile → write
+    intake → check → prepare passes → candidates (build, accuracy-aware search, measure, select, explain) → write
 
 Each step is a function below; this module only wires them together and records what happened.
 """
@@ -8,6 +8,7 @@ Each step is a function below; this module only wires them together and records 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import tempfile
 import time
@@ -23,19 +24,21 @@ from edgeml.artifact.npz import npz_bytes
 from edgeml.artifact.writer import check_output_free, write_artifact
 from edgeml.calibration.dataset import Dataset
 from edgeml.calibration.read_dataset import read_dataset
-from edgeml.compiler.build_candidate import build_candidate, onnx_build
 from edgeml.compiler.build_manifest import SELF_TEST_FILE, build_manifest
-from edgeml.compiler.content_cache import ContentCache, cache_key
+from edgeml.compiler.choose_candidate import choose_candidate
+from edgeml.compiler.content_cache import Blob, ContentCache, cache_key
+from edgeml.compiler.explain_report import EXPLAIN_FILE
 from edgeml.compiler.intake import IntakeResult, identify_source, take_in
-from edgeml.compiler.layer_errors import layer_errors
-from edgeml.compiler.measure import Measurements, measure
+from edgeml.compiler.measure import Measurements
 from edgeml.compiler.passes.base import PassContext
 from edgeml.compiler.progress import NullProgress, Progress
+from edgeml.compiler.pruning.prune_model import PruneRequest, prune_model
+from edgeml.compiler.pruning.pruning_summary import pruning_summary
 from edgeml.compiler.recipe_file import RecipeFile, load_recipe_file
 from edgeml.compiler.run_passes import PassRecord, run_passes
-from edgeml.compiler.select_candidate import Budget, Decision, select_candidate
+from edgeml.compiler.select_candidate import Budget, Decision
 from edgeml.compiler.tool_versions import tool_versions
-from edgeml.errors import BudgetError, CalibrationError, EdgemlError, TargetError
+from edgeml.errors import CalibrationError, EdgemlError, ModelIntakeError, TargetError
 from edgeml.locations import cache_dir as default_cache_dir
 from edgeml.locations import default_key_path
 from edgeml.targets import default_target_id, load_target
@@ -102,6 +105,10 @@ def compile_model(
     no_cache: bool = False,
     threads: int = 1,
     calib_samples: int | None = None,
+    prune: str | None = None,
+    finetune: str | os.PathLike[str] | None = None,
+    finetune_hook: str | None = None,
+    finetune_epochs: int | None = None,
     progress: Progress | None = None,
 ) -> CompileResult:
     """Compile `model` for `target` into a signed artifact folder at `out`; see `edgeml compile --help`.
@@ -111,6 +118,7 @@ def compile_model(
     notes: list[str] = []
     model = str(model)
     file = load_recipe_file(recipe_file) if recipe_file is not None else RecipeFile()
+    max_drop_given = max_drop is not None
     target_id = target or file.target or default_target_id()
     options = {**file.options, **(options or {})}
     max_drop = _pick(max_drop, file.budget.get("max_drop"), 1.0)
@@ -124,8 +132,10 @@ def compile_model(
     out_path = Path(out) if out else Path("build") / f"{name}-{target_id}"
     check_output_free(out_path, force)
     _check_budget(max_drop, min_cosine, min_channel_cosine)
+    pruning = _prune_request(prune, finetune, finetune_hook, finetune_epochs, file)
     source = identify_source(model)  # NOTE: a missing or unreadable model is the first thing to report
     check_source_kind(target_mod.SPEC, source.kind, source.location)
+    _check_prunable(pruning, source, target_mod.SPEC)
     signing_key = load_private_key(key) if key is not None else None  # a bad --key fails before any work
     cache = ContentCache(None if no_cache else default_cache_dir(cache_dir))
 
@@ -133,27 +143,33 @@ def compile_model(
     intake = take_in(source, cache, progress, lambda: _raw_arrays(calib_spec))
     calib_set = read_dataset(calib_spec, intake.signature, "calibration").sample(calib_samples)
     eval_set = _evaluation_set(eval_data, model, calib_set, intake, notes)
+    _check_labels_for(max_drop_given, eval_set, calib_set)
     notes += list(calib_set.notes + eval_set.notes)
+    pruned = prune_model(pruning, source, intake.signature, calib_set, cache, progress) if pruning else None
+    model_onnx = pruned.onnx if pruned is not None and pruned.onnx is not None else intake.onnx
+    if pruned is not None and pruned.onnx is None:
+        notes.append(f"not pruned: {pruned.report['recovery']['error']}; the un-pruned model is compiled instead")
 
-    proto, check_report = _check_target(target_mod, intake, recipe, cache, progress)
+    proto, check_report = _check_target(target_mod, model_onnx, recipe, cache, progress)
     notes += list(check_report.notes)
     plan = target_mod.plan(proto, recipe, has_calibration=True)
     notes += list(plan.notes)
+    budget = Budget(max_drop, min_cosine, min_channel_cosine)
     with tempfile.TemporaryDirectory(prefix="edgeml-compile-") as scratch_dir:
         scratch = Path(scratch_dir)
         ctx = PassContext(intake.signature, calib_set, scratch, source)
         digest = calib_set.digest()
-        prepared, records = run_passes(intake.onnx, plan.prepare, ctx, cache, progress, digest)
-        built, candidate_records = {}, {}
-        for cand, cand_plan in plan.candidates.items():
-            built[cand], candidate_records[cand] = build_candidate(
-                prepared, cand_plan, target_mod.SPEC, ctx, cache, progress, digest, f"[{cand}] "
-            )
-        source_build = onnx_build(intake.onnx, "model.onnx")
-        measured = measure(source_build, built, calib_set, eval_set, threads, scratch, cache, progress)
-        budget = Budget(max_drop, min_cosine, min_channel_cosine)
-        pinned = None if recipe.precision == "auto" else recipe.precision
-        decision = _select(measured, budget, recipe, pinned, built, prepared, eval_set, intake, scratch, notes)
+        prepared, records = run_passes(model_onnx, plan.prepare, ctx, cache, progress, digest)
+        chosen = choose_candidate(
+            target_mod=target_mod, recipe=recipe, plan=plan, prepared=prepared, source_onnx=intake.onnx,
+            calib=calib_set, evalset=eval_set, budget=budget, ctx=ctx, cache=cache, threads=threads,
+            progress=progress,
+        )  # fmt: skip
+    built, candidate_records, measured, decision = chosen.built, chosen.records, chosen.measured, chosen.decision
+    if pruned is not None:
+        chosen.explain["pruning"] = pruning_summary(
+            pruned.report, measured.models, intake.onnx.data, pruned.onnx.data if pruned.onnx else None
+        )
     records += candidate_records[decision.chosen]
     manifest = build_manifest(
         name=name,
@@ -178,14 +194,17 @@ def compile_model(
                 "budget": budget.to_dict(),
                 "options": dataclasses.asdict(recipe),
             }
+            | ({"prune": pruning.to_dict()} if pruning else {})
         },
         notes=list(plan.notes),
         threads=threads,
+        explain_file=EXPLAIN_FILE,
+        pruning=chosen.explain["pruning"],
     )
-    chosen = built[decision.chosen]
     files = {
-        **chosen.files,
+        **built[decision.chosen].files,
         SELF_TEST_FILE: npz_bytes(_self_test_arrays(measured, decision.chosen)),
+        EXPLAIN_FILE: json.dumps(chosen.explain, indent=1, sort_keys=True, allow_nan=False).encode() + b"\n",
     }
     signing_key = signing_key or _default_signing_key(notes, progress)
     progress.step("sign and write artifact")
@@ -268,20 +287,55 @@ def _evaluation_set(eval_data, model: str, calib_set: Dataset, intake: IntakeRes
     return read_dataset(spec, intake.signature, "evaluation")
 
 
-def _check_target(target_mod, intake: IntakeResult, recipe, cache: ContentCache, progress: Progress):
+def _check_labels_for(max_drop_given: bool, eval_set: Dataset, calib_set: Dataset) -> None:
+    """An accuracy budget asked for explicitly needs labels; a fidelity floor does not."""
+    if not max_drop_given or eval_set.labels is not None:
+        return
+    what = "no evaluation data was given" if eval_set is calib_set else f"{eval_set.source} has no labels"
+    raise CalibrationError(
+        f"--max-drop is an accuracy budget in top-1 points, and {what}",
+        "pass --eval DATA with a `labels` array (.npz), or set a fidelity floor instead with --min-cosine",
+    )
+
+
+def _prune_request(prune, finetune, hook, epochs, file: RecipeFile) -> PruneRequest | None:
+    """From the flags, else from the recipe file's [prune] table."""
+    if prune is None and file.prune:
+        prune, finetune, hook = file.prune.get("spec"), file.prune.get("finetune"), file.prune.get("hook")
+        epochs = file.prune.get("epochs")
+    return PruneRequest.of(prune, finetune, hook, epochs)
+
+
+def _check_prunable(pruning: PruneRequest | None, source, spec) -> None:
+    if pruning is None:
+        return
+    if source.kind == "onnx":
+        raise ModelIntakeError(
+            f"pruning needs the PyTorch model, and {source.location} is an ONNX file",
+            "pass the .pt2, TorchScript file or module:function factory it was exported from: edgeml prunes the "
+            "PyTorch module (torch-pruning) before exporting it",
+        )
+    if "onnx" not in spec.source_kinds:
+        raise TargetError(
+            f"target {spec.id} converts from the PyTorch source itself, so a pruned model would not reach it",
+            "prune for cpu-ort or cpu-openvino, or prune the model yourself and pass the pruned module",
+        )
+
+
+def _check_target(target_mod, model: Blob, recipe, cache: ContentCache, progress: Progress):
     import onnx
 
     label = f"check {target_mod.SPEC.id}"
     progress.step(label)
-    proto = onnx.load_model_from_string(intake.onnx.data)
+    proto = onnx.load_model_from_string(model.data)
     key = cache_key(
-        model=intake.onnx.sha256,
+        model=model.sha256,
         target=target_mod.SPEC.to_dict(),
         recipe=dataclasses.asdict(recipe),
         tools=tool_versions(("onnx", "onnxruntime", "openvino", "ethos-u-vela", "ai-edge-litert")),
     )
     hit = cache.get_json("check", key)
-    report = CheckReport.from_dict(hit) if hit else target_mod.check(intake.onnx.data, proto, target_mod.SPEC, recipe)
+    report = CheckReport.from_dict(hit) if hit else target_mod.check(model.data, proto, target_mod.SPEC, recipe)
     if not hit:
         cache.put_json("check", key, report.to_dict())
     progress.finished(label, f"{report.supported_nodes}/{report.nodes} nodes supported" + (", cached" if hit else ""))
@@ -295,30 +349,6 @@ def _check_target(target_mod, intake: IntakeResult, recipe, cache: ContentCache,
             fixes[0] if fixes else "see `edgeml targets` for other targets",
         )
     return proto, report
-
-
-def _select(
-    measured: Measurements, budget, recipe, pinned, built, prepared, eval_set, intake, scratch, notes
-) -> Decision:
-    try:
-        decision = select_candidate(measured.models, budget, recipe.min_speedup, recipe.objective, pinned)
-    except BudgetError as exc:
-        worst = _worst_layers(built, prepared, eval_set, intake, scratch)
-        if worst:
-            exc.message += f". Layers that cost most: {worst}"
-        raise
-    rejected_static = "int8-static" in built and not decision.within_budget.get("int8-static", True)
-    if rejected_static:
-        worst = _worst_layers(built, prepared, eval_set, intake, scratch)
-        decision.verdicts["int8-static"] += f"; layers that cost most: {worst}"
-    return decision
-
-
-def _worst_layers(built, prepared, eval_set, intake, scratch) -> str:
-    if "int8-static" not in built:
-        return ""
-    errors = layer_errors(prepared.data, built["int8-static"].onnx.data, eval_set, intake.signature, scratch)
-    return ", ".join(e.describe() for e in errors[:3])
 
 
 def _self_test_arrays(measured: Measurements, chosen: str) -> dict[str, np.ndarray]:

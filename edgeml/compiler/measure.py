@@ -26,7 +26,7 @@ from edgeml.device_agent.runtimes import open_session
 from edgeml.host import host_info
 from edgeml.timing import interleaved_latency
 
-__all__ = ["FLOAT", "SELF_TEST_SAMPLES", "Measurements", "measure"]
+__all__ = ["FLOAT", "SELF_TEST_SAMPLES", "Measurements", "measure", "open_built"]
 
 FLOAT = "float"  # the source model as given: the reference every candidate is compared with
 SELF_TEST_SAMPLES = 8
@@ -82,7 +82,7 @@ def measure(
 
 def _measure(source: Built, candidates: dict[str, Built], calib, evalset, threads, scratch) -> Measurements:
     models = {FLOAT: source, **candidates}
-    sessions = {name: _open(built, scratch / "measure" / name, threads) for name, built in models.items()}
+    sessions = {name: open_built(built, scratch / "measure" / name, threads) for name, built in models.items()}
     outputs = {name: run_dataset(s, evalset) for name, s in sessions.items()}
     one = evalset.take(slice(0, 1)).inputs
     latency = interleaved_latency(sessions, {name: one for name in sessions})
@@ -100,7 +100,8 @@ def _measure(source: Built, candidates: dict[str, Built], calib, evalset, thread
     return Measurements(report, profile, _self_test(sessions, evalset), cached=False)
 
 
-def _open(built: Built, folder: Path, threads: int):
+def open_built(built: Built, folder: Path, threads: int = 1):
+    """A runtime session on a candidate's files, written to `folder` (as the device will lay them out)."""
     for rel, data in built.files.items():
         (folder / rel).parent.mkdir(parents=True, exist_ok=True)
         (folder / rel).write_bytes(data)

@@ -8,6 +8,10 @@
     min_channel_cosine = 0.9
     [options]            # the target's options (`edgeml targets --options TARGET`)
     calibrate_method = "entropy"
+    [prune]              # optional: PyTorch sources only (see `edgeml compile --help`)
+    spec = "channels:0.3"
+    finetune = "train.npz"
+    epochs = 5
 
 Every compile records the recipe it ran with in its manifest (`provenance.recipe`, same shape), so
 `edgeml compile MODEL --recipe that.json` reproduces it. Flags given on the command line win over the file.
@@ -27,7 +31,8 @@ from edgeml.errors import EdgemlError
 
 __all__ = ["RecipeFile", "load_recipe_file"]
 
-_TOP = {"target", "calib_samples", "budget", "options"}
+_TOP = {"target", "calib_samples", "budget", "options", "prune"}
+_PRUNE = {"spec", "finetune", "hook", "epochs"}
 _BUDGET = {"max_drop", "min_cosine", "min_channel_cosine"}
 
 
@@ -37,6 +42,7 @@ class RecipeFile:
     calib_samples: int | None = None
     budget: dict[str, float] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
+    prune: dict[str, Any] = field(default_factory=dict)
 
 
 def load_recipe_file(path: str | os.PathLike[str]) -> RecipeFile:
@@ -56,7 +62,11 @@ def load_recipe_file(path: str | os.PathLike[str]) -> RecipeFile:
     options = raw.get("options", {})
     if not isinstance(options, dict):
         raise EdgemlError(f"recipe {path}: [options] must be a table of target options")
-    return RecipeFile(raw.get("target"), raw.get("calib_samples"), {k: float(v) for k, v in budget.items()}, options)
+    prune = raw.get("prune", {})
+    if not isinstance(prune, dict) or set(prune) - _PRUNE:
+        raise EdgemlError(f"recipe {path}: [prune] takes {', '.join(sorted(_PRUNE))}")
+    budget = {k: float(v) for k, v in budget.items()}
+    return RecipeFile(raw.get("target"), raw.get("calib_samples"), budget, options, prune)
 
 
 def _parse(path: Path) -> Any:

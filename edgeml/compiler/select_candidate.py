@@ -14,7 +14,7 @@ from typing import Any
 from edgeml.compiler.measure import FLOAT
 from edgeml.errors import BudgetError
 
-__all__ = ["Budget", "Decision", "select_candidate", "worst_channel", "worst_cosine"]
+__all__ = ["Budget", "Decision", "budget_verdict", "select_candidate", "worst_channel", "worst_cosine"]
 
 
 @dataclass(frozen=True)
@@ -33,9 +33,11 @@ class Decision:
     reason: str
     verdicts: dict[str, str] = field(default_factory=dict)
     within_budget: dict[str, bool] = field(default_factory=dict)
+    mixed_precision: dict[str, Any] | None = None  # the accuracy-aware search, where it ran (MixedSearch.to_dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"chosen": self.chosen, "reason": self.reason, "verdicts": self.verdicts}
+        out = {"chosen": self.chosen, "reason": self.reason, "verdicts": self.verdicts}
+        return out | ({"mixed_precision": self.mixed_precision} if self.mixed_precision is not None else {})
 
 
 def worst_cosine(fid: dict[str, dict[str, Any]]) -> float:
@@ -47,7 +49,7 @@ def worst_channel(fid: dict[str, dict[str, Any]]) -> tuple[str, int, float]:
     return name, fid[name].get("worst_channel", 0), fid[name].get("worst_channel_cosine", 1.0)
 
 
-def _budget_verdict(m: dict[str, Any], ref: dict[str, Any], budget: Budget) -> str | None:
+def budget_verdict(m: dict[str, Any], ref: dict[str, Any], budget: Budget) -> str | None:
     """None if within budget, else why not."""
     output, channel, channel_cos = worst_channel(m["fidelity"])
     if channel_cos < budget.min_channel_cosine:
@@ -80,7 +82,7 @@ def select_candidate(
     for name in names:
         m = models[name]
         speedup = speed_ref["latency"]["p50_ms"] / m["latency"]["p50_ms"]
-        miss = _budget_verdict(m, ref, budget)
+        miss = budget_verdict(m, ref, budget)
         decision.within_budget[name] = miss is None
         if miss:
             decision.verdicts[name] = f"rejected: {miss}"

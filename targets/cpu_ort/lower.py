@@ -4,10 +4,14 @@ Which candidates are tried depends on the graph: static QDQ INT8 for conv/dense 
 MatMul-heavy graphs, never static INT8 on transformers (quantizing the Add/Mul that carry the attention
 mask collapsed MiniLM to cosine 0.23 here). Float is always a candidate: it is what ships when INT8
 does not pay off on the measured host or misses the accuracy budget.
+
+`mixed_plan` is the accuracy-aware candidate `int8-mixed`: the static INT8 plan with named layers kept in
+float. The compiler asks for it (edgeml/compiler/accuracy_aware.py) when int8-static misses the budget.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from edgeml.compiler.passes.infer_shapes import InferShapes
@@ -20,7 +24,7 @@ from edgeml.targets.cpu_ort.recipe import Recipe
 from edgeml.targets.graph_kind import graph_kind
 from edgeml.targets.plan import CandidatePlan, Plan
 
-__all__ = ["plan"]
+__all__ = ["mixed_plan", "plan"]
 
 
 def plan(model: Any, recipe: Recipe, has_calibration: bool) -> Plan:
@@ -32,7 +36,7 @@ def plan(model: Any, recipe: Recipe, has_calibration: bool) -> Plan:
     ]
     candidates: dict[str, CandidatePlan] = {"fp32": CandidatePlan()}
     notes = [f"graph kind: {kind}"]
-    if _wants(recipe, "int8-static", kind in ("conv", "dense"), notes, kind):
+    if _wants(recipe, "int8-static", kind in ("conv", "dense"), notes, kind) or recipe.precision == "int8-mixed":
         if has_calibration:
             candidates["int8-static"] = CandidatePlan([QuantizeStatic(static_config(recipe))])
         else:
@@ -44,6 +48,11 @@ def plan(model: Any, recipe: Recipe, has_calibration: bool) -> Plan:
     if recipe.precision not in ("auto", "fp32"):
         candidates.pop("fp32")
     return Plan(prepare, candidates, tuple(notes))
+
+
+def mixed_plan(recipe: Recipe, keep_float: tuple[str, ...]) -> CandidatePlan:
+    """int8-static with the layers `keep_float` (node names) left in float."""
+    return CandidatePlan([QuantizeStatic(replace(static_config(recipe), exclude_nodes=tuple(keep_float)))])
 
 
 def _wants(recipe: Recipe, precision: str, fits: bool, notes: list[str], kind: str) -> bool:

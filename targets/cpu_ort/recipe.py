@@ -15,8 +15,9 @@ def _opt(default, help: str, choices: tuple = ()):
 class Recipe:
     precision: str = _opt(
         "auto",
-        "auto measures every fitting candidate and ships the best passing one",
-        ("auto", "fp32", "int8-static", "int8-dynamic"),
+        "auto measures every fitting candidate and ships the best passing one; int8-mixed: static INT8 "
+        "with the fewest layers kept in float that meet the accuracy budget",
+        ("auto", "fp32", "int8-static", "int8-mixed", "int8-dynamic"),
     )
     arch: str = _opt(
         "auto",

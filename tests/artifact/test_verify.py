@@ -30,7 +30,7 @@ def _code(path, pub) -> str:
 def test_untouched_artifact_verifies(artifact, keypair):
     result = verify(artifact, keypair[1])
     assert result.manifest["name"] == "digits" and result.manifest["release"] == 1_002_003
-    assert {f["path"] for f in result.manifest["files"]} == {"model.onnx", "self_test.npz"}
+    assert {f["path"] for f in result.manifest["files"]} == {"model.onnx", "self_test.npz", "explain.json"}
 
 
 def test_a_changed_byte_is_caught(artifact, keypair):

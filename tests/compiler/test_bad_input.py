@@ -23,6 +23,7 @@ from edgeml.errors import (
 
 ROOT = Path(__file__).resolve().parents[2]
 DIGITS = ROOT / "examples" / "digits"
+FACTORY = "examples.digits.digits_cnn:build"
 
 
 def _compile(tmp_path, keypair, model=DIGITS / "model.onnx", **kwargs):
@@ -63,6 +64,18 @@ CASES = {
     "bad choice": (lambda t: {"options": {"precision": "int3"}}, TargetError, "is not one of"),
     "bad budget": (lambda t: {"max_drop": -1}, EdgemlError, "--max-drop"),
     "bad version": (lambda t: {"version": "v1"}, EdgemlError, "MAJOR.MINOR.PATCH"),
+    "prune an ONNX file": (lambda t: {"prune": "channels:0.3"}, ModelIntakeError, "pruning needs the PyTorch model"),
+    "prune ratio": (lambda t: {"model": FACTORY, "prune": "channels:0"}, EdgemlError, "out of range"),
+    "prune kind": (lambda t: {"model": FACTORY, "prune": "random:0.3"}, EdgemlError, "is not KIND:RATIO"),
+    "finetune alone": (lambda t: {"finetune": DIGITS / "train.npz"}, EdgemlError, "--prune, which is not set"),
+    "prune a traced graph": (
+        lambda t: {"model": DIGITS / "model.pt2", "prune": "channels:0.3"},
+        ModelIntakeError, "needs the model as an nn.Module",
+    ),
+    "prune for a PyTorch-converting target": (
+        lambda t: {"model": FACTORY, "prune": "magnitude:0.5", "target": "tflite-cpu"},
+        TargetError, "converts from the PyTorch",
+    ),
 }  # fmt: skip
 
 

@@ -40,7 +40,7 @@ def test_digits_compiles_to_a_verified_openvino_artifact(artifact, keypair):
     target = {k: m["target"][k] for k in ("id", "runtime", "runtime_min_version", "model_file")}
     assert target == {"id": "cpu-openvino", "runtime": "openvino", "runtime_min_version": "2026.4",
                       "model_file": "model.xml"}  # fmt: skip
-    assert {f["path"] for f in m["files"]} == {"model.xml", "model.bin", "self_test.npz"}
+    assert {f["path"] for f in m["files"]} == {"model.xml", "model.bin", "self_test.npz", "explain.json"}
     assert set(m["decision"]["candidates"]) == {"fp32", "int8"}
     assert all(c["runtime"] == "openvino" for c in m["decision"]["candidates"].values())
     assert m["metrics"]["accuracy_drop"] <= 1.0 and m["metrics"]["accuracy"] >= 95.0

@@ -20,7 +20,7 @@ from edgeml.targets.recipe import make_recipe
 
 ROOT = Path(__file__).resolve().parents[2]
 DIGITS = ROOT / "examples" / "digits"
-FILES = {"model_vela.tflite", "reference_int8.tflite", "vela_report.json", "self_test.npz"}
+FILES = {"model_vela.tflite", "reference_int8.tflite", "vela_report.json", "self_test.npz", "explain.json"}
 
 
 def _compile(source: str, target: str, out: Path, key: Path, cache: Path, **options):

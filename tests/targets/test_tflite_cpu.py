@@ -31,7 +31,7 @@ def test_digits_pt2_becomes_a_verified_full_int8_litert_artifact(artifact, keypa
     m = edgeml.verify(artifact, keypair[1]).manifest
     assert m["target"]["id"] == "tflite-cpu" and m["target"]["runtime"] == "litert"
     assert m["target"]["model_file"] == "model.tflite" and m["precision"] == "int8"
-    assert {f["path"] for f in m["files"]} == {"model.tflite", "self_test.npz"}
+    assert {f["path"] for f in m["files"]} == {"model.tflite", "self_test.npz", "explain.json"}
     assert m["metrics"]["accuracy"] >= m["metrics"]["float_accuracy"] - 1.0 >= 94.0
     assert m["metrics"]["size_bytes"] < m["metrics"]["float_size_bytes"] / 2
     notes = [n for p in m["provenance"]["passes"] for n in p["notes"]]

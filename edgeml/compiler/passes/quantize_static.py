@@ -3,12 +3,18 @@
 Weights per channel (symmetric), activations per tensor with ranges from the calibration set. The
 integer types are target decisions passed in the config: on x86 ONNX Runtime runs U8S8 (unsigned
 activations) fast and S8S8 slowly; on Arm S8S8 is the fast path.
+
+Activation ranges do not depend on which nodes are excluded, so they are kept in the compile's scratch
+folder and reused: the accuracy-aware search re-quantizes with other `exclude_nodes` without recalibrating
+(ONNX Runtime's own calibration cache; the output is byte-identical either way).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -84,9 +90,17 @@ class QuantizeStatic(Pass):
                     "percentile": CalibrationMethod.Percentile,
                 }[cfg.calibrate_method],
                 extra_options={"ActivationSymmetric": cfg.activation_type == "int8", "WeightSymmetric": True},
+                calibration_cache_path=_calibration_cache(model, ctx, cfg),
             )
         note = f"QDQ {cfg.activation_type} activations / {cfg.weight_type} weights, {cfg.calibrate_method}"
         return PassResult(out.read_bytes(), changed=True, notes=(note,))
+
+
+def _calibration_cache(model: bytes, ctx: PassContext, cfg: QuantizeStaticConfig) -> Path:
+    """Where this model's activation ranges on this calibration set are kept for the rest of the compile."""
+    h = hashlib.sha256(model)
+    h.update(f"|{ctx.calibration.digest()}|{cfg.calibrate_method}|{cfg.activation_type}|{cfg.op_types}".encode())
+    return ctx.scratch / "calibration-ranges" / f"{h.hexdigest()[:32]}.json"
 
 
 def _quant_type(name: str):

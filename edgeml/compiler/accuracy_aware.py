@@ -1,0 +1,151 @@
+"""int8-static that misses the accuracy budget → the `int8-mixed` candidate: the same quantization with the
+fewest layers kept in float that meet the budget (edgeml/compiler/mixed_precision_search.py), or why not.
+
+The search runs when the target offers a `mixed_plan`, int8-static was built and misses the budget, and —
+unless the precision is pinned to int8-mixed — int8-static is within `_SPEED_MARGIN` of the speed gate. A
+few float layers can make a model faster (the digits CNN's Gemm ran ~7 % faster in float than as QDQ),
+but not by much; an INT8 model far slower than float would not ship mixed either. The mix it finds is
+measured and selected like every other candidate. Its result is cached by content, like a pass.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from edgeml.calibration.dataset import Dataset
+from edgeml.compiler.build_candidate import Built, build_candidate
+from edgeml.compiler.candidate_evaluator import CandidateEvaluator
+from edgeml.compiler.content_cache import Blob, ContentCache, cache_key
+from edgeml.compiler.measure import FLOAT, Measurements
+from edgeml.compiler.mixed_precision_search import MixedSearch, search_mixed_precision
+from edgeml.compiler.passes.base import PassContext
+from edgeml.compiler.progress import NullProgress, Progress
+from edgeml.compiler.quantized_layers import quantized_layers
+from edgeml.compiler.run_passes import PassRecord
+from edgeml.compiler.select_candidate import Budget, budget_verdict
+from edgeml.compiler.tool_versions import tool_versions
+from edgeml.errors import BudgetError
+
+__all__ = ["BASE", "MIXED", "AccuracyAwareStep"]
+
+BASE, MIXED = "int8-static", "int8-mixed"
+SEARCH_VERSION = 1
+_STEP = "accuracy-aware search (int8-mixed)"
+_SPEED_MARGIN = 0.8  # search while int8-static reaches this fraction of the required speedup
+
+
+@dataclass
+class AccuracyAwareStep:
+    """Everything the search needs from the compile; `run` fills in `search`, `records`, `plan`, `skipped`."""
+
+    target_mod: Any
+    recipe: Any
+    prepared: Blob
+    source: Built
+    evalset: Dataset
+    budget: Budget
+    ctx: PassContext
+    cache: ContentCache
+    calibration_digest: str
+    threads: int
+    progress: Progress
+    worst_first: tuple[str, ...] = ()
+    search: MixedSearch | None = None
+    records: list[PassRecord] = field(default_factory=list)
+    plan: Any = None
+    skipped: str | None = None
+
+    @property
+    def available(self) -> bool:
+        return hasattr(self.target_mod, "mixed_plan")
+
+    def worth_trying(self, measured: Measurements, built: dict[str, Built]) -> bool:
+        """Auto mode: int8-static was built, misses the budget, and is near enough the speed gate that a mix
+        might ship."""
+        models = measured.models
+        if not self.available or BASE not in built or BASE not in models:
+            return False
+        if budget_verdict(models[BASE], models[FLOAT], self.budget) is None:
+            return False
+        speed_ref = models.get("fp32", models[FLOAT])["latency"]["p50_ms"]
+        speedup = speed_ref / models[BASE]["latency"]["p50_ms"]
+        if speedup < _SPEED_MARGIN * self.recipe.min_speedup:
+            self.skipped = (
+                f"not tried: {BASE} runs at {speedup:.2f}× float speed on this host (a mix must reach "
+                f"{self.recipe.min_speedup:g}×), too slow for a few float layers to make up; pin "
+                f"--precision {MIXED} to search anyway"
+            )
+            return False
+        return True
+
+    def run(self, base: Built, required: bool = False) -> Built | None:
+        """The mixed candidate meeting the budget, or None (BudgetError when `required`)."""
+        self.progress.step(_STEP)
+        self.search = self._cached_search(base)
+        self.progress.finished(_STEP, self._detail())
+        if not self.search.found:
+            if required:
+                raise BudgetError(
+                    f"{MIXED} cannot meet the accuracy budget: {self.search.summary()}",
+                    "loosen --max-drop / --min-cosine, or ship float (--precision fp32); `edgeml explain` on a "
+                    "float build shows every layer's numbers",
+                )
+            return None
+        return self._build(self.search.keep_float, records=True)
+
+    def verdict(self, decision_verdict: str | None) -> str:
+        """The int8-mixed line of the decision: the selection's verdict plus what the search kept in float."""
+        if self.search is None:
+            return self.skipped or ""
+        if decision_verdict is None:
+            return f"not built: {self.search.summary()}"
+        return f"{decision_verdict}; {self.search.summary()}"
+
+    def to_dict(self) -> dict[str, Any] | None:
+        if self.search is not None:
+            return self.search.to_dict()
+        return {"skipped": self.skipped} if self.skipped else None
+
+    def _detail(self) -> str:
+        s = self.search
+        kept = "no mix meets the budget" if not s.found else f"{len(s.keep_float)} layer(s) kept in float"
+        return f"{kept}; {len(s.ranking)} ranked, {len(s.tries)} tries, {s.seconds:.1f} s"
+
+    def _cached_search(self, base: Built) -> MixedSearch:
+        key = cache_key(
+            version=SEARCH_VERSION,
+            prepared=self.prepared.sha256,
+            base=base.digest,
+            source=self.source.digest,
+            recipe={k: v for k, v in dataclasses.asdict(self.recipe).items() if k != "precision"},
+            calibration=self.calibration_digest,
+            evaluation=self.evalset.digest(),
+            budget=self.budget.to_dict(),
+            worst_first=list(self.worst_first),
+            tools=tool_versions(("onnx", "onnxruntime", "numpy")),
+        )
+        hit = self.cache.get_json("mixed-search", key)
+        if hit is not None:
+            return MixedSearch.from_dict(hit)
+        import onnx
+
+        layers = quantized_layers(
+            onnx.load_model_from_string(base.onnx.data), onnx.load_model_from_string(self.prepared.data)
+        )
+        evaluator = CandidateEvaluator(self.source, self.evalset, self.ctx.scratch, self.threads)
+        search = search_mixed_precision(base, layers, self._build, evaluator, self.budget, self.worst_first)
+        self.cache.put_json("mixed-search", key, search.to_dict())
+        return search
+
+    def _build(self, keep_float: tuple[str, ...], records: bool = False) -> Built:
+        plan = self.target_mod.mixed_plan(self.recipe, tuple(keep_float))
+        progress = self.progress if records else NullProgress()
+        built, recs = build_candidate(
+            self.prepared, plan, self.target_mod.SPEC, self.ctx, self.cache, progress,
+            self.calibration_digest, f"[{MIXED}] ",
+        )  # fmt: skip
+        if records:
+            self.records, self.plan = recs, plan
+        return built

@@ -1,0 +1,143 @@
+"""Prepared model + the target's candidate plans → every candidate built, measured and judged; the one that
+ships; and `explain.json`, the record of why.
+
+    build candidates → (int8-mixed search where int8-static misses the budget) → measure → select → explain
+
+Per-layer tables are computed for every QDQ candidate — the shipped one and the rejected ones — so a float
+artifact still explains why INT8 was rejected, layer by layer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from edgeml.calibration.dataset import Dataset
+from edgeml.compiler.accuracy_aware import BASE, MIXED, AccuracyAwareStep
+from edgeml.compiler.build_candidate import Built, build_candidate, onnx_build
+from edgeml.compiler.content_cache import Blob, ContentCache
+from edgeml.compiler.explain_report import explain_report
+from edgeml.compiler.layer_numerics import LayerNumerics
+from edgeml.compiler.layer_tables import LayerTables
+from edgeml.compiler.measure import Measurements, measure
+from edgeml.compiler.passes.base import PassContext
+from edgeml.compiler.progress import Progress
+from edgeml.compiler.run_passes import PassRecord
+from edgeml.compiler.select_candidate import Budget, Decision, select_candidate
+from edgeml.errors import BudgetError
+
+__all__ = ["Chosen", "choose_candidate"]
+
+
+@dataclass
+class Chosen:
+    built: dict[str, Built]
+    records: dict[str, list[PassRecord]]
+    measured: Measurements
+    decision: Decision
+    explain: dict[str, Any]
+
+
+def choose_candidate(
+    *,
+    target_mod: Any,
+    recipe: Any,
+    plan: Any,
+    prepared: Blob,
+    source_onnx: Blob,
+    calib: Dataset,
+    evalset: Dataset,
+    budget: Budget,
+    ctx: PassContext,
+    cache: ContentCache,
+    threads: int,
+    progress: Progress,
+) -> Chosen:
+    digest = calib.digest()
+    built, records = {}, {}
+    for name, cand_plan in plan.candidates.items():
+        built[name], records[name] = build_candidate(
+            prepared, cand_plan, target_mod.SPEC, ctx, cache, progress, digest, f"[{name}] "
+        )
+    source = onnx_build(source_onnx, "model.onnx")
+    pinned = None if recipe.precision == "auto" else recipe.precision
+    tables = LayerTables(prepared, calib, ctx.signature, cache)
+    mixed = AccuracyAwareStep(
+        target_mod, recipe, prepared, source, evalset, budget, ctx, cache, digest, threads, progress
+    )
+    analysed: dict[str, Built] = {}  # candidates not shipped as such whose layers explain.json still reports
+
+    def measure_all() -> Measurements:
+        return measure(source, built, calib, evalset, threads, ctx.scratch, cache, progress)
+
+    if pinned == MIXED:  # NOTE: pinned, only the mix is measured; int8-static is the search's starting point
+        analysed[BASE] = built.pop(BASE)
+        mixed.worst_first = _lowest_sqnr_first(tables.of(analysed[BASE]))
+        built = {MIXED: mixed.run(analysed[BASE], required=True)}
+    measured = measure_all()
+    if pinned is None and mixed.worth_trying(measured, built):
+        mixed.worst_first = _lowest_sqnr_first(tables.of(built[BASE]))
+        if found := mixed.run(built[BASE]):
+            built[MIXED] = found
+            measured = measure_all()
+    if mixed.plan is not None:
+        plan.candidates[MIXED], records[MIXED] = mixed.plan, mixed.records
+    layer_tables = _layer_tables(tables, built | analysed, mixed)
+    decision = _select(measured, budget, recipe, pinned, layer_tables, mixed)
+    analysis = {
+        "data": "calibration",
+        "samples": tables.samples,
+        "seconds": round(tables.seconds, 3),  # 0 when every table came from the cache
+        "quantize_seconds": _quantize_seconds(records),  # int8-static, calibration included (None: cached)
+    }
+    explain = explain_report(
+        decision=decision, models=measured.models, budget=budget, tables=layer_tables, analysis=analysis
+    )
+    return Chosen(built, records, measured, decision, explain)
+
+
+def _layer_tables(tables: LayerTables, candidates: dict[str, Built], mixed: AccuracyAwareStep):
+    kept = tuple(mixed.search.keep_float or ()) if mixed.search is not None else ()
+    found = {}
+    for name, b in candidates.items():
+        rows = tables.of(b, kept if name == MIXED else ())
+        if rows is not None:
+            found[name] = rows
+    return found
+
+
+def _select(measured, budget, recipe, pinned, tables: dict[str, list[LayerNumerics]], mixed) -> Decision:
+    try:
+        decision = select_candidate(measured.models, budget, recipe.min_speedup, recipe.objective, pinned)
+    except BudgetError as exc:
+        worst = _costliest(tables, mixed)
+        if worst:
+            exc.message += f". Layers that cost most: {worst}"
+        raise
+    if BASE in measured.models and not decision.within_budget.get(BASE, True):
+        decision.verdicts[BASE] += f"; layers that cost most: {_costliest(tables, mixed)}"
+    decision.mixed_precision = mixed.to_dict()
+    line = mixed.verdict(decision.verdicts.get(MIXED))
+    if line:
+        decision.verdicts[MIXED] = line
+    if line and MIXED not in decision.within_budget and decision.chosen != MIXED:
+        decision.reason += f"; {MIXED} {line.split('. ')[0]}"
+    return decision
+
+
+def _costliest(tables: dict[str, list[LayerNumerics]], mixed: AccuracyAwareStep) -> str:
+    """Measured where the search ranked layers, else the lowest activation SQNR (marked as such)."""
+    if mixed.search is not None and mixed.search.sensitive:
+        return mixed.search.layer_costs(3)
+    rows = sorted(tables.get(BASE, []), key=lambda r: r.sqnr_db)
+    return ", ".join(r.describe() for r in rows[:3])
+
+
+def _lowest_sqnr_first(rows: list[LayerNumerics] | None) -> tuple[str, ...]:
+    return tuple(r.layer for r in sorted(rows or [], key=lambda r: r.sqnr_db))
+
+
+def _quantize_seconds(records: dict[str, list[PassRecord]]) -> float | None:
+    """The int8-static quantization (calibration included) when it ran in this compile, for scale."""
+    times = [r.seconds for r in records.get(BASE, []) if r.name == "quantize-static" and not r.cached]
+    return round(times[0], 3) if times else None

@@ -1,0 +1,118 @@
+"""What a compile tried, what shipped and why, and each quantized candidate's layers → `explain.json`.
+
+The file travels in the artifact (listed and hashed in the manifest like every file) and `edgeml explain`
+renders it. Layers are listed top offenders first: by measured sensitivity (the output SQNR a layer
+recovers when kept in float) where the accuracy-aware search measured it, otherwise — marked "estimated" —
+by lowest activation SQNR.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from edgeml.compiler.layer_numerics import LayerNumerics
+from edgeml.compiler.measure import FLOAT
+from edgeml.compiler.select_candidate import Budget, Decision, worst_cosine
+
+__all__ = ["EXPLAIN_FILE", "EXPLAIN_VERSION", "explain_report", "ranked_layers"]
+
+EXPLAIN_FILE = "explain.json"
+EXPLAIN_VERSION = 1
+
+
+def explain_report(
+    *,
+    decision: Decision,
+    models: dict[str, dict[str, Any]],
+    budget: Budget,
+    tables: dict[str, list[LayerNumerics]],
+    analysis: dict[str, Any],
+    pruning: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    search = decision.mixed_precision if decision.mixed_precision and "ranking" in decision.mixed_precision else None
+    return {
+        "explain_version": EXPLAIN_VERSION,
+        "shipped": decision.chosen,
+        "reason": decision.reason,
+        "budget": budget.to_dict(),
+        "float": _float_row(models[FLOAT]),
+        "candidates": _candidates(decision, models, search),
+        "sensitivity": "measured" if search else "estimated",
+        "layers": {name: ranked_layers(rows, search, name) for name, rows in tables.items()},
+        "mixed_precision": decision.mixed_precision,
+        "pruning": pruning,
+        "analysis": analysis,
+    }
+
+
+def ranked_layers(rows: list[LayerNumerics], search: dict[str, Any] | None, candidate: str) -> list[dict[str, Any]]:
+    """Rows as dicts with `sensitivity_rank`, `gain_db` and `why`, top offenders first."""
+    measured = {s["layer"]: s for s in (search or {}).get("ranking", [])}
+    kept = set((search or {}).get("keep_float") or ())
+    order = sorted(
+        rows, key=lambda r: (0, -measured[r.layer]["gain_db"]) if r.layer in measured else (1, r.sqnr_db)
+    )  # fmt: skip
+    out = []
+    for rank, row in enumerate(order, start=1):
+        gain = measured.get(row.layer, {}).get("gain_db")
+        out.append(row.to_dict() | {"sensitivity_rank": rank, "gain_db": gain, "why": _why(row, gain, kept, search)})
+    return out
+
+
+def _why(row: LayerNumerics, gain: float | None, kept: set[str], search: dict[str, Any] | None) -> str:
+    if row.precision == "float":
+        if row.layer in kept:
+            return f"kept in float by the accuracy-aware search: INT8 cost it {gain:+.2f} dB of output SQNR"
+        return "float"
+    if row.layer in kept:
+        return f"INT8 here; int8-mixed keeps it in float: float recovers {gain:+.2f} dB output SQNR"
+    if gain is None:
+        return "INT8 (default)" if search is None else "INT8: shares its input's scale or was not ranked"
+    if gain <= 0:
+        return f"INT8: keeping it in float does not help ({gain:+.2f} dB)"
+    needed = "not needed to meet the budget" if search and search.get("found") else "the budget is out of reach"
+    return f"INT8: float would recover {gain:+.2f} dB output SQNR; {needed}"
+
+
+def _float_row(m: dict[str, Any]) -> dict[str, Any]:
+    return {"latency_p50_ms": m["latency"]["p50_ms"], "size_bytes": m["size_bytes"], "accuracy": m["accuracy"]}
+
+
+def _candidates(decision: Decision, models: dict[str, dict[str, Any]], search) -> list[dict[str, Any]]:
+    speed_ref = models.get("fp32", models[FLOAT])["latency"]["p50_ms"]
+    rows = []
+    for name, verdict in decision.verdicts.items():
+        m = models.get(name)
+        row = {
+            "name": name,
+            "precision": _precision_mix(name, search),
+            "keep_float": (search or {}).get("keep_float") if name == "int8-mixed" else None,
+            "shipped": name == decision.chosen,
+            "verdict": verdict,
+            "latency_p50_ms": None,
+            "speedup": None,
+            "size_bytes": None,
+            "accuracy": None,
+            "worst_cosine": None,
+        }
+        if m is not None:
+            row |= {
+                "latency_p50_ms": m["latency"]["p50_ms"],
+                "speedup": round(speed_ref / m["latency"]["p50_ms"], 3),
+                "size_bytes": m["size_bytes"],
+                "accuracy": m["accuracy"],
+                "worst_cosine": worst_cosine(m["fidelity"]),
+            }
+        rows.append(row)
+    return rows
+
+
+def _precision_mix(name: str, search: dict[str, Any] | None) -> str:
+    if name == "int8-mixed":
+        kept = (search or {}).get("keep_float")
+        return "INT8, no mix found" if kept is None else f"INT8 with {len(kept)} layer(s) in float"
+    return {
+        "fp32": "float",
+        "int8-static": "all INT8 (static)",
+        "int8-dynamic": "INT8 weights, dynamic activations",
+    }.get(name, name)
