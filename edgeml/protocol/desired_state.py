@@ -8,16 +8,12 @@ The signature covers the payload exactly as received, unknown fields included.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from edgeml.artifact.keys import key_id
-from edgeml.artifact.signing import ALGORITHM, signed_bytes
+from edgeml.artifact.signing import signature_block, signature_problem, signed_bytes
 from edgeml.protocol.chunks import ChunkLayout
 from edgeml.protocol.fields import Fields, header
 from edgeml.protocol.kind import Kind
@@ -136,30 +132,17 @@ def sign_desired_state(state: DesiredState, key: Ed25519PrivateKey) -> SignedDes
     """Sign `state` with the fleet key; ProtocolError if it would not pass the device's checks."""
     body = state.to_dict()
     DesiredState.from_dict(body)  # never sign what a device would reject
-    value = base64.b64encode(key.sign(signed_bytes(body))).decode()
-    signature = {"algorithm": ALGORITHM, "key_id": key_id(key.public_key()), "value": value}
-    return SignedDesiredState(state, signature, body)
+    return SignedDesiredState(state, signature_block(body, key), body)
+
+
+_HINTS = {"wrong_key": "provision the device with the fleet's current public key, or sign with the pinned one"}
 
 
 def verify_desired_state(signed: SignedDesiredState, public_key: Ed25519PublicKey) -> DesiredState:
     """Return the state if the fleet's pinned key signed exactly this payload, else ProtocolError
     ('bad_signature' | 'wrong_key')."""
-    sig = signed.signature
-    if sig.get("algorithm") != ALGORITHM:
-        raise ProtocolError(
-            "bad_signature", f"desired state signature algorithm {sig.get('algorithm')!r} is not ed25519"
-        )
-    expected = key_id(public_key)
-    if sig.get("key_id") != expected:
-        raise ProtocolError(
-            "wrong_key",
-            f"desired state signed by key {sig.get('key_id')!r}, but this device pins fleet key {expected}",
-            "provision the device with the fleet's current public key, or sign with the pinned one",
-        )
-    try:
-        public_key.verify(base64.b64decode(sig["value"], validate=True), signed.signed_bytes())
-    except (InvalidSignature, binascii.Error, ValueError, UnicodeEncodeError):
-        raise ProtocolError(
-            "bad_signature", "desired state signature does not match its contents: changed after signing"
-        ) from None
+    problem = signature_problem(signed.signature, signed.body, public_key)
+    if problem is not None:
+        code, what = problem
+        raise ProtocolError(code, f"desired state {what}", _HINTS.get(code))
     return signed.state

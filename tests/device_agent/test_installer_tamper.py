@@ -64,5 +64,5 @@ def test_artifact_signed_by_another_key_is_refused(tmp_path, make_installer, dig
     assert installer.install(digits_artifact).ok
     other_private, _ = create_keypair(tmp_path / "other-keys")
     result = installer.install(resign(newer_artifact, key_path=other_private))
-    assert result.code == "wrong_key" and "not by the given public key" in result.reason, result.describe()
+    assert result.code == "wrong_key" and "not by the pinned key" in result.reason, result.describe()
     assert installer.active_model().manifest["version"] == "1.2.3"
