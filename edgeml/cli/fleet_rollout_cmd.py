@@ -1,0 +1,127 @@
+"""`edgeml fleet rollout`: create, watch and steer staged rollouts."""
+
+from __future__ import annotations
+
+import time
+
+import click
+from rich.table import Table
+
+from edgeml.cli.fleet_common import fleet_options, open_fleet
+from edgeml.cli.output import console, errors_handled, print_json
+
+__all__ = ["rollout"]
+
+
+@click.group("rollout")
+def rollout() -> None:
+    """Create, watch and steer staged rollouts."""
+
+
+@rollout.command("create")
+@fleet_options
+@click.argument("artifact")
+@click.option("--to", "selector", required=True, help="Devices: target=ID,tag:KEY=VALUE,id=PATTERN or all.")
+@click.option("--canary", default="5%", show_default=True, help="First wave's share of the devices.")
+@click.option("--waves", default="25%,100%", show_default=True, help="Cumulative shares after the canary.")
+@click.option("--bake", default="10m", show_default=True, help="Wait after a wave settles before judging it.")
+@click.option("--deadline", default="30m", show_default=True, help="Most time a device gets per install.")
+@click.option("--gate", "gates", multiple=True, help="Health gate, e.g. 'p95_latency<=1.2*baseline' (repeatable).")
+@click.option("--json", "as_json", is_flag=True)
+@errors_handled
+def create(db, store, key, artifact, selector, canary, waves, bake, deadline, gates, as_json) -> None:
+    """Roll ARTIFACT (name@version or sha256) out to the selected devices."""
+    from edgeml.fleet import RolloutPlan
+
+    plan = RolloutPlan.build(canary, waves, bake, deadline, list(gates))
+    r = open_fleet(db, store, key).rollouts.create(artifact, selector, plan, time.time())
+    if as_json:
+        print_json(r)
+        return
+    sizes = ", ".join(str(w["size"]) for w in r["waves"])
+    console.print(
+        f"[green]✓[/] rollout {r['id']}: {artifact} to {sum(w['size'] for w in r['waves'])} device(s) "
+        f"in waves of {sizes}"
+        + (f"; {r['skipped_incompatible']} incompatible skipped" if r["skipped_incompatible"] else "")
+    )
+
+
+@rollout.command("status")
+@fleet_options
+@click.argument("rollout_id")
+@click.option("--watch", is_flag=True, help="Refresh every 2 s until the rollout ends.")
+@click.option("--json", "as_json", is_flag=True)
+@errors_handled
+def status(db, store, key, rollout_id, watch, as_json) -> None:
+    """Per wave: exposed, succeeded, failed; the gates' current values."""
+    f = open_fleet(db, store, key)
+    while True:
+        r = f.rollouts.status(rollout_id)
+        r["gates_now"] = f.rollouts.health.measure(r)["values"] if r["wave"] >= 0 else {}
+        if as_json:
+            print_json(r)
+        else:
+            _render_status(r)
+        if not watch or r["state"] in ("completed", "aborted"):
+            return
+        time.sleep(2)
+
+
+def _render_status(r) -> None:
+    console.print(f"[bold]{r['id']}[/] {r['state']} — wave {r['wave']} — {r['reason'] or ''}")
+    table = Table("wave", "devices", "executions")
+    for w in r["waves"]:
+        states = " · ".join(f"{k.replace('_', ' ')} {v}" for k, v in w.items() if k not in ("wave", "size"))
+        table.add_row(str(w["wave"]), str(w["size"]), states)
+    console.print(table)
+    if r.get("gates_now"):
+        gates = Table("metric", "exposed devices", "baseline")
+        for metric, (value, base) in r["gates_now"].items():
+            gates.add_row(metric, "—" if value is None else f"{value:.4g}", "—" if base is None else f"{base:.4g}")
+        console.print(gates)
+
+
+@rollout.command("list")
+@fleet_options
+@click.option("--json", "as_json", is_flag=True)
+@errors_handled
+def list_rollouts(db, store, key, as_json) -> None:
+    """Every rollout, newest first."""
+    rows = open_fleet(db, store, key).rollouts.list()
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("id", "artifact", "to", "state", "wave", "reason")
+    for r in rows:
+        table.add_row(r["id"], r["artifact_sha"][:12] + "…", r["selector"], r["state"], str(r["wave"]), r["reason"])
+    console.print(table)
+
+
+_STEER_HELP = {
+    "pause": "Stop exposing new waves.",
+    "resume": "Go on after a pause.",
+    "abort": "Stop and revert every exposed device to the model it ran before.",
+}
+
+
+def _steer(verb: str):
+    @rollout.command(verb, help=_STEER_HELP[verb])
+    @fleet_options
+    @click.argument("rollout_id")
+    @errors_handled
+    def command(db, store, key, rollout_id) -> None:
+        f = open_fleet(db, store, key)
+        now = time.time()
+        if verb == "abort":
+            f.rollouts.abort(rollout_id, "aborted by the operator", now)
+        else:
+            getattr(f.rollouts, verb)(rollout_id, now)
+        console.print(
+            f"[green]✓[/] rollout {rollout_id}: {verb} recorded; the serving fleet applies it on its next tick"
+        )
+
+    return command
+
+
+for _verb in ("pause", "resume", "abort"):
+    _steer(_verb)
