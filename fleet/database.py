@@ -46,7 +46,8 @@ CREATE TABLE IF NOT EXISTS desired (
 CREATE TABLE IF NOT EXISTS telemetry (
     device_id TEXT NOT NULL, seq INTEGER NOT NULL, artifact_sha TEXT, release INTEGER, period_start REAL NOT NULL,
     period_end REAL NOT NULL, received_at REAL NOT NULL, latency TEXT NOT NULL, calls INTEGER NOT NULL,
-    errors INTEGER NOT NULL, drift TEXT NOT NULL, classes TEXT NOT NULL, PRIMARY KEY (device_id, seq)
+    errors INTEGER NOT NULL, drift TEXT NOT NULL, classes TEXT NOT NULL, labelled INTEGER NOT NULL DEFAULT 0,
+    correct INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (device_id, seq)
 );
 CREATE TABLE IF NOT EXISTS events (
     device_id TEXT NOT NULL, seq INTEGER NOT NULL, at REAL NOT NULL, kind TEXT NOT NULL, step TEXT NOT NULL,

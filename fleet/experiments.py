@@ -5,7 +5,8 @@ of the order devices joined. The unit of analysis is the device (a device's call
 samples), so:
   - latency (pXX_latency): per-device quantile from its merged sketch; Mann–Whitney U (two-sided) on the
     two arms' device values; difference of medians (B − A) with a seeded bootstrap 95 % interval;
-  - error_rate: errors/calls per arm; two-proportion z-test; difference (B − A) with a Wald 95 % interval.
+  - error_rate: errors/calls per arm; accuracy: correct/labelled from ground-truth feedback; both by a
+    two-proportion z-test, difference (B − A) with a Wald 95 % interval.
 No verdict before each arm has `min_devices` reporting devices (latency) or `min_calls` calls (rates).
 """
 
@@ -29,7 +30,14 @@ from edgeml.fleet.telemetry_intake import TelemetryIntake
 
 __all__ = ["METRICS", "Experiments"]
 
-METRICS = {"p50_latency": 0.5, "p90_latency": 0.9, "p95_latency": 0.95, "p99_latency": 0.99, "error_rate": None}
+METRICS = {
+    "p50_latency": 0.5,
+    "p90_latency": 0.9,
+    "p95_latency": 0.95,
+    "p99_latency": 0.99,
+    "error_rate": None,
+    "accuracy": None,  # from devices' ground-truth feedback (Agent.feedback)
+}
 ALPHA = 0.05
 
 
@@ -112,6 +120,8 @@ class Experiments:
     def _compare(self, metric: str, a, b) -> dict[str, Any]:
         if metric == "error_rate":
             return two_proportions(a.errors, a.calls, b.errors, b.calls, self.min_calls)
+        if metric == "accuracy":
+            return two_proportions(a.correct, a.labelled, b.correct, b.labelled, self.min_calls, higher_is_better=True)
         q = METRICS[metric]
         va = [v for s in a.sketches if (v := s.quantile(q)) is not None]
         vb = [v for s in b.sketches if (v := s.quantile(q)) is not None]
@@ -144,7 +154,9 @@ def mann_whitney(a: list[float], b: list[float], min_n: int) -> dict[str, Any]:
     }
 
 
-def two_proportions(ea: int, na: int, eb: int, nb: int, min_calls: int) -> dict[str, Any]:
+def two_proportions(
+    ea: int, na: int, eb: int, nb: int, min_calls: int, higher_is_better: bool = False
+) -> dict[str, Any]:
     out: dict[str, Any] = {"test": "two-proportion z-test, two-sided", "calls_a": na, "calls_b": nb}
     if min(na, nb) < min_calls:
         return out | {"verdict": f"insufficient data: need ≥ {min_calls} calls per arm"}
@@ -161,7 +173,7 @@ def two_proportions(ea: int, na: int, eb: int, nb: int, min_calls: int) -> dict[
         "difference": diff,
         "ci95": [diff - 1.96 * se, diff + 1.96 * se],
         "p_value": p,
-        "verdict": _verdict(p, diff, lower_is_better=True),
+        "verdict": _verdict(p, diff, lower_is_better=not higher_is_better),
     }
 
 

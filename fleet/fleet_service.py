@@ -192,6 +192,9 @@ class FleetService:
         if handler is None:
             self.fleet.events.reject("unexpected_kind")
             return
+        if where.kind == Kind.TELEMETRY:
+            self._on_telemetry(where.device_id, message, self.clock(), payload)
+            return
         handler(self, where.device_id, message, self.clock())
 
     def _on_hello(self, device_id: str, hello: Hello, now: float) -> None:
@@ -216,11 +219,11 @@ class FleetService:
         if self.fleet.events.record(device_id, event) and failed and event.artifact:
             self.fleet.rollouts.on_install_failed(device_id, event.artifact, event.reason, now)
 
-    def _on_telemetry(self, device_id: str, telemetry: Telemetry, now: float) -> None:
+    def _on_telemetry(self, device_id: str, telemetry: Telemetry, now: float, raw: bytes = b"") -> None:
         if self.fleet.devices.get(device_id) is None:
             self.fleet.events.reject("unknown_device")
             return
-        self.fleet.telemetry.record(device_id, telemetry, now)
+        self.fleet.telemetry.record(device_id, telemetry, now, raw)
 
     def _on_chunk_request(self, device_id: str, request: ChunkRequest, now: float) -> None:
         reason = self.chunks.request(device_id, request)

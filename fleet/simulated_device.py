@@ -10,12 +10,14 @@ let an operator rehearse an abort before it happens for real.
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 import time
 from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from edgeml.artifact.canonical import canonical_json
 from edgeml.protocol import (
     ChunkRequest,
     DesiredState,
@@ -48,6 +50,7 @@ WINDOW = 64  # chunks asked for at a time
 class Fault:
     latency_ms: float = 0.0  # added to every simulated inference
     error_rate: float = 0.0
+    accuracy: float | None = None  # share correct among calls with ground-truth feedback (None: the device's own)
 
 
 @dataclass
@@ -88,6 +91,7 @@ class SimulatedDevice:
         self.corrupt_installs = 0
         self.reference_profile: dict | None = None  # set it (and `drift`) to report input histograms
         self.drift = 0.0  # 0: inputs look like the reference; 1: every value lands in the top bin
+        self.accuracy: float | None = None  # set it to report ground-truth feedback (the agent's `accuracy` field)
         self.rejected: list[str] = []
         self._seq = 0
         self._rng = random.Random(seed)
@@ -186,7 +190,13 @@ class SimulatedDevice:
         self._seq += 1
         now = int(time.time())
         t = Telemetry(self._seq, now - period_s, now, self.current, sketch, calls, errors, self._drift_counts(calls))
-        self.transport.publish(telemetry_topic(self.device_id), encode(t), qos=1)
+        payload = encode(t)
+        accuracy = fault.accuracy if fault.accuracy is not None else self.accuracy
+        if accuracy is not None:  # NOTE: an optional field, added the way the agent adds it
+            correct = sum(self._rng.random() < accuracy for _ in range(calls))
+            body = json.loads(payload) | {"accuracy": {"output": {"labelled": calls, "correct": correct}}}
+            payload = canonical_json(body)
+        self.transport.publish(telemetry_topic(self.device_id), payload, qos=1)
 
     def _drift_counts(self, calls: int) -> dict[str, dict[int, tuple[int, ...]]]:
         """Histograms over the reference bins: the reference mix, with a `drift` share moved to the top bin."""

@@ -28,6 +28,8 @@ class Aggregate:
     error_rates: list[float] = field(default_factory=list)
     sketches: list[DDSketch] = field(default_factory=list)
     drift: dict[str, dict[int, list[float]]] = field(default_factory=dict)  # input → feature → mean proportions
+    labelled: int = 0  # calls with ground-truth feedback
+    correct: int = 0
 
     @property
     def error_rate(self) -> float | None:
@@ -49,12 +51,14 @@ class TelemetryIntake:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def record(self, device_id: str, t: Telemetry, now: float) -> bool:
-        """Store a batch; False when this (device, seq) was already stored."""
+    def record(self, device_id: str, t: Telemetry, now: float, raw: bytes = b"") -> bool:
+        """Store a batch; False when this (device, seq) was already stored. `raw` is the payload as sent,
+        for the optional fields the agent adds (accuracy from ground-truth feedback)."""
+        labelled, correct = feedback_accuracy(raw)
         drift = {n: {str(i): list(c) for i, c in f.items()} for n, f in t.drift.items()}
         with self.db.transaction() as tx:
             cur = tx.execute(
-                "INSERT OR IGNORE INTO telemetry VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT OR IGNORE INTO telemetry VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     device_id,
                     t.seq,
@@ -68,6 +72,8 @@ class TelemetryIntake:
                     t.errors,
                     json.dumps(drift),
                     json.dumps({k: list(v) for k, v in t.output_classes.items()}),
+                    labelled,
+                    correct,
                 ),
             )
             return cur.rowcount == 1
@@ -96,6 +102,8 @@ def _add_device(agg: Aggregate, batches: list) -> None:
         sketch.merge(DDSketch.from_dict(json.loads(b["latency"])))
     calls, errors = sum(b["calls"] for b in batches), sum(b["errors"] for b in batches)
     agg.devices += 1
+    agg.labelled += sum(b["labelled"] for b in batches)
+    agg.correct += sum(b["correct"] for b in batches)
     agg.calls += calls
     agg.errors += errors
     if calls:
@@ -119,3 +127,16 @@ def _average_drift(agg: Aggregate, n: int) -> None:
     for features in agg.drift.values():
         for i, props in features.items():
             features[i] = [p / max(n, 1) for p in props]
+
+
+def feedback_accuracy(raw: bytes) -> tuple[int, int]:
+    """(labelled, correct) summed over outputs from the agent's optional `accuracy` field; (0, 0) when it is
+    absent or malformed (optional fields never reject a batch)."""
+    try:
+        acc = json.loads(raw).get("accuracy") if raw else None
+        pairs = [(int(v["labelled"]), int(v["correct"])) for v in acc.values()] if isinstance(acc, dict) else []
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return 0, 0
+    if any(n < 0 or not 0 <= k <= n for n, k in pairs):
+        return 0, 0
+    return sum(n for n, _ in pairs), sum(k for _, k in pairs)

@@ -29,7 +29,7 @@ def experiment() -> None:
     "metrics",
     default="p95_latency,error_rate",
     show_default=True,
-    help="Comma-separated: p50/p90/p95/p99_latency, error_rate.",
+    help="Comma-separated: p50/p90/p95/p99_latency, error_rate, accuracy (from device feedback).",
 )
 @click.option("--json", "as_json", is_flag=True)
 @errors_handled

@@ -6,6 +6,7 @@ import pytest
 
 from edgeml.fleet import FleetError
 from edgeml.fleet.experiments import arm_of, two_proportions
+from edgeml.fleet.simulated_device import Fault
 
 
 def settle(service, devices, clock, rounds=20, telemetry=True):
@@ -61,3 +62,17 @@ def test_experiment_input_is_checked(world, releases):
         service.fleet.experiments.create("digits@1.2.3", "digits@1.2.3", 50, "all", ["vibes"], clock.now)
     with pytest.raises(FleetError, match="between 0 and 100"):
         service.fleet.experiments.create("digits@1.2.3", "digits@1.2.3", 100, "all", ["error_rate"], clock.now)
+
+
+def test_accuracy_from_device_feedback_decides_an_experiment(world, releases):
+    service, devices, clock = world
+    service.fleet.artifacts.publish(releases["1.2.3"], clock.now)
+    service.fleet.artifacts.publish(releases["1.3.0"], clock.now)
+    service.fleet.experiments.min_devices = 3
+    exp = service.fleet.experiments.create("digits@1.2.3", "digits@1.3.0", 50, "all", ["accuracy"], clock.now)
+    for d in devices:
+        d.faults = {"1.2.3": Fault(accuracy=0.97), "1.3.0": Fault(accuracy=0.90)}
+    settle(service, devices, clock)
+    accuracy = service.fleet.experiments.report(exp["id"])["metrics"]["accuracy"]
+    assert accuracy["verdict"].startswith("B is worse"), accuracy
+    assert accuracy["a"] == pytest.approx(0.97, abs=0.02) and accuracy["b"] == pytest.approx(0.90, abs=0.02)
