@@ -14,6 +14,7 @@ TARGETS: dict[str, str] = {
     "cpu-ort": "edgeml.targets.cpu_ort",
     "cpu-openvino": "edgeml.targets.cpu_openvino",
     "npu-openvino": "edgeml.targets.npu_openvino",
+    "gpu-ort": "edgeml.targets.gpu_ort",
     "tflite-cpu": "edgeml.targets.tflite_cpu",
     "ethos-u55-128": "edgeml.targets.ethos_u55_128",
     "ethos-u65-256": "edgeml.targets.ethos_u65_256",
