@@ -102,3 +102,14 @@ def broker(tmp_path):
     b.start()
     yield b
     b.stop()
+
+
+@pytest.fixture(scope="session")
+def minilm():
+    """examples/minilm/build/: all-MiniLM-L6-v2 exported to ONNX with its calib/eval sets (prepared once)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("minilm_prepare", ROOT / "examples" / "minilm" / "prepare.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.prepare(quiet=True)

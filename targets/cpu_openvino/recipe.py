@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from edgeml.targets.recipe import target_option
 
 __all__ = ["Recipe"]
 
 
-def _opt(default, help: str, choices: tuple = ()):
-    return field(default=default, metadata={"help": help, "choices": choices})
-
-
 @dataclass(frozen=True)
 class Recipe:
-    precision: str = _opt(
+    precision: str = target_option(
         "auto", "auto measures every fitting candidate and ships the best passing one", ("auto", "fp32", "int8")
     )
-    nncf_preset: str = _opt(
+    nncf_preset: str = target_option(
         "auto",
         "NNCF INT8 activations: performance (symmetric), mixed (asymmetric); auto: mixed for transformers",
         ("auto", "performance", "mixed"),
     )
-    fast_bias_correction: bool = _opt(True, "NNCF's fast bias correction after range setting")
-    min_speedup: float = _opt(1.05, "a quantized candidate ships only if this much faster than float (p50)")
-    objective: str = _opt("latency", "among passing candidates prefer the fastest or the smallest", ("latency", "size"))
+    fast_bias_correction: bool = target_option(True, "NNCF's fast bias correction after range setting")
+    min_speedup: float = target_option(1.05, "a quantized candidate ships only if this much faster than float (p50)")
+    objective: str = target_option(
+        "latency", "among passing candidates prefer the fastest or the smallest", ("latency", "size")
+    )

@@ -2,35 +2,37 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from edgeml.targets.recipe import target_option
 
 __all__ = ["Recipe"]
 
 
-def _opt(default, help: str, choices: tuple = ()):
-    return field(default=default, metadata={"help": help, "choices": choices})
-
-
 @dataclass(frozen=True)
 class Recipe:
-    precision: str = _opt(
+    precision: str = target_option(
         "auto",
         "auto measures every fitting candidate and ships the best passing one; int8-mixed: static INT8 "
         "with the fewest layers kept in float that meet the accuracy budget",
         ("auto", "fp32", "int8-static", "int8-mixed", "int8-dynamic"),
     )
-    arch: str = _opt(
+    arch: str = target_option(
         "auto",
         "device CPU architecture the integer types are chosen for (auto: this host)",
         ("auto", "x86_64", "arm64"),
     )
-    activation_type: str = _opt(
+    activation_type: str = target_option(
         "auto", "static INT8 activations (auto: uint8 on x86-64, int8 on Arm)", ("auto", "uint8", "int8")
     )
-    weight_type: str = _opt("int8", "INT8 weight type", ("int8", "uint8"))
-    per_channel: bool = _opt(True, "per-output-channel weight scales for static INT8")
-    reduce_range: str = _opt("auto", "7-bit weights (auto: only on x86 without VNNI/AMX)", ("auto", "true", "false"))
-    calibrate_method: str = _opt("minmax", "activation range estimator", ("minmax", "entropy", "percentile"))
-    optimization: str = _opt("basic", "offline graph optimization level", ("basic", "none"))
-    min_speedup: float = _opt(1.05, "a quantized candidate ships only if this much faster than float (p50)")
-    objective: str = _opt("latency", "among passing candidates prefer the fastest or the smallest", ("latency", "size"))
+    weight_type: str = target_option("int8", "INT8 weight type", ("int8", "uint8"))
+    per_channel: bool = target_option(True, "per-output-channel weight scales for static INT8")
+    reduce_range: str = target_option(
+        "auto", "7-bit weights (auto: only on x86 without VNNI/AMX)", ("auto", "true", "false")
+    )
+    calibrate_method: str = target_option("minmax", "activation range estimator", ("minmax", "entropy", "percentile"))
+    optimization: str = target_option("basic", "offline graph optimization level", ("basic", "none"))
+    min_speedup: float = target_option(1.05, "a quantized candidate ships only if this much faster than float (p50)")
+    objective: str = target_option(
+        "latency", "among passing candidates prefer the fastest or the smallest", ("latency", "size")
+    )

@@ -2,33 +2,35 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from edgeml.targets.recipe import target_option
 
 __all__ = ["Recipe"]
 
 
-def _opt(default, help: str, choices: tuple = ()):
-    return field(default=default, metadata={"help": help, "choices": choices})
-
-
 @dataclass(frozen=True)
 class Recipe:
-    precision: str = _opt(
+    precision: str = target_option(
         "auto", "auto measures every fitting candidate and ships the best passing one", ("auto", "fp32", "fp16", "int8")
     )
-    provider: str = _opt(
+    provider: str = target_option(
         "tensorrt",
         "the device's execution provider: INT8 QDQ pays only under TensorRT, so cuda drops it",
         ("tensorrt", "cuda"),
     )
-    fp16_keep_ops: tuple[str, ...] = _opt(
+    fp16_keep_ops: tuple[str, ...] = target_option(
         ("Exp", "Log", "Pow", "ReduceMean"),
         "op types kept in FP32 by the FP16 candidate (added to ONNX Runtime's own block list)",
     )
-    int8_op_types: tuple[str, ...] = _opt(
+    int8_op_types: tuple[str, ...] = target_option(
         ("Conv", "ConvTranspose", "Gemm", "MatMul"), "op types the INT8 candidate quantizes (QDQ); the rest stay float"
     )
-    calibrate_method: str = _opt("minmax", "activation range estimator", ("minmax", "entropy", "percentile"))
-    optimization: str = _opt("basic", "offline graph optimization level", ("basic", "none"))
-    min_speedup: float = _opt(0.0, "a reduced-precision candidate ships only if this much faster than FP32 (p50, CPU)")
-    objective: str = _opt("size", "among passing candidates prefer the fastest or the smallest", ("latency", "size"))
+    calibrate_method: str = target_option("minmax", "activation range estimator", ("minmax", "entropy", "percentile"))
+    optimization: str = target_option("basic", "offline graph optimization level", ("basic", "none"))
+    min_speedup: float = target_option(
+        0.0, "a reduced-precision candidate ships only if this much faster than FP32 (p50, CPU)"
+    )
+    objective: str = target_option(
+        "size", "among passing candidates prefer the fastest or the smallest", ("latency", "size")
+    )

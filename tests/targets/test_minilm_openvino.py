@@ -3,7 +3,6 @@ the transformer settings, within the fidelity floor, and shipped because it is f
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -12,14 +11,6 @@ import edgeml
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def minilm():
-    spec = importlib.util.spec_from_file_location("minilm_prepare", ROOT / "examples" / "minilm" / "prepare.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.prepare(quiet=True)
 
 
 def test_cpu_openvino_ships_nncf_int8_within_the_fidelity_floor(minilm, tmp_path, keypair):
