@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from edgeml.artifact import pack, verify
 from edgeml.errors import VerificationError
-from edgeml.fleet.database import Database, FleetError
+from edgeml.fleet.database import Database, FleetConflictError, FleetError, FleetNotFoundError
 
 __all__ = ["ArtifactStore"]
 
@@ -54,7 +54,7 @@ class ArtifactStore:
         with self.db.transaction() as tx:
             clash = tx.execute("SELECT sha256 FROM artifacts WHERE name=? AND version=? AND target=?", key).fetchone()
             if clash and clash[0] != sha:
-                raise FleetError(
+                raise FleetConflictError(
                     f"{key[0]}@{key[1]} for {key[2]} is already published with other content",
                     "give the new build a new --version",
                 )
@@ -69,7 +69,7 @@ class ArtifactStore:
     def get(self, sha: str) -> dict[str, Any]:
         rows = self.db.query("SELECT * FROM artifacts WHERE sha256=?", (sha,))
         if not rows:
-            raise FleetError(f"no published artifact {sha[:12]}…", "publish it with `edgeml fleet publish`")
+            raise FleetNotFoundError(f"no published artifact {sha[:12]}…", "publish it with `edgeml fleet publish`")
         return _artifact(rows[0])
 
     def find(self, spec: str) -> list[dict[str, Any]]:

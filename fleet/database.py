@@ -14,7 +14,7 @@ from pathlib import Path
 
 from edgeml.errors import EdgemlError
 
-__all__ = ["Database", "FleetError"]
+__all__ = ["Database", "FleetBusyError", "FleetConflictError", "FleetError", "FleetNotFoundError"]
 
 SCHEMA_VERSION = 1
 _SCHEMA = """
@@ -75,6 +75,18 @@ class FleetError(EdgemlError):
     """The fleet cannot do what was asked; the message says why and what to do."""
 
 
+class FleetNotFoundError(FleetError):
+    """The rollout, experiment, artifact or request named by its id does not exist."""
+
+
+class FleetConflictError(FleetError):
+    """The request is valid but the fleet's current state refuses it (e.g. resuming a running rollout)."""
+
+
+class FleetBusyError(FleetError):
+    """The database is locked by another writer or its disk is full: nothing changed; retry later."""
+
+
 class Database:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -133,10 +145,10 @@ class Database:
 def _error(path: Path, exc: sqlite3.OperationalError) -> FleetError:
     text = str(exc)
     if "locked" in text or "busy" in text:
-        return FleetError(
+        return FleetBusyError(
             f"the fleet database {path} is locked by another writer ({text}); nothing was changed",
             "retry; if it persists, another process holds a long transaction",
         )
     if "full" in text or "disk" in text:
-        return FleetError(f"the disk holding {path} is full ({text}); nothing was changed", "free some space")
+        return FleetBusyError(f"the disk holding {path} is full ({text}); nothing was changed", "free some space")
     return FleetError(f"fleet database error on {path}: {text}")

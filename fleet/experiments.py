@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from edgeml.fleet.artifact_store import ArtifactStore
-from edgeml.fleet.database import Database, FleetError
+from edgeml.fleet.database import Database, FleetError, FleetNotFoundError
 from edgeml.fleet.desired_states import DesiredStates
 from edgeml.fleet.device_registry import DeviceRegistry
 from edgeml.fleet.selector import parse_selector
@@ -89,7 +89,7 @@ class Experiments:
     def report(self, exp_id: str) -> dict[str, Any]:
         rows = self.db.query("SELECT * FROM experiments WHERE id=?", (exp_id,))
         if not rows:
-            raise FleetError(f"no experiment {exp_id}")
+            raise FleetNotFoundError(f"no experiment {exp_id}", "check the id that `experiment create` printed")
         e = dict(rows[0])
         arms = {
             arm: [

@@ -20,7 +20,7 @@ import numpy as np
 
 from edgeml.artifact.npz import write_npz
 from edgeml.drift import psi
-from edgeml.fleet.database import Database, FleetError
+from edgeml.fleet.database import Database, FleetError, FleetNotFoundError
 
 __all__ = ["Retraining"]
 
@@ -102,7 +102,7 @@ class Retraining:
         reference counts over the same bins)."""
         found = [r for r in self.list() if r["id"] == request_id]
         if not found:
-            raise FleetError(f"no retraining request {request_id}", "see `edgeml fleet retrain list`")
+            raise FleetNotFoundError(f"no retraining request {request_id}", "see `edgeml fleet retrain list`")
         req, folder = found[0], Path(out)
         if folder.exists():
             raise FleetError(f"{folder} exists", "choose another --out")

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from edgeml.fleet.artifact_store import ArtifactStore
-from edgeml.fleet.database import Database, FleetError
+from edgeml.fleet.database import Database, FleetConflictError, FleetError, FleetNotFoundError
 from edgeml.fleet.desired_states import DesiredRow, DesiredStates
 from edgeml.fleet.device_registry import DeviceRegistry
 from edgeml.fleet.rollout_plan import RolloutPlan
@@ -170,9 +170,9 @@ class RolloutEngine:
         with self.db.transaction() as tx:
             r = tx.execute("SELECT state FROM rollouts WHERE id=?", (rollout_id,)).fetchone()
             if r is None:
-                raise FleetError(f"no rollout {rollout_id}", "see `edgeml fleet rollout list`")
+                raise FleetNotFoundError(f"no rollout {rollout_id}", "see `edgeml fleet rollout list`")
             if r[0] in ("completed", "aborted"):
-                raise FleetError(f"rollout {rollout_id} is already {r[0]}")
+                raise FleetConflictError(f"rollout {rollout_id} is already {r[0]}")
             plan = RolloutPlan.from_dict(
                 json.loads(tx.execute("SELECT plan FROM rollouts WHERE id=?", (rollout_id,)).fetchone()[0])
             )
@@ -219,7 +219,9 @@ class RolloutEngine:
             )
             if cur.rowcount != 1:
                 row = tx.execute("SELECT state FROM rollouts WHERE id=?", (rollout_id,)).fetchone()
-                raise FleetError(f"rollout {rollout_id} is {row[0] if row else 'unknown'}, not {expected}")
+                if row is None:
+                    raise FleetNotFoundError(f"no rollout {rollout_id}", "see `edgeml fleet rollout list`")
+                raise FleetConflictError(f"rollout {rollout_id} is {row[0]}, not {expected}")
 
     def _set_state(self, rollout_id: str, state: str, reason: str, now: float) -> None:
         with self.db.transaction() as tx:
@@ -230,7 +232,7 @@ class RolloutEngine:
     def status(self, rollout_id: str) -> dict[str, Any]:
         rows = self.db.query("SELECT * FROM rollouts WHERE id=?", (rollout_id,))
         if not rows:
-            raise FleetError(f"no rollout {rollout_id}", "see `edgeml fleet rollout list`")
+            raise FleetNotFoundError(f"no rollout {rollout_id}", "see `edgeml fleet rollout list`")
         r = dict(rows[0])
         r["plan"] = json.loads(r["plan"])
         waves: dict[int, dict[str, int]] = {}
@@ -246,6 +248,12 @@ class RolloutEngine:
                 (rollout_id,),
             )
         ]
+        return r
+
+    def status_with_gates(self, rollout_id: str) -> dict[str, Any]:
+        """`status` plus `gates_now`: each gate metric's current [value, baseline] (empty before the canary)."""
+        r = self.status(rollout_id)
+        r["gates_now"] = self.health.measure(r)["values"] if r["wave"] >= 0 else {}
         return r
 
     def list(self) -> list[dict[str, Any]]:

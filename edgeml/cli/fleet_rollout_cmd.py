@@ -56,8 +56,7 @@ def status(db, store, key, rollout_id, watch, as_json) -> None:
     """Per wave: exposed, succeeded, failed; the gates' current values."""
     f = open_fleet(db, store, key)
     while True:
-        r = f.rollouts.status(rollout_id)
-        r["gates_now"] = f.rollouts.health.measure(r)["values"] if r["wave"] >= 0 else {}
+        r = f.rollouts.status_with_gates(rollout_id)
         if as_json:
             print_json(r)
         else:
