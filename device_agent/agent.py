@@ -49,7 +49,7 @@ from edgeml.device_agent.telemetry_sender import TelemetrySender
 from edgeml.device_agent.update_store import UpdateStore
 from edgeml.device_agent.update_worker import UpdateSettings, UpdateWorker
 from edgeml.errors import EdgemlError
-from edgeml.protocol import DesiredStateGuard, desired_topic, device_subscriptions, encode, status_topic
+from edgeml.protocol import DesiredStateGuard, desired_topic, encode, status_topic
 from edgeml.transport import Transport, Will
 
 __all__ = ["Agent"]
@@ -126,8 +126,6 @@ class Agent:
         self.installer.resume()
         self._load_serving()
         self.transport.subscribe(desired_topic(self.config.agent.device_id), self.worker.on_desired)
-        chunks = device_subscriptions(self.config.agent.device_id)[1]
-        self.transport.subscribe(chunks, self.worker.on_chunk)
         self.worker.start()
         self._loop_thread = threading.Thread(target=self._loop, name="edgeml-agent-housekeeping", daemon=True)
         self._loop_thread.start()

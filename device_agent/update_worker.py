@@ -225,7 +225,7 @@ class UpdateWorker:
             self._download_failed(_disk_code(exc), exc.message, final=True)
             return
         self._job, self._phase, self._hash_failures, self._paused_until = job, "downloading", 0, 0.0
-        self._job_key = (bytes.fromhex(job.layout.sha256), artifact_chunks_topic(job.layout.sha256))
+        self._set_job_key((bytes.fromhex(job.layout.sha256), artifact_chunks_topic(job.layout.sha256)))
         what = f"{job.received}/{job.layout.count} chunks already here" if resumed else f"{job.layout.count} chunks"
         self.reporter.report("download_started", "downloading", True, f"{desired.artifact.name} "
                              f"{desired.artifact.version}: {what}")  # fmt: skip
@@ -281,7 +281,8 @@ class UpdateWorker:
     # ---- install ----------------------------------------------------------------------------------------
 
     def _install(self, desired: DesiredState, path: Path) -> None:
-        self._job_key, self._phase = None, None
+        self._set_job_key(None)
+        self._phase = None
         try:
             result = self.installer.install(path, allow_rollback=desired.allow_rollback)
         except Exception as exc:  # the installer rolled back what it could; the serving model is untouched
@@ -316,7 +317,8 @@ class UpdateWorker:
         self._finish_refused(code, reason)
 
     def _drop_job(self, keep_file_of: str | None = None) -> None:
-        job, self._job, self._job_key, self._phase = self._job, None, None, None
+        self._set_job_key(None)
+        job, self._job, self._phase = self._job, None, None
         if job is not None and job.layout.sha256 != keep_file_of:
             job.discard()
         if self.downloads.is_dir():
@@ -325,6 +327,15 @@ class UpdateWorker:
                     _remove(leftover)
 
     # ---- helpers ----------------------------------------------------------------------------------------
+
+    def _set_job_key(self, key: tuple[bytes, str] | None) -> None:
+        """Listen to the stream of the artifact being fetched, and to no other: a device that is not fetching
+        receives no chunks, whatever the rest of the fleet downloads."""
+        old, self._job_key = self._job_key, key
+        if old is not None and (key is None or key[1] != old[1]):
+            self.transport.unsubscribe(old[1])
+        if key is not None and (old is None or key[1] != old[1]):
+            self.transport.subscribe(key[1], self.on_chunk)
 
     def _already_active(self, desired: DesiredState) -> bool:
         state = self.installer.state()

@@ -131,6 +131,8 @@ class SimulatedDevice:
         if self.current and self.current.sha256 == desired.artifact.sha256:
             self.publish_status("committed")
             return
+        if self.download and self.download.desired.artifact.sha256 != desired.artifact.sha256:
+            self.transport.unsubscribe(artifact_chunks_topic(self.download.desired.artifact.sha256))
         self.download = _Download(desired, last_progress=time.monotonic())
         self.transport.subscribe(artifact_chunks_topic(desired.artifact.sha256), self.on_chunk)
         self.publish_status("downloading")
@@ -171,6 +173,7 @@ class SimulatedDevice:
     def _finish(self, d: _Download) -> None:
         a = d.desired.artifact
         self.download = None
+        self.transport.unsubscribe(artifact_chunks_topic(a.sha256))  # NOTE: re-sends for others are not ours
         if d.hasher.hexdigest() != a.sha256 or d.size != a.size:
             self.corrupt_installs += 1
             self._event("rolled_back", "verifying", False, "artifact sha256 mismatch", a.sha256, a.release)

@@ -45,6 +45,10 @@ class _AioLink:
         if new and self._client is not None and self.connected:
             self._outbox.put_nowait(("sub", topic_filter, None, qos, False))
 
+    def unsubscribe(self, topic_filter: str) -> None:
+        if self._handlers.pop(topic_filter, None) is not None and self._client is not None and self.connected:
+            self._outbox.put_nowait(("unsub", topic_filter, None, 0, False))
+
     def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> None:
         self._outbox.put_nowait(("pub", topic, payload, qos, retain))
 
@@ -92,6 +96,8 @@ class _AioLink:
             try:
                 if kind == "sub":
                     await client.subscribe(topic, qos=qos)
+                elif kind == "unsub":
+                    await client.unsubscribe(topic)
                 else:
                     await client.publish(topic, payload, qos=qos, retain=retain)
             except aiomqtt.MqttError:

@@ -119,7 +119,8 @@ def parse_topic(topic: str) -> Topic:
 
 
 def device_subscriptions(device_id: str) -> list[str]:
-    """What a device subscribes to: its own desired state and every artifact chunk stream."""
+    """What a device may read (its ACL): its own desired state and the artifact chunk streams. It subscribes
+    to its desired state always and to one chunk stream only while it fetches that artifact."""
     return [desired_topic(device_id), f"{PREFIX}/artifacts/+/chunks"]
 
 

@@ -67,6 +67,9 @@ class MemoryTransport:
         if self._connected:
             self._replay_retained(topic_filter, handler)
 
+    def unsubscribe(self, topic_filter: str) -> None:
+        self._subscriptions.pop(topic_filter, None)
+
     def close(self) -> None:
         self._drop()
 

@@ -91,6 +91,12 @@ class MqttTransport:
         if self.connected:
             self._client.subscribe(topic_filter, qos)
 
+    def unsubscribe(self, topic_filter: str) -> None:
+        with self._lock:
+            known = self._subscriptions.pop(topic_filter, None) is not None
+        if known and self.connected:
+            self._client.unsubscribe(topic_filter)
+
     def close(self, flush_timeout: float = 2.0) -> None:
         """Disconnect cleanly (the broker then drops the last will). Publishes still in flight get up to
         `flush_timeout` seconds first: a disconnect racing them resets the socket, and the broker would

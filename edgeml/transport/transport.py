@@ -40,5 +40,8 @@ class Transport(Protocol):
     def subscribe(self, topic_filter: str, handler: Handler, qos: int = 1) -> None:
         """Deliver matching messages to `handler`; kept across reconnects."""
 
+    def unsubscribe(self, topic_filter: str) -> None:
+        """Stop delivering `topic_filter` (a no-op if it was not subscribed)."""
+
     def close(self) -> None:
         """Disconnect cleanly (no last will)."""
