@@ -21,7 +21,7 @@ from typing import ClassVar
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edgeml.fleet.artifact_store import ArtifactStore
-from edgeml.fleet.chunk_server import ChunkServer
+from edgeml.fleet.chunk_server import DEFAULT_EGRESS_BYTES_S, DEFAULT_STREAM_BYTES_S, ChunkServer
 from edgeml.fleet.database import Database, FleetError
 from edgeml.fleet.desired_states import DesiredRow, DesiredStates
 from edgeml.fleet.device_registry import DeviceRegistry
@@ -56,6 +56,7 @@ __all__ = ["Fleet", "FleetService"]
 log = logging.getLogger(__name__)
 DESIRED_TTL_S = 24 * 3600
 RETRAIN_SCAN_S = 60.0
+CHUNK_PACE_S = 0.01
 
 
 class Fleet:
@@ -83,10 +84,15 @@ class FleetService:
         tick_s: float = 0.5,
         clock: Callable[[], float] = time.time,
         share_group: str | None = None,
+        egress_bytes_s: float = DEFAULT_EGRESS_BYTES_S,
+        stream_bytes_s: float = DEFAULT_STREAM_BYTES_S,
     ) -> None:
         self.fleet, self.transport, self.clock, self.tick_s = fleet, transport, clock, tick_s
         self.chunk_size = chunk_size
-        self.chunks = ChunkServer(fleet.artifacts, transport, chunk_size, clock=clock)
+        self.chunks = ChunkServer(
+            fleet.artifacts, transport, chunk_size, clock=clock, egress_bytes_s=egress_bytes_s,
+            stream_bytes_s=stream_bytes_s,
+        )  # fmt: skip
         self.share_group = share_group
         self._inbox: queue.Queue = queue.Queue(maxsize=100_000)
         self._published: dict[str, int] = {}
@@ -118,9 +124,12 @@ class FleetService:
     def _run(self) -> None:
         next_tick = 0.0
         while not self._stop.is_set():
+            wait = max(0.0, next_tick - time.monotonic())
+            if self.chunks.pending:
+                wait = min(wait, CHUNK_PACE_S)  # NOTE: paced streams publish a little at a time
             with contextlib.suppress(queue.Empty):
-                self._apply(*self._inbox.get(timeout=max(0.0, next_tick - time.monotonic())))
-                self.pump()  # NOTE: drain what queued meanwhile, so one chunk flush serves every request in it
+                self._apply(*self._inbox.get(timeout=wait))
+            self.pump()  # NOTE: drain what queued meanwhile, so one chunk flush serves every request in it
             if time.monotonic() >= next_tick:
                 self.tick()
                 next_tick = time.monotonic() + self.tick_s
@@ -206,6 +215,8 @@ class FleetService:
         if not self.fleet.devices.on_status(device_id, status, now):
             self.fleet.events.reject("unknown_device")
             return
+        if status.state != "downloading":
+            self.chunks.forget(device_id)
         if not status.online:
             return  # NOTE: a last will carries the slots from connect time: no evidence of the model running now
         active = status.slots.get(status.active) if status.active else None
