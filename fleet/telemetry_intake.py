@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from edgeml.drift import psi
 from edgeml.fleet.database import Database
-from edgeml.protocol import Telemetry
+from edgeml.protocol import MAX_MESSAGE_BYTES, ProtocolError, Telemetry, inflate_payload
 from edgeml.sketches import DDSketch
 
 __all__ = ["Aggregate", "TelemetryIntake"]
@@ -52,8 +52,9 @@ class TelemetryIntake:
         self.db = db
 
     def record(self, device_id: str, t: Telemetry, now: float, raw: bytes = b"") -> bool:
-        """Store a batch; False when this (device, seq) was already stored. `raw` is the payload as sent,
-        for the optional fields the agent adds (accuracy from ground-truth feedback)."""
+        """Store a batch; False when this (device, seq) was already stored, whatever its encoding (plain or
+        compressed). `raw` is the payload as sent, for the optional fields the agent adds (accuracy from
+        ground-truth feedback)."""
         labelled, correct = feedback_accuracy(raw)
         drift = {n: {str(i): list(c) for i, c in f.items()} for n, f in t.drift.items()}
         with self.db.transaction() as tx:
@@ -130,12 +131,12 @@ def _average_drift(agg: Aggregate, n: int) -> None:
 
 
 def feedback_accuracy(raw: bytes) -> tuple[int, int]:
-    """(labelled, correct) summed over outputs from the agent's optional `accuracy` field; (0, 0) when it is
-    absent or malformed (optional fields never reject a batch)."""
+    """(labelled, correct) summed over outputs from the agent's optional `accuracy` field of a payload as sent
+    (plain or compressed JSON); (0, 0) when it is absent or malformed (optional fields never reject a batch)."""
     try:
-        acc = json.loads(raw).get("accuracy") if raw else None
+        acc = json.loads(inflate_payload(raw, MAX_MESSAGE_BYTES)).get("accuracy") if raw else None
         pairs = [(int(v["labelled"]), int(v["correct"])) for v in acc.values()] if isinstance(acc, dict) else []
-    except (ValueError, TypeError, KeyError, AttributeError):
+    except (ProtocolError, ValueError, TypeError, KeyError, AttributeError):
         return 0, 0
     if any(n < 0 or not 0 <= k <= n for n, k in pairs):
         return 0, 0

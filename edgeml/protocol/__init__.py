@@ -21,6 +21,7 @@ from edgeml.protocol.chunks import (
     publish_size,
 )
 from edgeml.protocol.codec import MAX_MESSAGE_BYTES, Message, decode, decode_published, encode
+from edgeml.protocol.compression import compress_payload, inflate_payload
 from edgeml.protocol.desired_state import (
     ArtifactRef,
     DesiredState,
@@ -84,6 +85,7 @@ __all__ = [
     "check_chunk_size",
     "check_device_id",
     "chunk_request_topic",
+    "compress_payload",
     "decode",
     "decode_chunk",
     "decode_published",
@@ -96,6 +98,7 @@ __all__ = [
     "events_topic",
     "fleet_subscriptions",
     "hello_topic",
+    "inflate_payload",
     "iter_chunks",
     "parse_topic",
     "publish_size",

@@ -1,9 +1,12 @@
 """Payload object ⇄ bytes on the wire: compact JSON for every kind but chunks, which are binary.
 
 `decode(kind, data)` is the one entry point a receiver calls on untrusted bytes. It checks the size cap,
-parses strictly (UTF-8, no NaN/Infinity, no duplicate keys, bounded nesting), validates every field, and
-raises `ProtocolError` (with a `code` to count) and nothing else, whatever the bytes. `encode` checks
-what it sends the same way, so a sender finds its own bug before a receiver has to.
+inflates a compressed payload (compression.py: told apart by its first byte and inflated to at most the same
+cap, so plain JSON from older senders and compressed JSON both decode), parses strictly (UTF-8, no
+NaN/Infinity, no duplicate keys, bounded nesting), validates every field, and raises `ProtocolError` (with a
+`code` to count) and nothing else, whatever the bytes. `encode` checks what it sends the same way, so a
+sender finds its own bug before a receiver has to; it writes plain JSON (`compress_payload` compacts a
+payload for the wire where that pays, as the agent does for telemetry).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 from edgeml.artifact.canonical import canonical_json
 from edgeml.protocol.chunk_request import ChunkRequest
 from edgeml.protocol.chunks import Chunk, decode_chunk
+from edgeml.protocol.compression import inflate_payload
 from edgeml.protocol.desired_state import SignedDesiredState
 from edgeml.protocol.event import Event
 from edgeml.protocol.hello import Hello
@@ -25,7 +29,7 @@ from edgeml.protocol.topics import Topic, parse_topic
 
 __all__ = ["MAX_MESSAGE_BYTES", "Message", "decode", "decode_published", "encode"]
 
-MAX_MESSAGE_BYTES = 256 * 1024  # per JSON message; a chunk message is bounded by its chunk size instead
+MAX_MESSAGE_BYTES = 256 * 1024  # per JSON message, compressed or inflated; a chunk message: its chunk size
 
 Message = Hello | Status | Event | Telemetry | ChunkRequest | SignedDesiredState
 PAYLOADS: dict[Kind, type[Message]] = {
@@ -63,7 +67,7 @@ def decode(kind: Kind | str, data: bytes) -> Message | Chunk:
         return decode_chunk(data)
     if len(data) > MAX_MESSAGE_BYTES:
         raise ProtocolError("too_large", f"{kind.value} message is {len(data)} bytes, over {MAX_MESSAGE_BYTES}")
-    return PAYLOADS[kind].from_dict(load_json(bytes(data)))
+    return PAYLOADS[kind].from_dict(load_json(inflate_payload(bytes(data), MAX_MESSAGE_BYTES)))
 
 
 def decode_published(topic: str, data: bytes) -> tuple[Topic, Message | Chunk]:

@@ -15,10 +15,10 @@ def test_protocol_exports_are_pinned():
         "ArtifactRef", "Assembler", "Chunk", "ChunkLayout", "ChunkRequest", "DesiredState", "DesiredStateGuard",
         "Event", "Hello", "Kind", "Message", "ModelRef", "ProtocolError", "SignedDesiredState", "Status",
         "Telemetry", "Topic", "Verdict", "artifact_chunks_topic", "check_chunk_size", "check_device_id",
-        "chunk_request_topic", "decode", "decode_chunk", "decode_published", "desired_topic", "device_acl",
-        "device_subscriptions", "device_topic", "encode", "encode_chunk", "events_topic", "fleet_subscriptions",
-        "hello_topic", "iter_chunks", "parse_topic", "publish_size", "sign_desired_state", "status_topic",
-        "telemetry_topic", "verify_desired_state",
+        "chunk_request_topic", "compress_payload", "decode", "decode_chunk", "decode_published", "desired_topic",
+        "device_acl", "device_subscriptions", "device_topic", "encode", "encode_chunk", "events_topic",
+        "fleet_subscriptions", "hello_topic", "inflate_payload", "iter_chunks", "parse_topic", "publish_size",
+        "sign_desired_state", "status_topic", "telemetry_topic", "verify_desired_state",
     ])  # fmt: skip
     for name in edgeml.protocol.__all__:
         assert hasattr(edgeml.protocol, name), name

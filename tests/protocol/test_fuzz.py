@@ -13,7 +13,7 @@ import random
 
 import pytest
 
-from edgeml.protocol import ChunkLayout, ProtocolError, decode, encode, encode_chunk
+from edgeml.protocol import ChunkLayout, ProtocolError, compress_payload, decode, encode, encode_chunk
 
 KINDS = ["hello", "status", "event", "telemetry", "chunk_request", "desired_state"]
 HOSTILE = [
@@ -79,6 +79,15 @@ def test_mutated_bytes_never_crash(messages, kind):
     data = encode(messages[kind])
     for _ in range(600):
         _decode_or_reject(kind, _mutate_bytes(rng, data))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_mutated_compressed_payloads_never_crash(messages, kind):
+    rng = random.Random(f"zlib-{kind}")
+    data = compress_payload(encode(messages[kind]))
+    for _ in range(600):
+        mutated = _mutate_bytes(rng, data)
+        _decode_or_reject(kind, b"\x78" + mutated[1:] if mutated else mutated)  # most keep the zlib first byte
 
 
 @pytest.mark.parametrize("kind", KINDS)
