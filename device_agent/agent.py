@@ -107,7 +107,7 @@ class Agent:
         alarm = DriftAlarm(t.drift_psi_threshold, t.drift_min_calls, t.drift_report_interval_s)
         counter = SequenceCounter(folder / "telemetry_seq.json")
         sender = TelemetrySender(self.config.agent.device_id, collector, self.outbox, counter, alarm, self.reporter,
-                                 t.period_s, folder / LAST_TELEMETRY_NAME)  # fmt: skip
+                                 t.period_s, folder / LAST_TELEMETRY_NAME, compress=t.compress)  # fmt: skip
         return collector, sender
 
     @classmethod

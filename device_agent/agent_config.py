@@ -122,6 +122,7 @@ class TelemetrySection:
     """What the agent measures and how it sends it."""
 
     period_s: float = option(600.0, "seconds per telemetry batch", _positive)
+    compress: bool = option(True, "send batches zlib-compressed (docs/protocol.md); false for a fleet older than that")
     spool_max_bytes: int = option(4 << 20, "disk cap for batches kept while offline (oldest dropped first)",
                                   _non_negative)  # fmt: skip
     upload_samples: bool = option(False, "send raw input samples to the fleet (off: they never leave the device)")

@@ -1,4 +1,4 @@
-"""A closed ModelPeriod → the bytes of one `edgeml/v1/telemetry` message.
+"""A closed ModelPeriod → the bytes of one `edgeml/v1/telemetry` message, compressed when that is smaller.
 
 The protocol's `Telemetry` payload carries the latency sketch, call/error counts, input drift counts and
 the output class histogram. The agent adds optional fields (docs/agent.md; receivers that do not know
@@ -8,10 +8,13 @@ them ignore them, as the protocol's versioning rules require):
                      when 0
     confidence       output → counts over the reference profile's top-1 confidence bins
     output_values    output → counts over a non-classifier output's reference bins
-    drift_scores     {"inputs": {input: {feature: [PSI, JS]}}, "outputs": {output: [PSI, JS]}} (3 decimals)
     accuracy         output → {"labelled": n, "correct": n} from feedback
     memory           {"rss_bytes": n, "peak_rss_bytes": n} of the agent process
     samples          raw input samples, only with upload_samples (capped per batch and per sample)
+
+Kept off the wire: the drift scores (PSI, Jensen–Shannon), which the fleet computes from the counts and the
+reference profile it holds; the agent still uses them for its drift events and its status summary. The
+sketch's `sum`, `min` and `max` go with 6 significant digits (5·10⁻⁷ relative, far inside its α).
 """
 
 from __future__ import annotations
@@ -23,39 +26,41 @@ from typing import Any
 from edgeml.artifact.canonical import canonical_json
 from edgeml.device_agent.memory_usage import MemoryUsage
 from edgeml.device_agent.model_period import ModelPeriod
-from edgeml.protocol import MAX_MESSAGE_BYTES, ProtocolError, Telemetry
+from edgeml.protocol import MAX_MESSAGE_BYTES, ProtocolError, Telemetry, compress_payload
 
 __all__ = ["TelemetryBatch", "build_batch"]
 
 log = logging.getLogger(__name__)
 
 _MAX_NAME = 128
+_DIGITS = 6  # significant digits of the sketch's sum, min and max on the wire
 
 
 @dataclass(frozen=True)
 class TelemetryBatch:
     telemetry: Telemetry
-    payload: bytes  # what goes on the wire
+    payload: bytes  # what goes on the wire: zlib-compressed JSON, or plain JSON when that is not larger
     drift_scores: dict[str, Any]
 
 
-def build_batch(period: ModelPeriod, seq: int, end: float, memory: MemoryUsage | None = None) -> TelemetryBatch:
+def build_batch(
+    period: ModelPeriod, seq: int, end: float, memory: MemoryUsage | None = None, compress: bool = True
+) -> TelemetryBatch:
     """Encode `period` as telemetry batch number `seq`, checked as a receiver will check it."""
     telemetry = _telemetry(period, seq, end)
     body = telemetry.to_dict()
-    scores = _scores(period)
-    extras = _extras(period, scores, memory)
+    body["latency_ms"] = _rounded(body["latency_ms"])
     if period.dropped:
         body["counts"]["dropped"] = period.dropped
-    body |= extras
+    body |= _extras(period, memory)
     Telemetry.from_dict(body)  # never send what intake would refuse
     payload = canonical_json(body)
     if len(payload) > MAX_MESSAGE_BYTES and body.pop("samples", None) is not None:
         log.warning("telemetry batch %d was over %d bytes: its raw samples were left out", seq, MAX_MESSAGE_BYTES)
         payload = canonical_json(body)
-    if len(payload) > MAX_MESSAGE_BYTES:
+    if len(payload) > MAX_MESSAGE_BYTES:  # NOTE: the cap is on the JSON, so a receiver's inflation cap holds too
         raise ProtocolError("too_large", f"telemetry batch {seq} is {len(payload)} bytes, over {MAX_MESSAGE_BYTES}")
-    return TelemetryBatch(telemetry, payload, scores)
+    return TelemetryBatch(telemetry, compress_payload(payload) if compress else payload, _scores(period))
 
 
 def _telemetry(period: ModelPeriod, seq: int, end: float) -> Telemetry:
@@ -86,12 +91,15 @@ def _scores(period: ModelPeriod) -> dict[str, Any]:
     return {k: v for k, v in (("inputs", inputs), ("outputs", outputs)) if v}
 
 
-def _extras(period: ModelPeriod, scores: dict[str, Any], memory: MemoryUsage | None) -> dict[str, Any]:
+def _rounded(sketch: dict[str, Any]) -> dict[str, Any]:
+    return sketch | {k: float(f"{sketch[k]:.{_DIGITS}g}") for k in ("sum", "min", "max") if sketch[k] is not None}
+
+
+def _extras(period: ModelPeriod, memory: MemoryUsage | None) -> dict[str, Any]:
     outputs = period.serving.bins.outputs
     extras: dict[str, Any] = {
         "confidence": _histograms(outputs, period.confidence_counts),
         "output_values": _histograms(outputs, period.value_counts),
-        "drift_scores": scores,
         "accuracy": {name: {"labelled": n, "correct": k} for name, (n, k) in period.accuracy.items()},
     }
     if memory is not None:

@@ -1,6 +1,7 @@
-"""Every `period_s`: close the telemetry periods, encode one batch per model that served, hand each to the
-outbox (published, or spooled while offline), report drift past the threshold as a `drift` event, and
-leave a one-line summary in `state_dir/agent/last_telemetry.json` for `edgeml-agent status`."""
+"""Every `period_s`: close the telemetry periods, encode one batch per model that served (compressed unless
+`compress` is off), hand each to the outbox (published, or spooled while offline), report drift past the
+threshold as a `drift` event, and leave a one-line summary in `state_dir/agent/last_telemetry.json` for
+`edgeml-agent status`."""
 
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ class TelemetrySender:
         summary_path: Path,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        compress: bool = True,
     ) -> None:
         self.topic = telemetry_topic(device_id)
         self.collector = collector
@@ -50,6 +52,7 @@ class TelemetrySender:
         self.summary_path = summary_path
         self.clock = clock
         self.monotonic = monotonic
+        self.compress = compress
         self.sent_bytes = 0
         self._next_cut = monotonic() + period_s
 
@@ -66,7 +69,7 @@ class TelemetrySender:
         batches = []
         for period in self.collector.cut():
             try:
-                batch = build_batch(period, self.counter.next(), end, memory)
+                batch = build_batch(period, self.counter.next(), end, memory, self.compress)
             except EdgemlError as exc:
                 log.error("telemetry for %s not sent: %s", period.serving.describe(), exc.message)
                 continue

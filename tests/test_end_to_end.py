@@ -1,7 +1,7 @@
 """The whole loop with real parts: compiled and signed artifacts, the fleet service, real device agents
 (configured by `edgeml-agent init`) and a real Mosquitto. A staged rollout reaches every agent, the agents
-serve predictions and report telemetry, and an aborted rollout sends the exposed agent back to the model
-it ran before."""
+serve predictions and report compressed telemetry with feedback accuracy, and an aborted rollout sends the
+exposed agent back to the model it ran before."""
 
 from __future__ import annotations
 
@@ -59,15 +59,21 @@ def test_fleet_and_real_agents(tmp_path, keypair, broker, releases):
         assert [serving_version(a) for a in agents] == ["1.2.3"] * 3
         assert {d["current_version"] for d in fleet.devices.select()} == {"1.2.3"}
 
-        x = np.load(os.path.join(os.path.dirname(__file__), "..", "examples", "digits", "eval.npz"))["input"]
+        data = np.load(os.path.join(os.path.dirname(__file__), "..", "examples", "digits", "eval.npz"))
+        x, labels = data["input"], data["labels"]
         for a in agents:
             for i in range(20):
-                assert a.predict({"input": x[i : i + 1]})["logits"].shape == (1, 10)
-            a.send_telemetry()
+                y = a.predict({"input": x[i : i + 1]})
+                assert y["logits"].shape == (1, 10)
+                a.feedback(y.request_id, int(labels[i]))
+            (batch,) = a.send_telemetry()
+            assert batch.payload[:1] == b"x"  # zlib-compressed on the wire
         wait_until(lambda: fleet.db.query("SELECT COUNT(DISTINCT device_id) FROM telemetry")[0][0] == 3,
                    what="telemetry from every agent")  # fmt: skip
-        calls = fleet.db.query("SELECT SUM(calls) FROM telemetry WHERE artifact_sha=?", (good["sha256"],))[0][0]
-        assert calls == 60
+        calls, labelled, correct = fleet.db.query(
+            "SELECT SUM(calls), SUM(labelled), SUM(correct) FROM telemetry WHERE artifact_sha=?", (good["sha256"],)
+        )[0]
+        assert (calls, labelled) == (60, 60) and correct >= 50  # the feedback inside the compressed batches
 
         slow = RolloutPlan.build("34%", "100%", "10m", "60s", [])  # a long bake: the operator aborts first
         r2 = fleet.rollouts.create("digits@1.3.0", "target=cpu-ort", slow, time.time())

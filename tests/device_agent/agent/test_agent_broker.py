@@ -96,7 +96,7 @@ def test_telemetry_is_spooled_through_an_outage_oldest_dropped(
     broker, mqtt_fleet, make_config, running_agents, preinstall, digits_artifact, wait_until
 ):
     fleet = mqtt_fleet()
-    config = make_config(broker.url, telemetry={"spool_max_bytes": 2000})  # room for two one-call batches
+    config = make_config(broker.url, telemetry={"spool_max_bytes": 500})  # two one-call batches (~215 B each)
     preinstall(config, digits_artifact)
     agent = running_agents.start(config)
     fleet.next(Kind.HELLO)
@@ -107,6 +107,7 @@ def test_telemetry_is_spooled_through_an_outage_oldest_dropped(
         agent.predict({"input": X})
         agent.send_telemetry()
     assert len(agent.spool) == 2 and agent.spool.dropped == 2
+    assert all(r.payload[:1] == b"x" for r in agent.spool.records())  # spooled as sent: compressed
     broker.start()
     # NOTE: the agent retries 1 s, then 3 s after the outage; the new listener is in well before that
     after = mqtt_fleet("fleet-after")

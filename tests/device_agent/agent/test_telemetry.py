@@ -19,7 +19,7 @@ from edgeml.device_agent.serving_model import ServingModel
 from edgeml.device_agent.telemetry import TelemetryCollector
 from edgeml.device_agent.telemetry_batch import build_batch
 from edgeml.drift import bin_counts, top1_confidence
-from edgeml.protocol import Kind, decode
+from edgeml.protocol import MAX_MESSAGE_BYTES, Kind, decode, inflate_payload
 
 RNG = np.random.default_rng(7)
 
@@ -120,13 +120,30 @@ def test_the_batch_decodes_and_its_p99_is_within_alpha(serving):
     p99 = exact[int(0.99 * (len(exact) - 1))]
     assert abs(received.latency_ms.quantile(0.99) - p99) <= 0.01 * p99
     assert received.drift["input"][0] == tuple(period.input_counts[0][0].tolist())
-    body = json.loads(batch.payload)
+    body = json.loads(inflate_payload(batch.payload, MAX_MESSAGE_BYTES))
     assert body["memory"] == {"rss_bytes": 30 << 20, "peak_rss_bytes": 31 << 20}
-    assert set(body["drift_scores"]) == {"inputs", "outputs"} and "dropped" not in body["counts"]
+    assert "dropped" not in body["counts"]
+    assert "drift_scores" not in body and set(batch.drift_scores) == {"inputs", "outputs"}  # kept on the device
     assert len(body["samples"]) == 2
     sample = np.frombuffer(base64.b64decode(body["samples"][0]["inputs"]["input"]["data"]), np.float32)
     assert sample.size == 64
     assert len(batch.payload) < 4096
+
+
+def test_the_batch_is_compressed_unless_asked_not_to_and_decodes_the_same(serving):
+    collector = TelemetryCollector()
+    _run(collector, serving, _inputs(300), list(RNG.lognormal(np.log(0.002), 0.6, size=300)))
+    (period,) = collector.cut()
+    packed = build_batch(period, 3, period.start + 60)
+    plain = build_batch(period, 3, period.start + 60, compress=False)
+    assert packed.payload[:1] == b"x" and plain.payload[:1] == b"{"
+    assert len(packed.payload) < 0.6 * len(plain.payload)
+    assert inflate_payload(packed.payload, MAX_MESSAGE_BYTES) == plain.payload
+    assert decode(Kind.TELEMETRY, packed.payload) == decode(Kind.TELEMETRY, plain.payload)
+    sketch = json.loads(plain.payload)["latency_ms"]
+    exact = period.latency_ms
+    for key in ("sum", "min", "max"):  # 6 significant digits on the wire
+        assert sketch[key] == pytest.approx(getattr(exact, key), rel=1e-6) and len(repr(sketch[key])) <= 12
 
 
 def test_drift_events_need_enough_calls_a_threshold_and_respect_the_interval(serving):
