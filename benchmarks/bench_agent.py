@@ -8,7 +8,8 @@ footprint          RSS of an agent process with no model (MQTT transport, broker
                    the digits model committed and serving; which modules it loaded
 cold start         process start → agent started → first prediction returned (digits committed)
 telemetry bytes    bytes per device-hour at 10 predictions/s for several telemetry periods, from real
-                   Agent.predict calls (an hour's 36 000 calls, cut into periods by count)
+                   Agent.predict calls (an hour's 36 000 calls, cut into periods by count), as published
+                   (compressed) and inflated; and a 600 s batch with a paced device's wider latency spread
 sketch accuracy    p99 from merged DDSketches vs the exact p99: the hour above (per-period sketches merged),
                    and 200 simulated devices with different latency distributions merged as the fleet does
 
@@ -244,7 +245,7 @@ def _telemetry_hour(work: Path, artifact: Path, pub: Path) -> dict[str, Any]:
 
     with np.load(ROOT / "examples/digits/eval.npz") as z:
         xs = [x[None] for x in z["input"].astype(np.float32)]
-    calls, per_period, hour = 3600 * RATE_PER_S, {}, {}
+    calls, per_period, hour, wide = 3600 * RATE_PER_S, {}, {}, {}
     for period in PERIODS_S:
         agent = _committed_agent(work, artifact, pub, f"hour-{period}")
         batches, latencies, per = [], [], period * RATE_PER_S
@@ -252,27 +253,38 @@ def _telemetry_hour(work: Path, artifact: Path, pub: Path) -> dict[str, Any]:
             latencies += [agent.predict({"input": xs[i % len(xs)]}).latency_ms for i in range(start, start + per)]
             batches += agent.send_telemetry()
         agent.stop()
-        sizes = [len(b.payload) for b in batches]
+        sizes, bodies = [len(b.payload) for b in batches], [_json(b.payload) for b in batches]
         per_period[str(period)] = {"batches_per_hour": len(batches), "bytes_per_batch_median": int(
-            statistics.median(sizes)), "bytes_per_device_hour": sum(sizes)}  # fmt: skip
+            statistics.median(sizes)), "bytes_per_device_hour": sum(sizes),
+            "json_bytes_per_device_hour": sum(len(j) for j in bodies)}  # fmt: skip
+        if period == 600:
+            wide = _wide_batch_bytes(bodies[0])
         if period == PERIODS_S[0]:
             merged = DDSketch()
-            for b in batches:
-                merged.merge(DDSketch.from_dict(json.loads(b.payload)["latency_ms"]))
+            for body in bodies:
+                merged.merge(DDSketch.from_dict(json.loads(body)["latency_ms"]))
             exact = sorted(latencies)[int(0.99 * (len(latencies) - 1))]
             hour = {"exact_ms": round(exact, 5), "merged_sketch_ms": round(merged.quantile(0.99), 5),
                     "relative_error": round(abs(merged.quantile(0.99) - exact) / exact, 5), "alpha": merged.alpha,
                     "p50_ms": round(statistics.median(latencies), 5), "batches_merged": len(batches)}  # fmt: skip
     return {
         "telemetry_bytes": {"rate_per_s": RATE_PER_S, "by_period_s": per_period, "wide_latency_sketch_bytes":
-                            _wide_sketch_bytes(), "note": "payload bytes; MQTT adds ~50 B per publish"},
+                            _wide_sketch_bytes(), "wide_latency_batch_600s": wide,
+                            "note": "payload bytes as published (zlib-compressed JSON; json_bytes: the same "
+                                    "batches inflated); MQTT adds ~50 B per publish"},
         "device_hour_p99": hour,
     }  # fmt: skip
 
 
-def _wide_sketch_bytes() -> dict[str, int]:
-    """Serialized sketch size for 6 000 latencies spread wider than a benchmark loop's (lognormal σ = 0.5, and
-    a 1 % tail 10× slower), i.e. closer to a device paced at 10/s with cold caches and other work."""
+def _json(payload: bytes) -> bytes:
+    from edgeml.protocol import MAX_MESSAGE_BYTES, inflate_payload
+
+    return inflate_payload(payload, MAX_MESSAGE_BYTES)
+
+
+def _wide_sketch() -> Any:
+    """6 000 latencies spread wider than a benchmark loop's (lognormal σ = 0.5, and a 1 % tail 10× slower), i.e.
+    closer to a device paced at 10/s with cold caches and other work."""
     from edgeml.sketches import DDSketch
 
     rng = np.random.default_rng(1)
@@ -281,7 +293,26 @@ def _wide_sketch_bytes() -> dict[str, int]:
     sketch = DDSketch()
     for v in values:
         sketch.add(float(v))
+    return sketch
+
+
+def _wide_sketch_bytes() -> dict[str, int]:
+    """Serialized size of the wide sketch alone (plain JSON)."""
+    sketch = _wide_sketch()
     return {"buckets": len(sketch.buckets), "bytes": len(json.dumps(sketch.to_dict(), separators=(",", ":")))}
+
+
+def _wide_batch_bytes(body: bytes) -> dict[str, int]:
+    """A real 600 s batch with its latency sketch swapped for the wide one (totals rounded as the agent does),
+    compressed as the agent compresses: what a paced device would send per batch."""
+    from edgeml.artifact.canonical import canonical_json
+    from edgeml.protocol import compress_payload
+
+    sketch = _wide_sketch().to_dict()
+    sketch |= {k: float(f"{sketch[k]:.6g}") for k in ("sum", "min", "max")}
+    plain = canonical_json(json.loads(body) | {"latency_ms": sketch})
+    packed = compress_payload(plain)
+    return {"json_bytes": len(plain), "bytes": len(packed), "bytes_per_device_hour": 6 * len(packed)}
 
 
 def _merged_devices(devices: int = 200, per_device: int = 3000) -> dict[str, Any]:
