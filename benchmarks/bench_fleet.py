@@ -132,6 +132,7 @@ def main() -> None:
     ap.add_argument("--size-mb", type=float, default=5.0)
     ap.add_argument("--disconnect-rate", type=float, default=0.2, help="share of devices dropping mid-transfer")
     ap.add_argument("--timeout", type=float, default=900)
+    ap.add_argument("--egress-mib-s", type=float, default=100.0, help="the fleet's chunk egress budget")
     ap.add_argument("--out", default="benchmarks/results/fleet.json")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="edgeml-fleet-bench-"))
@@ -141,7 +142,9 @@ def main() -> None:
         key, _ = create_keypair(work / "keys")
         fleet = Fleet(work / "fleet.sqlite", work / "store", load_private_key(key))
         artifact = fleet.artifacts.publish(make_artifact(work, key, args.size_mb), time.time())
-        service = FleetService(fleet, MqttTransport(url, "bench-fleet"), tick_s=0.5)
+        service = FleetService(
+            fleet, MqttTransport(url, "bench-fleet"), tick_s=0.5, egress_bytes_s=args.egress_mib_s * 2**20
+        )
         service.start()
         result = asyncio.run(run(args, url, fleet, artifact["sha256"], artifact["size"]))
         time.sleep(2)  # last statuses
@@ -158,6 +161,7 @@ def main() -> None:
             "converged": report.converged,
             "disconnects": report.disconnects,
             "wire_ratio": round(report.received_bytes / (artifact["size"] * args.devices), 3),
+            "egress_budget_mib_s": args.egress_mib_s,
             "fleet_chunks_sent": service.chunks.sent_chunks,
             "corrupt_installs": report.corrupt_installs,
             "unfinished_executions": unfinished,
