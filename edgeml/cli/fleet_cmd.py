@@ -95,6 +95,24 @@ def publish(db, store, key, artifact, as_json) -> None:
     )
 
 
+@fleet.command("artifacts")
+@fleet_options
+@click.option("--json", "as_json", is_flag=True)
+@errors_handled
+def artifacts(db, store, key, as_json) -> None:
+    """Published artifacts: name, version, release, target, size, sha256."""
+    rows = [{k: v for k, v in a.items() if k != "manifest"} for a in open_fleet(db, store, key).artifacts.all()]
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("name", "version", "release", "target", "size", "sha256", "published")
+    for a in rows:
+        published = time.strftime("%Y-%m-%d %H:%M", time.gmtime(a["published_at"]))
+        table.add_row(a["name"], a["version"], str(a["release"]), a["target"], human_size(a["size"]),
+                      a["sha256"][:16] + "…", published)  # fmt: skip
+    console.print(table)
+
+
 @fleet.command("devices")
 @fleet_options
 @click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Only devices with this tag.")

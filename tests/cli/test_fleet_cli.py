@@ -37,6 +37,8 @@ def test_operator_tour_on_the_embedded_broker(tmp_path, keypair, releases):
             edgeml("fleet", "publish", *common, str(releases["1.2.3"]), "--json", cwd=tmp_path).stdout
         )
         assert published["name"] == "digits" and published["version"] == "1.2.3"
+        listed = json.loads(edgeml("fleet", "artifacts", *common, "--json", cwd=tmp_path).stdout)
+        assert [a["sha256"] for a in listed] == [published["sha256"]]
         sim = subprocess.Popen(["edgeml", "fleet", "simulate", "--devices", "6", "--broker", f"mqtt://127.0.0.1:{port}",
                                 "--pubkey", str(keypair[1]), "--duration", "60s", "--json"], cwd=tmp_path,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
