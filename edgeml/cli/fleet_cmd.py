@@ -7,8 +7,6 @@ service picks up new rollouts and aborts on its next tick.
 from __future__ import annotations
 
 import os
-import signal
-import threading
 import time
 
 import click
@@ -16,6 +14,7 @@ from rich.table import Table
 
 from edgeml.cli.fleet_common import fleet_options, open_fleet
 from edgeml.cli.fleet_experiment_cmd import experiment, retrain
+from edgeml.cli.fleet_http_cmd import http, http_options, start_http, wait_for_stop
 from edgeml.cli.fleet_rollout_cmd import rollout
 from edgeml.cli.output import console, errors_handled, human_size, print_json
 
@@ -40,13 +39,25 @@ def fleet() -> None:
 @click.option("--tls-ca", default=None, help="CA file for mqtts://.")
 @click.option("--tls-cert", default=None, help="Client certificate.")
 @click.option("--tls-key", default=None, help="Client certificate key.")
+@click.option(
+    "--http", "http_listen", default=None, metavar="HOST:PORT", help="Also serve the HTTP API (off by default)."
+)
+@http_options("http-")
 @errors_handled
-def serve(db, store, key, broker, port, chunk_size, share_group, tls_ca, tls_cert, tls_key) -> None:
-    """Run the fleet service until interrupted (Ctrl-C): intake, chunk serving, rollout steps."""
+def serve(
+    db, store, key, broker, port, chunk_size, share_group, tls_ca, tls_cert, tls_key, http_listen, **http
+) -> None:
+    """Run the fleet service until interrupted (Ctrl-C): intake, chunk serving, rollout steps; with --http,
+    the HTTP API too (docs/openapi.yaml)."""
     from edgeml.fleet import FleetService
     from edgeml.fleet.embedded_broker import EmbeddedBroker
     from edgeml.transport.mqtt_transport import MqttTransport, TlsConfig
 
+    api = None
+    if http_listen is None and (http["token_file"] or http["read_token_file"]):
+        raise click.UsageError("--http-token-file is for the HTTP API: add --http 127.0.0.1:8080 to serve it")
+    if http_listen is not None:  # NOTE: first, so a missing token or a taken port stops us before the broker starts
+        api = start_http(http_listen, db, store, key, **http)
     embedded = None
     if broker is None:
         embedded = EmbeddedBroker(port)
@@ -65,13 +76,11 @@ def serve(db, store, key, broker, port, chunk_size, share_group, tls_ca, tls_cer
     )
     service.start()
     console.print(f"[green]✓[/] fleet serving on {broker} (database {db}, store {store}); Ctrl-C stops")
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        while not stop.wait(1.0):
-            pass
-    except KeyboardInterrupt:
-        pass
+    if api is not None:
+        console.print(f"[green]✓[/] HTTP API on {api.url}/v1 (bearer token; docs/openapi.yaml)")
+    wait_for_stop()
+    if api is not None:
+        api.stop()
     service.stop()
     if embedded is not None:
         embedded.stop()
@@ -231,5 +240,5 @@ def _parse_fault(text: str):
     return version.removeprefix("version="), Fault(**values)
 
 
-for _group in (rollout, experiment, retrain):
+for _group in (rollout, experiment, retrain, http):
     fleet.add_command(_group)
