@@ -150,9 +150,10 @@ def error_reply(exc: BaseException, request_id: str) -> tuple[int, dict[str, Any
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server_version = f"edgeml-fleet/{edgeml.__version__}"
-    sys_version = ""
     timeout = 60  # NOTE: a client that stops sending mid-request frees its thread
+
+    def version_string(self) -> str:
+        return f"edgeml-fleet/{edgeml.__version__}"  # NOTE: not the Python version, as the default tells
 
     def _dispatch(self) -> None:
         api: FleetHttpApi = self.server.api  # type: ignore[attr-defined]
