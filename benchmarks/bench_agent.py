@@ -170,15 +170,17 @@ def _time_minilm(agent: Any, repeats: int, seconds: float) -> dict[str, Any]:
 
 # ---- footprint and cold start -------------------------------------------------------------------------------
 
+# NOTE: numpy is imported only to feed a model, as an application would: an agent process waiting for its first
+# model (e.g. `edgeml-agent run` on a fresh device) has no use for it, and the agent does not load it then
 _PROBE = textwrap.dedent("""
     import json, sys, time
     t0 = float(sys.argv[2])
-    import numpy as np
     from edgeml.device_agent import Agent
     agent = Agent.from_config(sys.argv[1]).start()
     started = time.time()
     first = None
     if agent.serving is not None:
+        import numpy as np
         agent.predict({"input": np.zeros((1, 1, 8, 8), np.float32)})
         first = time.time()
     time.sleep(1.0)
@@ -187,7 +189,8 @@ _PROBE = textwrap.dedent("""
     mods = sorted({m.split(".")[0] if not m.startswith("edgeml.") else ".".join(m.split(".")[:2]) for m in sys.modules})
     print(json.dumps({"rss_bytes": rss, "started_s": started - t0, "first_prediction_s": None if first is None
                       else first - t0, "loaded_heavy": [m for m in mods if m in heavy],
-                      "onnxruntime_loaded": "onnxruntime" in sys.modules}))
+                      "onnxruntime_loaded": "onnxruntime" in sys.modules, "numpy_loaded": "numpy" in sys.modules,
+                      "paho_loaded": "paho" in sys.modules}))
     agent.stop(timeout=2)
 """)
 
@@ -210,14 +213,17 @@ def _footprint(work: Path, artifact: Path, pub: Path) -> dict[str, Any]:
             "serving_digits_rss_mib": round(serving["rss_bytes"] / 2**20, 1),
             "floors_rss_mib": floor,
             "no_model_loaded_heavy": empty["loaded_heavy"], "no_model_loads_onnxruntime": empty["onnxruntime_loaded"],
+            "no_model_loads_numpy": empty["numpy_loaded"], "no_model_loads_paho": empty["paho_loaded"],
             "serving_loaded_heavy": serving["loaded_heavy"]}  # fmt: skip
 
 
 _FLOORS = {
     "python": "import sys",
     "python + numpy": "import numpy",
-    "+ cryptography, hashlib, paho (what the agent must load)": "import numpy, hashlib, paho.mqtt.client; "
-    "import cryptography.hazmat.primitives.asymmetric.ed25519",
+    "+ cryptography, hashlib, paho (no numpy: what an agent without a model must load)": "import hashlib, "
+    "paho.mqtt.client; import cryptography.hazmat.primitives.asymmetric.ed25519",
+    "+ numpy, cryptography, hashlib, paho (what a serving agent loads before its runtime)": "import numpy, hashlib, "
+    "paho.mqtt.client; import cryptography.hazmat.primitives.asymmetric.ed25519",
 }
 
 

@@ -23,7 +23,7 @@ import logging
 import os
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgeml.artifact import load_public_key
 from edgeml.device_agent.agent_config import AgentConfig, load_config
@@ -40,7 +40,6 @@ from edgeml.device_agent.outbox import Outbox
 from edgeml.device_agent.prediction import PredictError, Prediction
 from edgeml.device_agent.self_test import SelfTestPolicy
 from edgeml.device_agent.sequence_counter import SequenceCounter
-from edgeml.device_agent.serving_model import ServingModel
 from edgeml.device_agent.spool import Spool
 from edgeml.device_agent.status_reporter import StatusReporter
 from edgeml.device_agent.telemetry import TelemetryCollector
@@ -51,6 +50,9 @@ from edgeml.device_agent.update_worker import UpdateSettings, UpdateWorker
 from edgeml.errors import EdgemlError
 from edgeml.protocol import DesiredStateGuard, desired_topic, encode, status_topic
 from edgeml.transport import Transport, Will
+
+if TYPE_CHECKING:
+    from edgeml.device_agent.serving_model import ServingModel
 
 __all__ = ["Agent"]
 
@@ -261,6 +263,9 @@ class Agent:
             active = self.installer.active_model()
             if active is None:
                 return
+            # NOTE: imported here: a model brings numpy and its runtime, an agent without one carries neither
+            from edgeml.device_agent.serving_model import ServingModel
+
             slot = self.installer.state().active or ""
             sha = self.store.artifact_sha256(slot, manifest_digest(active.manifest))
             serving = ServingModel.open(active, slot, sha, self.config.agent.threads)

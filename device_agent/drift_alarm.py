@@ -2,17 +2,18 @@
 
 A period is judged once it holds `min_calls` calls: a feature (or a classifier's class distribution)
 whose PSI against the manifest's reference reaches `threshold` has drifted. At most one event per model
-per `interval_s`, so a lasting shift does not flood the fleet; the per-period scores still travel in
-every telemetry batch.
+per `interval_s`, so a lasting shift does not flood the fleet; the per-period scores stay in the agent's
+status summary (`last_telemetry.json`), and the fleet computes its own from every batch's drift counts.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from edgeml.device_agent.model_period import ModelPeriod
+if TYPE_CHECKING:
+    from edgeml.device_agent.model_period import ModelPeriod
 
 __all__ = ["DriftAlarm"]
 

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from edgeml.errors import EdgemlError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["PredictError", "Prediction"]
 
 
-class Prediction(dict[str, np.ndarray]):
+class Prediction(dict[str, "np.ndarray"]):  # NOTE: a string, so the agent starts without numpy
     """Output name → array, as the runtime returned them; `request_id` names this call for `Agent.feedback`,
     `latency_ms` is the model's own time (what the telemetry sketch counted)."""
 

@@ -6,21 +6,24 @@ The manifest's `self_test` block names an `.npz` holding `input/<name>` and `exp
 (measured at compile time, batch 1), the median of a few batch-1 runs here must stay within
 `p99 × latency_factor` (floored at `latency_floor_ms`): generous on purpose, because the device is not
 the compile host; it catches a model that is off by orders of magnitude (wrong precision, CPU fallback).
+
+numpy is imported by the functions that run a self-test, not here: the agent imports this module (for
+`SelfTestPolicy`) at start and should not carry numpy before it has a model to run.
 """
 
 from __future__ import annotations
 
-import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from edgeml.device_agent.install_failure import InstallFailure
 from edgeml.device_agent.runtimes import Session, open_session
 from edgeml.errors import RuntimeUnavailableError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["SelfTestPolicy", "SelfTestReport", "run_self_test", "self_test_spec"]
 
@@ -79,6 +82,8 @@ def run_self_test(slot_dir: Path, manifest: dict[str, Any], policy: SelfTestPoli
 
 
 def _load_arrays(path: Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    import numpy as np
+
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
@@ -110,6 +115,8 @@ def _open(manifest: dict[str, Any], slot_dir: Path, threads: int) -> Session:
 def _compare(name: str, got: dict[str, np.ndarray], want: np.ndarray, spec: dict[str, Any]) -> dict[str, float]:
     if name not in got:
         raise InstallFailure("self_test_mismatch", f"the model has no output {name!r} (it has {', '.join(got)})")
+    import numpy as np
+
     a, b = np.asarray(got[name], np.float64), np.asarray(want, np.float64)
     if a.shape != b.shape:
         raise InstallFailure("self_test_mismatch", f"output {name!r} has shape {a.shape}, expected {b.shape}")
@@ -127,6 +134,8 @@ def _compare(name: str, got: dict[str, np.ndarray], want: np.ndarray, spec: dict
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    import numpy as np
+
     na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
     if na == 0.0 and nb == 0.0:
         return 1.0
@@ -167,6 +176,8 @@ def _run_all(session: Session, inputs: dict[str, np.ndarray]) -> dict[str, np.nd
         return session.run(inputs)
     total = len(next(iter(inputs.values())))
     parts = [session.run({k: v[i : i + size] for k, v in inputs.items()}) for i in range(0, total - size + 1, size)]
+    import numpy as np
+
     return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
 
 
@@ -183,4 +194,6 @@ def _median_ms(session: Session, feeds: dict[str, np.ndarray], policy: SelfTestP
         start = time.perf_counter()
         session.run(feeds)
         samples.append((time.perf_counter() - start) * 1000.0)
+    import statistics  # NOTE: here, like numpy: it pulls in decimal and fractions
+
     return statistics.median(samples)

@@ -17,12 +17,13 @@ import collections
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
-from edgeml.device_agent.model_period import Call, ModelPeriod
-from edgeml.device_agent.serving_model import ServingModel
+    from edgeml.device_agent.model_period import Call, ModelPeriod
+    from edgeml.device_agent.serving_model import ServingModel
 
 __all__ = ["TelemetryCollector"]
 
@@ -101,6 +102,12 @@ class TelemetryCollector:
     # ---- internals --------------------------------------------------------------------------------------
 
     def _drain_locked(self) -> int:
+        if not self._pending:
+            return 0
+        # NOTE: imported here, not at the top: numpy (via model_period) loads with the first call served, so an
+        # agent without a model does not carry it
+        from edgeml.device_agent.model_period import Call
+
         batch: dict[ServingModel, list[Call]] = {}
         folded = 0
         while self._pending:
@@ -121,6 +128,8 @@ class TelemetryCollector:
     def _period(self, serving: ServingModel) -> ModelPeriod:
         period = self._periods.get(serving)
         if period is None:
+            from edgeml.device_agent.model_period import ModelPeriod  # NOTE: numpy with the first model (_drain_locked)
+
             period = ModelPeriod(serving, self._period_start, self.alpha, *self._samples)
             self._periods[serving] = period
         return period

@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgeml.artifact.canonical import canonical_json
 from edgeml.device_agent.memory_usage import MemoryUsage
-from edgeml.device_agent.model_period import ModelPeriod
 from edgeml.protocol import MAX_MESSAGE_BYTES, ProtocolError, Telemetry, compress_payload
+
+if TYPE_CHECKING:
+    from edgeml.device_agent.model_period import ModelPeriod
 
 __all__ = ["TelemetryBatch", "build_batch"]
 

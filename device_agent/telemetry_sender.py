@@ -9,18 +9,21 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edgeml.device_agent.atomic_json import write_json
 from edgeml.device_agent.drift_alarm import DriftAlarm
 from edgeml.device_agent.event_reporter import EventContext, EventReporter
 from edgeml.device_agent.memory_usage import memory_usage
-from edgeml.device_agent.model_period import ModelPeriod
 from edgeml.device_agent.outbox import Outbox
 from edgeml.device_agent.sequence_counter import SequenceCounter
 from edgeml.device_agent.telemetry import TelemetryCollector
 from edgeml.device_agent.telemetry_batch import TelemetryBatch, build_batch
 from edgeml.errors import EdgemlError
 from edgeml.protocol import telemetry_topic
+
+if TYPE_CHECKING:
+    from edgeml.device_agent.model_period import ModelPeriod
 
 __all__ = ["TelemetrySender"]
 

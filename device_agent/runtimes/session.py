@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Protocol
-
-import numpy as np
+from typing import TYPE_CHECKING, Protocol
 
 from edgeml.signature import ModelSignature
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["Session"]
 

@@ -1,4 +1,5 @@
-"""`edgeml-agent init | run | status`, and the agent's footprint: it loads no compiler code."""
+"""`edgeml-agent init | run | status`, and the agent's footprint: it loads no compiler code, and no numpy
+until it has a model."""
 
 from __future__ import annotations
 
@@ -74,6 +75,22 @@ def test_the_agent_loads_no_compiler_code(config_file, preinstall, digits_artifa
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_an_agent_without_a_model_starts_without_numpy(config_file):
+    """Until a model is committed nothing needs numpy (~13 MiB of RSS): the real MQTT transport, connecting."""
+    code = textwrap.dedent(f"""
+        import sys
+        from edgeml.device_agent import Agent
+        agent = Agent.from_config({str(config_file())!r}).start()
+        agent.send_telemetry()
+        loaded = sorted(m for m in ("numpy", "statistics", "paho") if m in sys.modules)
+        agent.stop(timeout=2)
+        print(loaded)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "['paho']"
 
 
 @pytest.mark.broker
