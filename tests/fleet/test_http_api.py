@@ -271,6 +271,26 @@ def test_an_experiment_created_and_reported(api, fleet, releases, tmp_path):
     assert call(api, "GET", "/v1/retrain")[1] == {"requests": []}
 
 
+def test_concurrent_readers_and_writers_share_the_database_safely(api, fleet, releases, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    register(fleet, 4)
+    publish(api, releases["1.2.3"], tmp_path)
+    rid = call(api, "POST", "/v1/rollouts", {"artifact": "digits@1.2.3", "to": "all"})[1]["id"]
+
+    def steer(i: int) -> int:
+        return call(api, "POST", f"/v1/rollouts/{rid}/{'pause' if i % 2 == 0 else 'resume'}")[0]
+
+    def read(i: int) -> int:
+        return call(api, "GET", ("/v1/stats", f"/v1/rollouts/{rid}", "/v1/devices")[i % 3], token=READER)[0]
+
+    with ThreadPoolExecutor(8) as pool:
+        writes = pool.map(steer, range(20))
+        reads = pool.map(read, range(60))
+        assert set(reads) == {200} and set(writes) <= {200, 409}
+    assert call(api, "GET", f"/v1/rollouts/{rid}")[1]["state"] in ("running", "paused")
+
+
 # --- what never takes the server down ----------------------------------------------------------------
 
 
