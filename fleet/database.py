@@ -16,7 +16,7 @@ from edgeml.errors import EdgemlError
 
 __all__ = ["Database", "FleetBusyError", "FleetConflictError", "FleetError", "FleetNotFoundError"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS devices (
@@ -62,13 +62,20 @@ CREATE TABLE IF NOT EXISTS retrain_requests (
 );
 CREATE TABLE IF NOT EXISTS experiments (
     id TEXT PRIMARY KEY, a_sha TEXT NOT NULL, b_sha TEXT NOT NULL, split REAL NOT NULL, selector TEXT NOT NULL,
-    metrics TEXT NOT NULL, created_at REAL NOT NULL
+    metrics TEXT NOT NULL, created_at REAL NOT NULL, ended_at REAL, outcome TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS experiment_devices (
     experiment_id TEXT NOT NULL REFERENCES experiments(id), device_id TEXT NOT NULL, arm TEXT NOT NULL,
     PRIMARY KEY (experiment_id, device_id)
 );
 """
+
+_MIGRATIONS = {  # version → the statements that bring it to version + 1
+    1: (
+        "ALTER TABLE experiments ADD COLUMN ended_at REAL",
+        "ALTER TABLE experiments ADD COLUMN outcome TEXT NOT NULL DEFAULT ''",
+    ),
+}
 
 
 class FleetError(EdgemlError):
@@ -110,8 +117,18 @@ class Database:
         row = self._conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         if row is None:
             self._conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-        elif int(row[0]) != SCHEMA_VERSION:
-            raise FleetError(f"{self.path} has schema version {row[0]}; this edgeml uses {SCHEMA_VERSION}")
+            return
+        version = int(row[0])
+        if version > SCHEMA_VERSION:
+            raise FleetError(
+                f"{self.path} has schema version {version}; this edgeml knows up to {SCHEMA_VERSION}",
+                "upgrade edgeml to the version that wrote this database",
+            )
+        for step in range(version, SCHEMA_VERSION):
+            with self.transaction() as tx:  # NOTE: each step all or nothing, its version bump included
+                for statement in _MIGRATIONS[step]:
+                    tx.execute(statement)
+                tx.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(step + 1),))
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

@@ -22,8 +22,9 @@ from typing import Any
 import numpy as np
 
 from edgeml.fleet.artifact_store import ArtifactStore
-from edgeml.fleet.database import Database, FleetError, FleetNotFoundError
+from edgeml.fleet.database import Database, FleetConflictError, FleetError, FleetNotFoundError
 from edgeml.fleet.desired_states import DesiredStates
+from edgeml.fleet.device_claims import refuse_claimed
 from edgeml.fleet.device_registry import DeviceRegistry
 from edgeml.fleet.selector import parse_selector
 from edgeml.fleet.telemetry_intake import TelemetryIntake
@@ -67,10 +68,12 @@ class Experiments:
                 f"selector {selector_text!r} gives {len(devices)} compatible device(s); an experiment "
                 f"needs at least {2 * self.min_devices} to reach a verdict"
             )
+        refuse_claimed(self.db, [d["id"] for d in devices], selector_text)
         exp_id = "e-" + uuid.uuid4().hex[:10]
         with self.db.transaction() as tx:
             tx.execute(
-                "INSERT INTO experiments VALUES (?,?,?,?,?,?,?)",
+                "INSERT INTO experiments (id, a_sha, b_sha, split, selector, metrics, created_at) "
+                "VALUES (?,?,?,?,?,?,?)",
                 (exp_id, a["sha256"], b["sha256"], split, selector_text, json.dumps(metrics), now),
             )
             for d in devices:
@@ -79,6 +82,38 @@ class Experiments:
                 sha = b["sha256"] if arm == "B" else a["sha256"]
                 DesiredStates.assign(tx, d["id"], sha, exp_id, True, now)
         return self.report(exp_id)
+
+    def stop(self, exp_id: str, keep: str | None, now: float) -> dict[str, Any]:
+        """End the experiment: its devices are free for rollouts again. With `keep` ("A" or "B") every one of
+        its devices is moved to that arm's version; without it each stays on the version it runs."""
+        if keep not in (None, "A", "B"):
+            raise FleetError(f"keep {keep!r}: name the arm to keep, A or B (or nothing)")
+        with self.db.transaction() as tx:
+            row = tx.execute("SELECT * FROM experiments WHERE id=?", (exp_id,)).fetchone()
+            if row is None:
+                raise FleetNotFoundError(f"no experiment {exp_id}", "check `edgeml fleet experiment list`")
+            if row["ended_at"] is not None:
+                raise FleetConflictError(f"experiment {exp_id} already ended ({row['outcome']})")
+            outcome = f"kept {keep}" if keep else "stopped; devices stay on their arms"
+            tx.execute("UPDATE experiments SET ended_at=?, outcome=? WHERE id=?", (now, outcome, exp_id))
+            if keep:
+                sha = row[f"{keep.lower()}_sha"]
+                for (device_id,) in tx.execute(
+                    "SELECT device_id FROM experiment_devices WHERE experiment_id=? AND arm!=?", (exp_id, keep)
+                ).fetchall():
+                    DesiredStates.assign(tx, device_id, sha, exp_id, True, now)
+        return self.report(exp_id)
+
+    def list(self) -> list[dict[str, Any]]:
+        """Every experiment, newest first."""
+        return [
+            dict(r)
+            for r in self.db.query(
+                "SELECT x.id, x.a_sha, x.b_sha, x.split, x.selector, x.created_at, x.ended_at, x.outcome, "
+                "COUNT(d.device_id) devices FROM experiments x LEFT JOIN experiment_devices d "
+                "ON d.experiment_id = x.id GROUP BY x.id ORDER BY x.created_at DESC"
+            )
+        ]
 
     def _one(self, spec: str) -> dict[str, Any]:
         found = self.artifacts.find(spec)
@@ -110,6 +145,8 @@ class Experiments:
             "a_sha": e["a_sha"],
             "b_sha": e["b_sha"],
             "split": e["split"],
+            "state": "ended" if e["ended_at"] is not None else "running",
+            "outcome": e["outcome"],
             "arms": {
                 arm: {"devices": len(ids), "reporting": aggs[arm].devices, "calls": aggs[arm].calls}
                 for arm, ids in arms.items()

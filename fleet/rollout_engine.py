@@ -23,6 +23,7 @@ from typing import Any
 from edgeml.fleet.artifact_store import ArtifactStore
 from edgeml.fleet.database import Database, FleetConflictError, FleetError, FleetNotFoundError
 from edgeml.fleet.desired_states import DesiredRow, DesiredStates
+from edgeml.fleet.device_claims import refuse_claimed
 from edgeml.fleet.device_registry import DeviceRegistry
 from edgeml.fleet.rollout_plan import RolloutPlan
 from edgeml.fleet.selector import parse_selector
@@ -59,6 +60,7 @@ class RolloutEngine:
                 "add target=ID to the selector, or name the artifact by sha256",
             )
         artifact = next(iter(targets.values()))
+        refuse_claimed(self.db, [d["id"] for d in compatible], selector_text)
         rollout_id = "r-" + uuid.uuid4().hex[:10]
         waves = _assign_waves(rollout_id, [d["id"] for d in compatible], plan.waves)
         with self.db.transaction() as tx:

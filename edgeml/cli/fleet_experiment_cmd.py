@@ -58,7 +58,8 @@ def experiment_report(db, store, key, experiment_id, as_json) -> None:
         return
     arms = r["arms"]
     console.print(
-        f"[bold]{experiment_id}[/]: A {arms['A']['reporting']}/{arms['A']['devices']} reporting, "
+        f"[bold]{experiment_id}[/] ({r['state']}{': ' + r['outcome'] if r['outcome'] else ''}): "
+        f"A {arms['A']['reporting']}/{arms['A']['devices']} reporting, "
         f"B {arms['B']['reporting']}/{arms['B']['devices']} reporting"
     )
     table = Table("metric", "A", "B", "B − A", "95 % interval", "p-value", "verdict", "test")
@@ -75,6 +76,39 @@ def experiment_report(db, store, key, experiment_id, as_json) -> None:
             m["verdict"],
             m["test"],
         )
+    console.print(table)
+
+
+@experiment.command("stop")
+@fleet_options
+@click.argument("experiment_id")
+@click.option("--keep", type=click.Choice(["A", "B"]), default=None, help="Move every device to this arm's version.")
+@click.option("--json", "as_json", is_flag=True)
+@errors_handled
+def experiment_stop(db, store, key, experiment_id, keep, as_json) -> None:
+    """End an experiment; its devices are free for rollouts again (with --keep, all on one arm)."""
+    r = open_fleet(db, store, key).experiments.stop(experiment_id, keep, time.time())
+    if as_json:
+        print_json(r)
+        return
+    console.print(f"[green]✓[/] experiment {experiment_id}: {r['outcome']}")
+
+
+@experiment.command("list")
+@fleet_options
+@click.option("--json", "as_json", is_flag=True)
+@errors_handled
+def experiment_list(db, store, key, as_json) -> None:
+    """Every experiment, newest first."""
+    rows = open_fleet(db, store, key).experiments.list()
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("id", "A", "B", "split", "to", "devices", "state")
+    for e in rows:
+        state = e["outcome"] if e["ended_at"] is not None else "running"
+        table.add_row(e["id"], e["a_sha"][:12] + "…", e["b_sha"][:12] + "…", f"{e['split']:g} %", e["selector"],
+                      str(e["devices"]), state)  # fmt: skip
     console.print(table)
 
 
