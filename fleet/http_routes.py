@@ -136,6 +136,18 @@ def experiment_report(fleet: Fleet, req: ApiRequest) -> Reply:
     return 200, fleet.experiments.report(req.params["experiment_id"])
 
 
+def list_experiments(fleet: Fleet, req: ApiRequest) -> Reply:
+    return 200, {"experiments": fleet.experiments.list()}
+
+
+def stop_experiment(fleet: Fleet, req: ApiRequest) -> Reply:
+    body = req.json(optional={"keep": None})
+    keep = body["keep"]
+    if keep not in (None, "A", "B"):
+        raise ApiError(400, "invalid", f"field 'keep' is {keep!r}", 'the arm to move every device to: "A", "B" or null')
+    return 200, fleet.experiments.stop(req.params["experiment_id"], keep, time.time())
+
+
 def list_retrain(fleet: Fleet, req: ApiRequest) -> Reply:
     return 200, {"requests": fleet.retraining.list()}
 
@@ -179,7 +191,9 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/rollouts/{rollout_id}/pause", _steer("pause"), OPERATOR),
     Route("POST", "/v1/rollouts/{rollout_id}/resume", _steer("resume"), OPERATOR),
     Route("POST", "/v1/rollouts/{rollout_id}/abort", _steer("abort"), OPERATOR),
+    Route("GET", "/v1/experiments", list_experiments, READ),
     Route("POST", "/v1/experiments", create_experiment, OPERATOR),
+    Route("POST", "/v1/experiments/{experiment_id}/stop", stop_experiment, OPERATOR),
     Route("GET", "/v1/experiments/{experiment_id}/report", experiment_report, READ),
     Route("GET", "/v1/retrain", list_retrain, READ),
 )

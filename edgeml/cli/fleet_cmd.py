@@ -35,6 +35,14 @@ def fleet() -> None:
 )
 @click.option("--port", type=int, default=1883, show_default=True, help="Embedded broker port (without --broker).")
 @click.option("--chunk-size", type=int, default=64 * 1024, show_default=True, help="Artifact chunk bytes.")
+@click.option(
+    "--egress-mib-s",
+    type=float,
+    default=100.0,
+    show_default=True,
+    help="Chunk bytes per second the broker may send to all fetching devices together: each artifact stream "
+    "is paced at this / its devices. Set it to what the broker and its network can carry.",
+)
 @click.option("--share-group", default=None, help="MQTT 5 shared-subscription group, to run several instances.")
 @click.option("--tls-ca", default=None, help="CA file for mqtts://.")
 @click.option("--tls-cert", default=None, help="Client certificate.")
@@ -45,7 +53,7 @@ def fleet() -> None:
 @http_options("http-")
 @errors_handled
 def serve(
-    db, store, key, broker, port, chunk_size, share_group, tls_ca, tls_cert, tls_key, http_listen, **http
+    db, store, key, broker, port, chunk_size, egress_mib_s, share_group, tls_ca, tls_cert, tls_key, http_listen, **http
 ) -> None:
     """Run the fleet service until interrupted (Ctrl-C): intake, chunk serving, rollout steps; with --http,
     the HTTP API too (docs/openapi.yaml)."""
@@ -73,6 +81,7 @@ def serve(
         MqttTransport(broker, f"edgeml-fleet-{os.getpid()}", tls=tls),
         chunk_size=chunk_size,
         share_group=share_group,
+        egress_bytes_s=egress_mib_s * 2**20,
     )
     service.start()
     console.print(f"[green]✓[/] fleet serving on {broker} (database {db}, store {store}); Ctrl-C stops")

@@ -268,6 +268,18 @@ def test_an_experiment_created_and_reported(api, fleet, releases, tmp_path):
     assert status == 200 and report["metrics"]["p95_latency"]["verdict"].startswith("insufficient data")
     status, body, _ = call(api, "POST", "/v1/experiments", request | {"split": "half"})
     assert status == 400 and "split" in body["message"]
+    status, body, _ = call(api, "POST", "/v1/rollouts", {"artifact": "digits@1.3.0", "to": "all"})
+    assert status == 409 and f"10 in experiment {created['id']}" in body["message"]  # one plan per device
+    status, body, _ = call(api, "GET", "/v1/experiments", token=READER)
+    assert status == 200 and [(e["id"], e["ended_at"]) for e in body["experiments"]] == [(created["id"], None)]
+    path = f"/v1/experiments/{created['id']}/stop"
+    assert call(api, "POST", path, {"keep": "C"})[0] == 400
+    assert call(api, "POST", path, {}, token=READER)[0] == 403
+    status, ended, _ = call(api, "POST", path, {"keep": "B"})
+    assert status == 200 and ended["state"] == "ended" and ended["outcome"] == "kept B"
+    assert call(api, "POST", path, {})[0] == 409  # already ended
+    assert call(api, "POST", "/v1/experiments/e-nothing/stop", {})[0] == 404
+    assert call(api, "POST", "/v1/rollouts", {"artifact": "digits@1.3.0", "to": "all"})[0] == 201
     assert call(api, "GET", "/v1/retrain")[1] == {"requests": []}
 
 
