@@ -67,6 +67,11 @@ class MemoryTransport:
         if self._connected:
             self._replay_retained(topic_filter, handler)
 
+    @property
+    def topic_filters(self) -> list[str]:
+        """What this client is subscribed to now."""
+        return list(self._subscriptions)
+
     def unsubscribe(self, topic_filter: str) -> None:
         self._subscriptions.pop(topic_filter, None)
 

@@ -26,10 +26,12 @@ def _events(fleet, n, timeout=10.0):
 
 def test_a_desired_state_is_downloaded_installed_and_reported(memory_fleet, make_config, running_agents, digits_tar):
     broker, fleet = memory_fleet
-    agent = running_agents.start(make_config(), MemoryTransport(broker, DEVICE))
+    transport = MemoryTransport(broker, DEVICE)
+    agent = running_agents.start(make_config(), transport)
     hello = fleet.next(Kind.HELLO)
     assert (hello.device_id, hello.target, hello.current) == (DEVICE, "cpu-ort", None)
     assert "onnxruntime" in hello.runtimes
+    assert transport.topic_filters == [desired_topic(DEVICE)]  # no chunk stream while not fetching
     ref = fleet.add(digits_tar)
     fleet.desire(ref)
     events = _events(fleet, 5)
@@ -42,6 +44,7 @@ def test_a_desired_state_is_downloaded_installed_and_reported(memory_fleet, make
     assert all(sum(b - a for a, b in r.missing) <= 32 for r in fleet.requests)  # windowed requests
     assert agent.predict({"input": X})["logits"].shape == (1, 10)
     assert not list((agent.config.state_dir / "downloads").iterdir())  # the download is cleaned up
+    assert transport.topic_filters == [desired_topic(DEVICE)]  # it left the artifact's chunk stream
 
 
 def test_predict_keeps_serving_while_an_update_installs(
