@@ -14,7 +14,7 @@ them ignore them, as the protocol's versioning rules require):
 
 Kept off the wire: the drift scores (PSI, Jensen–Shannon), which the fleet computes from the counts and the
 reference profile it holds; the agent still uses them for its drift events and its status summary. The
-sketch's `sum`, `min` and `max` go with 6 significant digits (5·10⁻⁷ relative, far inside its α).
+sketch's `sum`, `min` and `max` go with 6 significant digits (at most 5·10⁻⁶ relative, far inside its α).
 """
 
 from __future__ import annotations

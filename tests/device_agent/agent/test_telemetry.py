@@ -143,7 +143,7 @@ def test_the_batch_is_compressed_unless_asked_not_to_and_decodes_the_same(servin
     sketch = json.loads(plain.payload)["latency_ms"]
     exact = period.latency_ms
     for key in ("sum", "min", "max"):  # 6 significant digits on the wire
-        assert sketch[key] == pytest.approx(getattr(exact, key), rel=1e-6) and len(repr(sketch[key])) <= 12
+        assert sketch[key] == pytest.approx(getattr(exact, key), rel=5e-6) and len(repr(sketch[key])) <= 12
 
 
 def test_drift_events_need_enough_calls_a_threshold_and_respect_the_interval(serving):
