@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from edgeml.compiler.lowerings.compile_with_vela import CompileWithVela, CompileWithVelaConfig
 from edgeml.compiler.lowerings.convert_to_openvino import ConvertToOpenVINO, ConvertToOpenVINOConfig
+from edgeml.compiler.lowerings.convert_to_tflite import ConvertToTflite
+from edgeml.compiler.lowerings.convert_to_tflite_dynamic import ConvertToTfliteDynamic, ConvertToTfliteDynamicConfig
 from edgeml.compiler.lowerings.convert_to_tflite_int8 import ConvertToTfliteInt8, ConvertToTfliteInt8Config
 from edgeml.compiler.lowerings.quantize_with_nncf import QuantizeWithNNCF, QuantizeWithNNCFConfig
 
@@ -12,6 +14,9 @@ __all__ = [
     "CompileWithVelaConfig",
     "ConvertToOpenVINO",
     "ConvertToOpenVINOConfig",
+    "ConvertToTflite",
+    "ConvertToTfliteDynamic",
+    "ConvertToTfliteDynamicConfig",
     "ConvertToTfliteInt8",
     "ConvertToTfliteInt8Config",
     "QuantizeWithNNCF",
