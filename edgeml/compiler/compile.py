@@ -153,7 +153,7 @@ def compile_model(
     proto, check_report = _check_target(target_mod, model_onnx, recipe, cache, progress)
     notes += list(check_report.notes)
     plan = target_mod.plan(proto, recipe, has_calibration=True)
-    notes += list(plan.notes)
+    notes += [n for n in plan.notes if n not in notes]  # NOTE: a plan may repeat what its check reported
     budget = Budget(max_drop, min_cosine, min_channel_cosine)
     with tempfile.TemporaryDirectory(prefix="edgeml-compile-") as scratch_dir:
         scratch = Path(scratch_dir)

@@ -2,7 +2,8 @@
 
 The rule is the table in ../tflite_ops.py (ONNX op → the TFLite operator the lowering produces); a node
 without one (a custom-domain op, control flow, an op TFLite has no builtin for) is named with the target
-that runs it instead.
+that runs it instead. Where the recipe lets int8-dynamic be built, the report also says which operators get
+int8 weights and which stay float32 (../tflite_dynamic_range.py, the rule the plan and the lowering follow).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 
 from edgeml.targets.check_report import CheckIssue, CheckReport
 from edgeml.targets.target_spec import TargetSpec
+from edgeml.targets.tflite_dynamic_range import dynamic_range
 from edgeml.targets.tflite_ops import UNMAPPED, tflite_ops
 
 __all__ = ["check"]
@@ -29,5 +31,7 @@ def check(data: bytes, model: Any, spec: TargetSpec, recipe: Any = None) -> Chec
         for op in tflite_ops(model)
         if op.tflite_op == UNMAPPED
     )
+    precision = getattr(recipe, "precision", spec.recipe_defaults.get("precision", "auto"))
+    notes = (dynamic_range(model).describe(),) if precision in ("auto", "int8-dynamic") else ()
     total = len(model.graph.node)
-    return CheckReport(spec.id, total, total - len({i.node for i in issues}), issues)
+    return CheckReport(spec.id, total, total - len({i.node for i in issues}), issues, notes)

@@ -12,10 +12,15 @@ __all__ = ["Recipe"]
 @dataclass(frozen=True)
 class Recipe:
     precision: str = target_option(
-        "int8", "full INT8 (weights, activations, inputs and outputs): what this target ships", ("int8",)
+        "auto",
+        "auto builds fp32, int8-dynamic (ai-edge-quantizer dynamic_wi8_afp32: int8 weights, float activations) "
+        "and int8 (full INT8: weights, activations, inputs, outputs) and ships the fastest within budget",
+        ("auto", "fp32", "int8-dynamic", "int8"),
     )
-    per_channel: bool = target_option(True, "per-output-channel weight scales (per-tensor when false)")
-    min_speedup: float = target_option(1.0, "a quantized candidate ships only if this much faster than float (p50)")
+    per_channel: bool = target_option(True, "full INT8: per-output-channel weight scales (per-tensor when false)")
+    min_speedup: float = target_option(
+        1.05, "a quantized candidate ships only if this much faster than the fp32 TFLite (p50)"
+    )
     objective: str = target_option(
         "latency", "among passing candidates prefer the fastest or the smallest", ("latency", "size")
     )

@@ -1,5 +1,6 @@
-"""tflite-cpu through the real toolchain: digits from .pt2 and from a factory → full-INT8 LiteRT artifacts that
-verify, run in LiteRT with float I/O at the interface, and stay within a point of float; the refusals."""
+"""tflite-cpu through the real toolchain: digits from .pt2 pinned to full INT8 and from a factory (auto) → LiteRT
+artifacts that verify, run in LiteRT with float I/O at the interface, and stay within a point of float; the
+refusals. The dynamic-range candidate and the choice among candidates: test_tflite_cpu_dynamic.py."""
 
 from __future__ import annotations
 
@@ -23,14 +24,17 @@ DIGITS = ROOT / "examples" / "digits"
 def artifact(tmp_path_factory, keypair):
     out = tmp_path_factory.mktemp("tflite-cpu") / "digits"
     cache = tmp_path_factory.mktemp("cache")
-    edgeml.compile(str(DIGITS / "model.pt2"), "tflite-cpu", key=keypair[0], out=out, cache_dir=cache)
+    edgeml.compile(
+        str(DIGITS / "model.pt2"), "tflite-cpu", key=keypair[0], out=out, cache_dir=cache, options={"precision": "int8"}
+    )  # NOTE: pinned: full INT8 stays available (auto ships it only where it measures fastest)
     return out
 
 
-def test_digits_pt2_becomes_a_verified_full_int8_litert_artifact(artifact, keypair):
+def test_digits_pt2_pinned_to_int8_becomes_a_verified_full_int8_litert_artifact(artifact, keypair):
     m = edgeml.verify(artifact, keypair[1]).manifest
     assert m["target"]["id"] == "tflite-cpu" and m["target"]["runtime"] == "litert"
     assert m["target"]["model_file"] == "model.tflite" and m["precision"] == "int8"
+    assert set(m["decision"]["candidates"]) == {"int8"} and m["decision"]["reason"].startswith("precision pinned")
     assert {f["path"] for f in m["files"]} == {"model.tflite", "self_test.npz", "explain.json"}
     assert m["metrics"]["accuracy"] >= m["metrics"]["float_accuracy"] - 1.0 >= 94.0
     assert m["metrics"]["size_bytes"] < m["metrics"]["float_size_bytes"] / 2
