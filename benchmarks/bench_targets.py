@@ -15,6 +15,7 @@
    with an A/A control (a second FP32 session on the same file).
 
     python benchmarks/bench_targets.py [--quick] [--out benchmarks/results/targets.json] [--keep]
+                                       [--targets tflite-cpu,...]   (a subset: its goals only)
 """
 
 from __future__ import annotations
@@ -82,12 +83,12 @@ def _compile_kwargs(cache: Path) -> dict[str, Any]:
     return dict(calib=CALIB, eval_data=EVAL, cache_dir=cache, force=True, threads=1, options=dict(OPTIONS))
 
 
-def compile_edgeml(work: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+def compile_edgeml(work: Path, targets_run: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
     import edgeml
 
-    log(f"edgeml: one multi-target compile of {len(TARGETS)} targets (fresh cache)")
+    log(f"edgeml: one multi-target compile of {len(targets_run)} targets (fresh cache)")
     t = time.perf_counter()
-    multi = edgeml.compile(SOURCE_PT2, TARGETS, out=work / "multi", **_compile_kwargs(work / "cache-multi"))
+    multi = edgeml.compile(SOURCE_PT2, targets_run, out=work / "multi", **_compile_kwargs(work / "cache-multi"))
     multi_wall = time.perf_counter() - t
     if multi.failures:
         log(f"  failed targets: { {k: e.message for k, e in multi.failures.items()} }")
@@ -108,6 +109,8 @@ def compile_edgeml(work: Path) -> tuple[dict[str, Any], dict[str, Any]]:
             "compile_s_in_multi": round(res.seconds, 3),
             "compiler_accuracy": metrics.get("accuracy"),
             "compiler_float_accuracy": metrics.get("float_accuracy"),
+            "decision": {k: m["decision"][k] for k in ("reason", "verdicts")},
+            "candidates_p50_ms": {n: c["latency"]["p50_ms"] for n, c in m["decision"]["candidates"].items()},
             "notes": m["target"].get("notes", []) + list(res.notes),
         }
         if tgt.startswith("ethos-u"):
@@ -130,7 +133,7 @@ def compile_edgeml(work: Path) -> tuple[dict[str, Any], dict[str, Any]]:
 
     log("edgeml: the same targets one by one (each with its own fresh cache)")
     single: dict[str, float] = {}
-    for tgt in TARGETS:
+    for tgt in targets_run:
         cache = work / f"cache-{tgt}"
         t = time.perf_counter()
         try:
@@ -331,6 +334,8 @@ def check_goals(rows: dict[str, Any], targets: dict[str, Any], vela: dict[str, A
     tol = max(NOISE_FLOOR, abs(rows[AA]["ratio_vs_ort_fp32"] - 1.0))
     goals: dict[str, Any] = {"noise_tolerance": round(tol, 4), "per_target": {}}
     for tgt, native in NATIVE_FOR.items():
+        if tgt not in comp["one_by_one_s"]:
+            continue  # not in this run's --targets
         if tgt not in targets:
             goals["per_target"][tgt] = {"verdict": "not checked: target failed"}
             continue
@@ -449,7 +454,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="3 s per interleaved repeat instead of 10 s")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
+    ap.add_argument("--targets", default=",".join(TARGETS), help="comma-separated subset of the targets to compile")
     args = ap.parse_args(argv)
+    targets_run = [t.strip() for t in args.targets.split(",") if t.strip()]
+    unknown = sorted(set(targets_run) - set(TARGETS))
+    if unknown:
+        ap.error(f"unknown targets {unknown}; known: {', '.join(TARGETS)}")
     started = time.perf_counter()
     seconds = 3.0 if args.quick else 10.0
     work = Path(tempfile.mkdtemp(prefix="edgeml-bench-targets-"))
@@ -458,7 +468,7 @@ def main(argv: list[str] | None = None) -> int:
     ev, labels = load_npz(EVAL)
     xs = next(iter(ev.values())).astype(np.float32)
     try:
-        targets, comp = compile_edgeml(work)
+        targets, comp = compile_edgeml(work, targets_run)
         ethos = targets.get("ethos-u55-128", {}).get("host_model")
         flows, vela = native_flows(work, calib, xs[:1], Path(ethos) if ethos else None)
 
@@ -523,7 +533,7 @@ def main(argv: list[str] | None = None) -> int:
                 "repeats": REPEATS,
                 "seconds_per_repeat": seconds,
                 "feed": "eval sample 0, batch 1",
-                "targets": TARGETS,
+                "targets": targets_run,
                 "options": OPTIONS,
                 "source": str(SOURCE_PT2.relative_to(ROOT)),
                 "fp32_reference": str(SOURCE_ONNX.relative_to(ROOT)),
