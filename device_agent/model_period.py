@@ -1,9 +1,10 @@
 """The calls one model served during one telemetry period → latency sketch, counts, drift and output
 histograms over the manifest's reference bins, accuracy from feedback, and a reservoir of raw samples.
 
-`fold` takes a list of finished calls and does the numpy work once for the whole list (one concatenation,
-one `searchsorted` per feature), off the predict path. It returns each call's top-1 class per classifier
-output, which the collector keeps for a while so that `feedback` can score it.
+`fold` takes a list of finished calls and does the numpy work once for the whole list (the calls' input
+snapshots joined into one array, one `searchsorted` per feature), off the predict path. It returns each
+call's top-1 class per classifier output, which the collector keeps for a while so that `feedback` can
+score it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from edgeml.device_agent.reference_bins import InputBins, OutputBins
+from edgeml.device_agent.reference_bins import Frozen, InputBins, OutputBins, thaw, thaw_flat, thaw_joined
 from edgeml.device_agent.serving_model import ServingModel
 from edgeml.drift import bin_counts, jensen_shannon, psi, top1_confidence
 from edgeml.sketches import DDSketch
@@ -33,7 +34,7 @@ class Call(NamedTuple):
     request_id: Any
     serving: ServingModel
     latency_s: float
-    snapshots: tuple[np.ndarray | None, ...]
+    snapshots: tuple[Frozen | None, ...]  # ReferenceBins.snapshot: each profiled input's bytes, dtype, shape
     outputs: dict[str, np.ndarray] | None
 
 
@@ -104,11 +105,11 @@ class ModelPeriod:
 
     # ---- counting ---------------------------------------------------------------------------------------
 
-    def _count_input(self, i: int, b: InputBins, arrays: list[np.ndarray]) -> None:
-        if not arrays:
+    def _count_input(self, i: int, b: InputBins, snapshots: list[Frozen]) -> None:
+        if not snapshots:
             return
         try:
-            for f, counts in enumerate(_feature_counts(arrays, b)):
+            for f, counts in enumerate(_feature_counts(snapshots, b)):
                 self.input_counts[i][f] += counts
         except (ValueError, IndexError, TypeError) as exc:
             log.debug("input %r does not fit its reference bins (%s); not counted", b.name, exc)
@@ -127,7 +128,8 @@ class ModelPeriod:
 
     def _sample(self, calls: list[Call]) -> None:
         for call in calls if self._max_samples else ():
-            if any(s is None for s in call.snapshots) or sum(s.nbytes for s in call.snapshots) > self._sample_max_bytes:
+            snapshots = call.snapshots
+            if any(s is None for s in snapshots) or sum(len(s[0]) for s in snapshots) > self._sample_max_bytes:
                 continue
             self._eligible += 1
             if len(self.samples) < self._max_samples:
@@ -140,16 +142,15 @@ def _zeros(edges: np.ndarray | None) -> np.ndarray | None:
     return None if edges is None else np.zeros(len(edges) + 1, np.int64)
 
 
-def _feature_counts(arrays: list[np.ndarray], b: InputBins) -> list[np.ndarray]:
+def _feature_counts(snapshots: list[Frozen], b: InputBins) -> list[np.ndarray]:
     if b.axis is None:
-        return [_bins(arrays, None, b.edges[0])] if b.edges else []
+        return [bin_counts(thaw_flat(snapshots), b.edges[0])] if b.edges else []
     try:
-        x = np.concatenate(arrays, axis=0) if len(arrays) > 1 else arrays[0]
-        per_feature = np.swapaxes(x, 0, b.axis)
+        per_feature = np.swapaxes(thaw_joined(snapshots), 0, b.axis)
         return [bin_counts(per_feature[f].reshape(-1), e) for f, e in enumerate(b.edges)]
-    except ValueError:  # calls with different shapes: count them one by one
+    except ValueError:  # calls with different shapes or dtypes: count them one by one
         totals = [np.zeros(len(e) + 1, np.int64) for e in b.edges]
-        for a in arrays:
+        for a in map(thaw, snapshots):
             per_feature = np.swapaxes(a, 0, b.axis)
             for f, e in enumerate(b.edges):
                 totals[f] += bin_counts(per_feature[f].reshape(-1), e)
@@ -176,8 +177,7 @@ def _per_call(calls: list[Call], top1: dict[str, np.ndarray | None]) -> dict[Any
 
 def _sample(call: Call) -> dict[str, Any]:
     inputs = {
-        b.name: {"dtype": s.dtype.name, "shape": list(s.shape), "data": base64.b64encode(s.tobytes()).decode()}
-        for b, s in zip(call.serving.bins.inputs, call.snapshots, strict=True)
-        if s is not None
+        b.name: {"dtype": dtype.name, "shape": list(shape), "data": base64.b64encode(data).decode()}
+        for b, (data, dtype, shape) in zip(call.serving.bins.inputs, call.snapshots, strict=True)
     }
     return {"request_id": str(call.request_id), "inputs": inputs}

@@ -9,7 +9,11 @@ telemetry limits of 64 features, 256 bins, 1000 classes) are skipped with a warn
 best effort, serving the model is not.
 
 On the predict path `snapshot` copies each profiled input (the caller may reuse its buffers), keeping at
-most `max_elements` values of a large one (a strided subsample of the first batch item).
+most `max_elements` values of a large one (a strided subsample of the first batch item). A copy is kept as
+`Frozen`: the array's bytes (C order), dtype and shape. `ndarray.tobytes` is several times cheaper than
+`ndarray.copy` for the small inputs where the predict path's cost shows, and the telemetry thread joins
+many calls' bytes into one array with a single `np.frombuffer` (`thaw_joined`, `thaw_flat`), cheaper than
+concatenating arrays. Object arrays (pointers, not values) are not kept.
 """
 
 from __future__ import annotations
@@ -17,12 +21,12 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-__all__ = ["InputBins", "OutputBins", "ReferenceBins"]
+__all__ = ["Frozen", "InputBins", "OutputBins", "ReferenceBins", "thaw", "thaw_flat", "thaw_joined"]
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +34,9 @@ MAX_FEATURES = 64
 MAX_BINS = 256
 MAX_CLASSES = 1000
 SNAPSHOT_ELEMENTS = 4096
+
+Frozen = tuple[bytes, np.dtype, tuple[int, ...]]  # an input as the predict path keeps it: data, dtype, shape
+_NDARRAY = np.ndarray
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,10 @@ class ReferenceBins:
     inputs: tuple[InputBins, ...] = ()
     outputs: tuple[OutputBins, ...] = ()
     max_elements: int = SNAPSHOT_ELEMENTS
+    _only: str | None = field(default=None, init=False, repr=False, compare=False)  # the one profiled input
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_only", self.inputs[0].name if len(self.inputs) == 1 else None)
 
     @classmethod
     def from_manifest(cls, manifest: Mapping[str, Any]) -> ReferenceBins:
@@ -74,13 +85,38 @@ class ReferenceBins:
     def input_names(self) -> tuple[str, ...]:
         return tuple(b.name for b in self.inputs)
 
-    def snapshot(self, feeds: Mapping[str, Any]) -> tuple[np.ndarray | None, ...]:
-        """Copies of the profiled inputs (subsampled when large), in `inputs` order; None where absent."""
-        if len(self.inputs) == 1:  # NOTE: the common case, kept to one lookup and one copy (predict path)
-            x = feeds.get(self.inputs[0].name)
-            if isinstance(x, np.ndarray) and x.size <= self.max_elements:
-                return (x.copy(),)
+    def snapshot(self, feeds: Mapping[str, Any]) -> tuple[Frozen | None, ...]:
+        """Frozen copies of the profiled inputs (subsampled when large), in `inputs` order; None where absent."""
+        if self._only is not None:  # NOTE: the common case, kept to one lookup and one copy (predict path)
+            x = feeds.get(self._only)
+            if type(x) is _NDARRAY and x.size <= self.max_elements:
+                dtype = x.dtype
+                if not dtype.hasobject:
+                    return ((x.tobytes(), dtype, x.shape),)
         return tuple(_snapshot(feeds.get(b.name), b.axis, self.max_elements) for b in self.inputs)
+
+
+def thaw(frozen: Frozen) -> np.ndarray:
+    """A snapshot back as a (read-only) array equal to the input it was taken from."""
+    data, dtype, shape = frozen
+    return np.frombuffer(data, dtype).reshape(shape)
+
+
+def thaw_flat(frozen: list[Frozen]) -> np.ndarray:
+    """Every value of the snapshots, in order, as one flat array (mixed dtypes upcast as np.concatenate does)."""
+    dtype = frozen[0][1]
+    if all(f[1] == dtype for f in frozen):
+        return np.frombuffer(b"".join(f[0] for f in frozen), dtype)
+    return np.concatenate([thaw(f).reshape(-1) for f in frozen])
+
+
+def thaw_joined(frozen: list[Frozen]) -> np.ndarray:
+    """Snapshots of one dtype whose shapes differ at most in the first (batch) dimension → one array, as
+    `np.concatenate` along axis 0 would make it; ValueError when they do not fit together."""
+    dtype, inner = frozen[0][1], frozen[0][2][1:]
+    if any(f[1] != dtype or f[2][1:] != inner or not f[2] for f in frozen):
+        raise ValueError("snapshots of different dtypes or shapes")
+    return np.frombuffer(b"".join(f[0] for f in frozen), dtype).reshape(-1, *inner)
 
 
 def _entries(table: Any, parse: Any) -> list[Any]:
@@ -128,24 +164,22 @@ def _output_bins(name: str, entry: Mapping[str, Any]) -> OutputBins | None:
     return OutputBins(name, "values", value_edges=edges, value_reference=counts)
 
 
-def _snapshot(x: Any, axis: int | None, max_elements: int) -> np.ndarray | None:
+def _snapshot(x: Any, axis: int | None, max_elements: int) -> Frozen | None:
     if x is None:
         return None
-    try:
-        if x.size <= max_elements:
-            return x.copy()
-    except AttributeError:
+    if not isinstance(x, np.ndarray):
         x = np.asarray(x)
-        if x.size <= max_elements:
-            return x.copy()
-    return _subsample(x, axis, max_elements)
+    if x.dtype.hasobject:
+        return None
+    kept = x if x.size <= max_elements else _subsample(x, axis, max_elements)
+    return kept.tobytes(), kept.dtype, kept.shape
 
 
 def _subsample(x: np.ndarray, axis: int | None, max_elements: int) -> np.ndarray:
-    """A strided copy of at most ~max_elements values that keeps every feature along `axis`."""
+    """A strided view of at most ~max_elements values that keeps every feature along `axis`."""
     if axis is None:
         flat = x.reshape(-1)
-        return flat[:: math.ceil(flat.size / max_elements)].copy()
+        return flat[:: math.ceil(flat.size / max_elements)]
     index = [slice(None)] * x.ndim
     if axis != 0 and x.ndim > 1:
         index[0] = slice(0, 1)  # the first sample of the batch
@@ -155,4 +189,4 @@ def _subsample(x: np.ndarray, axis: int | None, max_elements: int) -> np.ndarray
         step = math.ceil((size / max_elements) ** (1 / len(rest)))
         for d in rest:
             index[d] = slice(None, None, step)
-    return x[tuple(index)].copy()
+    return x[tuple(index)]

@@ -14,7 +14,7 @@ from edgeml.artifact import read_manifest
 from edgeml.device_agent.drift_alarm import DriftAlarm
 from edgeml.device_agent.installer import ActiveModel
 from edgeml.device_agent.memory_usage import MemoryUsage
-from edgeml.device_agent.reference_bins import ReferenceBins, _subsample
+from edgeml.device_agent.reference_bins import ReferenceBins, _subsample, thaw
 from edgeml.device_agent.serving_model import ServingModel
 from edgeml.device_agent.telemetry import TelemetryCollector
 from edgeml.device_agent.telemetry_batch import build_batch
@@ -82,7 +82,25 @@ def test_large_inputs_are_subsampled_per_feature():
     assert _subsample(np.arange(100_000.0), None, 4096).size <= 4096
     bins = ReferenceBins.from_manifest({"reference_profile": {"inputs": {"x": {"axis": 1, "features": [
         {"edges": [0.5], "counts": [1, 1]}] * 4}}}})  # fmt: skip
-    assert bins.snapshot({"x": x})[0].size <= 2 * 4096
+    assert thaw(bins.snapshot({"x": x})[0]).size <= 2 * 4096
+
+
+def test_snapshots_are_exact_copies_and_mixed_calls_still_count(serving):
+    x = RNG.normal(size=(2, 1, 8, 8)).astype(np.float32)
+    fortran = np.asfortranarray(RNG.normal(size=(1, 1, 8, 8)))  # float64, column-major: kept by value
+    for a in (x, fortran, x[:, :, ::2, ::2]):
+        (frozen,) = serving.bins.snapshot({"input": a})
+        assert np.array_equal(thaw(frozen), a) and thaw(frozen).dtype == a.dtype
+    assert serving.bins.snapshot({"input": np.array([[1, "a"]], dtype=object)}) == (None,)  # pointers, not values
+    assert serving.bins.snapshot({}) == (None,)
+    collector = TelemetryCollector()
+    calls = [x, fortran, x[:1].astype(np.float64), [[[[0.5] * 8] * 8]]]  # batch sizes, dtypes, a nested list
+    for i, a in enumerate(calls):
+        collector.record((i, serving, 0.001, serving.bins.snapshot({"input": a}), {"logits": np.zeros((1, 10))}))
+    (period,) = collector.cut()
+    everything = np.concatenate([np.asarray(a, np.float64).reshape(-1) for a in calls])
+    expected = bin_counts(everything, serving.bins.inputs[0].edges[0])
+    assert period.input_counts[0][0].tolist() == expected.tolist()
 
 
 def test_feedback_scores_recent_predictions(serving):
