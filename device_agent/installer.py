@@ -160,7 +160,7 @@ class Installer:
 
     def _verify(self) -> dict[str, Any]:
         try:
-            manifest = verify(self._update.source, self._key).manifest
+            manifest = verify(self._update.source, self._key, scratch=self._slots.scratch()).manifest
         except VerificationError as exc:
             raise InstallFailure.from_verification(exc) from exc
         except OSError as exc:

@@ -42,6 +42,12 @@ class Slots:
             raise ValueError(f"unknown slot {slot!r}; slots are {SLOT_NAMES}")
         return self.root / slot
 
+    def scratch(self) -> Path:
+        """Where a .tar is unpacked to be checked: beside the slots, on the state disk (a leftover after a
+        power cut is removed by `tidy`)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        return self.root
+
     def stage(self, slot: str, source: str | os.PathLike[str], manifest: dict[str, Any], key: Ed25519PublicKey) -> None:
         """Copy the artifact at `source` into `slot`; the copy must verify and carry `manifest` unchanged.
 
@@ -54,7 +60,7 @@ class Slots:
         tmp = Path(tempfile.mkdtemp(prefix=f".{slot}{_PARTIAL}", dir=self.root))
         try:
             os.chmod(tmp, 0o755)  # the host application may read the model as another user
-            with open_artifact(source) as src:
+            with open_artifact(source, scratch=self.root) as src:
                 _copy_listed(src, tmp, manifest)
             if verify(tmp, key).manifest != manifest:
                 raise _changed(source)

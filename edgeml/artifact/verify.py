@@ -37,8 +37,9 @@ class VerifiedArtifact:
 
 
 @contextlib.contextmanager
-def open_artifact(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield the artifact's folder; a .tar is unpacked (safely) into a temporary folder first."""
+def open_artifact(path: str | os.PathLike[str], scratch: str | os.PathLike[str] | None = None) -> Iterator[Path]:
+    """Yield the artifact's folder; a .tar is unpacked (safely) into a temporary folder first — under
+    `scratch` when given (a device unpacks on its state disk, not into a small RAM-backed /tmp)."""
     path = Path(path)
     if path.is_dir():
         yield path
@@ -47,7 +48,7 @@ def open_artifact(path: str | os.PathLike[str]) -> Iterator[Path]:
         raise VerificationError("not_found", f"{path} does not exist", "pass an artifact folder or .tar")
     if not tarfile.is_tarfile(path):
         raise VerificationError("malformed", f"{path} is neither an artifact folder nor a .tar of one")
-    with tempfile.TemporaryDirectory(prefix="edgeml-artifact-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=".edgeml-artifact-", dir=scratch) as tmp:
         try:
             with tarfile.open(path) as tar:
                 tar.extractall(tmp, filter="data")
@@ -68,10 +69,15 @@ def read_manifest(root: Path) -> dict[str, Any]:
     return manifest
 
 
-def verify(path: str | os.PathLike[str], public_key: Ed25519PublicKey | str | os.PathLike[str]) -> VerifiedArtifact:
-    """Run every check on the artifact at `path`; raise VerificationError at the first that fails."""
+def verify(
+    path: str | os.PathLike[str],
+    public_key: Ed25519PublicKey | str | os.PathLike[str],
+    scratch: str | os.PathLike[str] | None = None,
+) -> VerifiedArtifact:
+    """Run every check on the artifact at `path`; raise VerificationError at the first that fails. A .tar is
+    unpacked under `scratch` (default: the system's temporary folder)."""
     key = public_key if isinstance(public_key, Ed25519PublicKey) else load_public_key(public_key)
-    with open_artifact(path) as root:
+    with open_artifact(path, scratch) as root:
         manifest = read_manifest(root)
         kid = verify_manifest_signature(manifest, key)
         verify_files(root, manifest)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 
 import numpy as np
 import pytest
@@ -63,11 +64,14 @@ def test_older_or_equal_release_is_refused_unless_rollback_is_allowed(
     assert installer.state().committed_release == 1_003_000  # the highest committed release is kept
 
 
-def test_a_packed_tar_installs_like_a_folder(tmp_path, make_installer, digits_artifact, assert_serving):
+def test_a_packed_tar_installs_like_a_folder(tmp_path, make_installer, digits_artifact, assert_serving, monkeypatch):
     tar = pack(digits_artifact, tmp_path / "digits.tar")
+    # NOTE: /tmp is often a small RAM disk on a device: the agent must not unpack there (a missing one fails it)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no-system-tmp"))
     installer = make_installer(tmp_path / "agent")
     assert installer.install(tar).ok
     assert_serving(installer, "1.2.3")
+    assert sorted(p.name for p in (tmp_path / "agent" / "slots").iterdir()) == ["a"]  # nothing unpacked is left
 
 
 def _edit_target(manifest):
