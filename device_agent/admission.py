@@ -1,6 +1,7 @@
 """A verified manifest + what this device is → admitted for install, or InstallFailure naming the rule it breaks.
 
-Rules, in order: built for this device's target; its runtime is one this device runs and is installed;
+Rules, in order: built for this device's target; its runtime is one this device runs and is installed, at
+the manifest's `target.runtime_min_version` or later;
 its model file and self-test are listed in the manifest; its release is above the highest release
 ever committed here (releases only move forward unless the caller allows a rollback).
 """
@@ -11,7 +12,7 @@ from collections.abc import Collection
 from typing import Any
 
 from edgeml.device_agent.install_failure import InstallFailure
-from edgeml.device_agent.runtimes import runtime_class
+from edgeml.device_agent.runtimes import RUNTIMES, at_least, runtime_class, runtime_version
 from edgeml.device_agent.self_test import self_test_spec
 from edgeml.errors import RuntimeUnavailableError
 
@@ -58,6 +59,15 @@ def _check_runtime(manifest: dict[str, Any], runtimes: Collection[str]) -> None:
         runtime_class(runtime)
     except RuntimeUnavailableError as exc:
         raise InstallFailure("runtime_unavailable", exc.message, exc.hint) from exc
+    minimum = manifest["target"].get("runtime_min_version")
+    installed = runtime_version(runtime)
+    if isinstance(minimum, str) and installed is not None and not at_least(installed, minimum):
+        raise InstallFailure(
+            "runtime_too_old",
+            f"{_label(manifest)} needs {runtime} ≥ {minimum}; this device has {installed}",
+            f"upgrade {runtime} on the device (pip install -U 'edgeml[{RUNTIMES[runtime][2]}]'), or compile for "
+            "an older runtime",
+        )
 
 
 def _check_model_file(manifest: dict[str, Any]) -> None:

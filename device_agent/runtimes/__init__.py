@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from edgeml.device_agent.runtimes.session import Session
 from edgeml.errors import RuntimeUnavailableError
 
-__all__ = ["RUNTIMES", "Session", "open_session", "runtime_class"]
+__all__ = ["RUNTIMES", "Session", "at_least", "open_session", "runtime_class", "runtime_version"]
 
 # runtime id → (module, class, pip extra). Modules are imported only when a model needs them.
 RUNTIMES: dict[str, tuple[str, str, str]] = {
@@ -21,6 +21,46 @@ RUNTIMES: dict[str, tuple[str, str, str]] = {
     "openvino": ("edgeml.device_agent.runtimes.openvino_session", "OvSession", "runtime-openvino"),
     "litert": ("edgeml.device_agent.runtimes.litert_session", "LiteRTSession", "runtime-litert"),
 }
+
+# runtime id → the pip distributions that provide it, first found wins
+DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
+    "onnxruntime": ("onnxruntime", "onnxruntime-gpu", "onnxruntime-openvino"),
+    "openvino": ("openvino",),
+    "litert": ("ai-edge-litert",),
+}
+
+
+def runtime_version(runtime: str) -> str | None:
+    """The installed version of `runtime` (from its package metadata, without importing it), or None."""
+    from importlib import metadata  # pulls in email and csv: only when a version is asked for
+
+    for dist in DISTRIBUTIONS.get(runtime, (runtime,)):
+        try:
+            return metadata.version(dist)[:64]
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def at_least(version: str, minimum: str) -> bool:
+    """Compare the leading numeric parts: "1.32.0" ≥ "1.17"; "2026.4.1" ≥ "2024.0"; "1.20rc1" counts as 1.20."""
+    return _numbers(version) >= _numbers(minimum)
+
+
+def _numbers(version: str) -> tuple[int, ...]:
+    parts = []
+    for part in version.split("."):
+        digits = ""
+        for ch in part:
+            if not ch.isdigit():
+                break
+            digits += ch
+        if not digits:
+            break
+        parts.append(int(digits))
+        if len(digits) < len(part):
+            break
+    return tuple(parts)
 
 
 def runtime_class(runtime: str) -> type:

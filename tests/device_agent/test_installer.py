@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from importlib import metadata
 
 import numpy as np
 import pytest
@@ -11,7 +12,10 @@ import pytest
 from edgeml.artifact import pack
 from edgeml.artifact.npz import npz_bytes
 from edgeml.device_agent.lifecycle import LifecycleError, State
+from edgeml.device_agent.runtimes import at_least, runtime_version
 from edgeml.device_agent.self_test import SelfTestPolicy
+
+ORT_VERSION = metadata.version("onnxruntime")
 
 
 def test_first_install_commits_into_slot_a(tmp_path, make_installer, digits_artifact, assert_serving):
@@ -86,12 +90,17 @@ def _drop_self_test(manifest):
     del manifest["self_test"]
 
 
+def _needs_future_runtime(manifest):
+    manifest["target"]["runtime_min_version"] = "99.0"
+
+
 @pytest.mark.parametrize(
     ("edit", "code", "needle"),
     [
         (_edit_target, "wrong_target", "compiled for target 'npu-openvino'; this device is 'cpu-ort'"),
         (_edit_schema, "schema_version", "schema_version 2 is not supported"),
         (_drop_self_test, "no_self_test", "has no usable self_test"),
+        (_needs_future_runtime, "runtime_too_old", f"needs onnxruntime ≥ 99.0; this device has {ORT_VERSION}"),
     ],
 )
 def test_validly_signed_but_unfit_manifests_are_refused(
@@ -104,6 +113,12 @@ def test_validly_signed_but_unfit_manifests_are_refused(
     assert needle in result.reason
     assert installer.state().last_failure.code == code
     assert_serving(installer, "1.2.3")
+
+
+def test_runtime_versions_compare_by_their_numbers():
+    assert at_least("1.32.0", "1.17") and at_least("2026.4.1", "2024.0") and at_least("1.17", "1.17")
+    assert not at_least("1.9.2", "1.17") and not at_least("1.20rc1", "1.21")
+    assert runtime_version("onnxruntime") == ORT_VERSION and runtime_version("no-such-runtime") is None
 
 
 def test_runtime_missing_on_the_device_is_refused(tmp_path, make_installer, digits_artifact):
