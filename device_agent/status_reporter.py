@@ -24,11 +24,6 @@ __all__ = ["StatusReporter"]
 log = logging.getLogger(__name__)
 
 # runtime id → the distributions that provide it (the first one installed gives the version)
-_DISTRIBUTIONS = {
-    "onnxruntime": ("onnxruntime", "onnxruntime-gpu", "onnxruntime-openvino"),
-    "openvino": ("openvino",),
-    "litert": ("ai-edge-litert",),
-}
 
 
 class StatusReporter:
@@ -94,14 +89,7 @@ class StatusReporter:
             return 0
 
     def _runtime_versions(self) -> dict[str, str]:
-        from importlib import metadata  # pulls in email and csv: only once a connection needs a hello
+        from edgeml.device_agent.runtimes import runtime_version  # NOTE: only once a connection needs a hello
 
-        found = {}
-        for runtime in self.runtimes[:16]:
-            for dist in _DISTRIBUTIONS.get(runtime, (runtime,)):
-                try:
-                    found[runtime] = metadata.version(dist)[:64]
-                    break
-                except metadata.PackageNotFoundError:
-                    continue
-        return found
+        found = {runtime: runtime_version(runtime) for runtime in self.runtimes[:16]}
+        return {runtime: version for runtime, version in found.items() if version is not None}
