@@ -76,3 +76,26 @@ def test_targets_lists_cpu_ort(tmp_path):
     assert ids[0] == "cpu-ort" and {"cpu-openvino", "npu-openvino"} <= set(ids)
     options = json.loads(edgeml("targets", "--options", "cpu-ort", "--json", cwd=tmp_path).stdout)
     assert {"precision", "calibrate_method", "min_speedup"} <= {o["name"] for o in options}
+
+
+def test_a_pruned_compile_is_reproduced_from_its_manifest_recipe(tmp_path):
+    """`--recipe build/a/manifest.json` takes the recipe the first compile recorded, [prune] included, and
+    builds the same model: pruning, fine-tuning and export are deterministic."""
+    digits = ROOT / "examples" / "digits"
+    data = ["--calib", str(digits / "calib.npz"), "--eval", str(digits / "eval.npz")]
+    edgeml("keys", "create", "--out", "keys", cwd=tmp_path)
+    first = edgeml(
+        "compile", str(digits / "model.pt2"), "--target", "cpu-ort", *data, "--prune", "magnitude:0.5",
+        "--finetune", str(digits / "train.npz"), "--finetune-epochs", "1", "--precision", "fp32",
+        "--key", "keys/signing.key", "--out", "build/a", "--no-cache", "--json", cwd=tmp_path,
+    )  # fmt: skip
+    assert json.loads(first.stdout)["precision"] == "fp32"
+    edgeml(
+        "compile", str(digits / "model.pt2"), "--recipe", "build/a/manifest.json", *data,
+        "--key", "keys/signing.key", "--out", "build/b", "--no-cache", "--json", cwd=tmp_path,
+    )  # fmt: skip
+    a, b = (json.loads((tmp_path / "build" / d / "manifest.json").read_text()) for d in ("a", "b"))
+    assert b["provenance"]["recipe"] == a["provenance"]["recipe"]
+    assert a["provenance"]["recipe"]["prune"]["spec"].startswith("magnitude:0.5")
+    assert b["pruning"]["sparsity"] == a["pruning"]["sparsity"] and b["precision"] == "fp32"
+    assert (tmp_path / "build/a/model.onnx").read_bytes() == (tmp_path / "build/b/model.onnx").read_bytes()
