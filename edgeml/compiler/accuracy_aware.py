@@ -1,11 +1,20 @@
-"""int8-static that misses the accuracy budget → the `int8-mixed` candidate: the same quantization with the
-fewest layers kept in float that meet the budget (edgeml/compiler/mixed_precision_search.py), or why not.
+"""An all-INT8 candidate that misses the accuracy budget → the `int8-mixed` candidate: the same quantization
+with the fewest layers kept in float that meet the budget (edgeml/compiler/mixed_precision_search.py), or why
+not.
 
-The search runs when the target offers a `mixed_plan`, int8-static was built and misses the budget, and —
-unless the precision is pinned to int8-mixed — int8-static is within `_SPEED_MARGIN` of the speed gate. A
-few float layers can make a model faster (the digits CNN's Gemm ran ~7 % faster in float than as QDQ),
-but not by much; an INT8 model far slower than float would not ship mixed either. The mix it finds is
-measured and selected like every other candidate. Its result is cached by content, like a pass.
+A target takes part by naming its all-INT8 candidate and two functions (cpu-ort: int8-static and QDQ node
+names; cpu-openvino, npu-openvino: NNCF's int8 and ONNX node names mapped to NNCF's ignored scope):
+
+    MIXED_BASE                              the candidate a mix starts from
+    mixed_layers(base: Built, prepared)     its INT8 layers, by the names mixed_plan takes
+    mixed_plan(base_plan, keep_float)       the base candidate's plan with those layers left in float
+
+The contract, the report and the failure are the same on every target. The search runs when the base was
+built and misses the budget, and — unless the precision is pinned to int8-mixed — the base is within
+`_SPEED_MARGIN` of the speed gate. A few float layers can make a model faster (the digits CNN's Gemm ran ~7 %
+faster in float than as QDQ), but not by much; an INT8 model far slower than float would not ship mixed
+either. The mix it finds is measured and selected like every other candidate. Its result is cached by
+content, like a pass.
 """
 
 from __future__ import annotations
@@ -22,18 +31,19 @@ from edgeml.compiler.measure import FLOAT, Measurements
 from edgeml.compiler.mixed_precision_search import MixedSearch, search_mixed_precision
 from edgeml.compiler.passes.base import PassContext
 from edgeml.compiler.progress import NullProgress, Progress
-from edgeml.compiler.quantized_layers import quantized_layers
 from edgeml.compiler.run_passes import PassRecord
 from edgeml.compiler.select_candidate import Budget, budget_verdict
 from edgeml.compiler.tool_versions import tool_versions
 from edgeml.errors import BudgetError
+from edgeml.targets.plan import CandidatePlan
 
-__all__ = ["BASE", "MIXED", "AccuracyAwareStep"]
+__all__ = ["MIXED", "AccuracyAwareStep"]
 
-BASE, MIXED = "int8-static", "int8-mixed"
-SEARCH_VERSION = 1
+MIXED = "int8-mixed"
+SEARCH_VERSION = 2
 _STEP = "accuracy-aware search (int8-mixed)"
-_SPEED_MARGIN = 0.8  # search while int8-static reaches this fraction of the required speedup
+_SPEED_MARGIN = 0.8  # search while the all-INT8 base reaches this fraction of the required speedup
+_EVALUATION_TOOLS = ("onnx", "onnxruntime", "numpy")  # the float reference and the metrics
 
 
 @dataclass
@@ -41,6 +51,7 @@ class AccuracyAwareStep:
     """Everything the search needs from the compile; `run` fills in `search`, `records`, `plan`, `skipped`."""
 
     target_mod: Any
+    candidates: dict[str, CandidatePlan]  # the target's plan for this compile, per candidate
     recipe: Any
     prepared: Blob
     source: Built
@@ -59,21 +70,30 @@ class AccuracyAwareStep:
 
     @property
     def available(self) -> bool:
-        return hasattr(self.target_mod, "mixed_plan")
+        return hasattr(self.target_mod, "mixed_plan") and self.base_plan is not None
+
+    @property
+    def base(self) -> str:
+        """The all-INT8 candidate a mix starts from (int8-static where the target names none)."""
+        return getattr(self.target_mod, "MIXED_BASE", "int8-static")
+
+    @property
+    def base_plan(self) -> CandidatePlan | None:
+        return self.candidates.get(self.base)
 
     def worth_trying(self, measured: Measurements, built: dict[str, Built]) -> bool:
-        """Auto mode: int8-static was built, misses the budget, and is near enough the speed gate that a mix
+        """Auto mode: the base was built, misses the budget, and is near enough the speed gate that a mix
         might ship."""
-        models = measured.models
-        if not self.available or BASE not in built or BASE not in models:
+        models, base = measured.models, self.base
+        if not self.available or base not in built or base not in models:
             return False
-        if budget_verdict(models[BASE], models[FLOAT], self.budget) is None:
+        if budget_verdict(models[base], models[FLOAT], self.budget) is None:
             return False
         speed_ref = models.get("fp32", models[FLOAT])["latency"]["p50_ms"]
-        speedup = speed_ref / models[BASE]["latency"]["p50_ms"]
+        speedup = speed_ref / models[base]["latency"]["p50_ms"]
         if speedup < _SPEED_MARGIN * self.recipe.min_speedup:
             self.skipped = (
-                f"not tried: {BASE} runs at {speedup:.2f}× float speed on this host (a mix must reach "
+                f"not tried: {base} runs at {speedup:.2f}× float speed on this host (a mix must reach "
                 f"{self.recipe.min_speedup:g}×), too slow for a few float layers to make up; pin "
                 f"--precision {MIXED} to search anyway"
             )
@@ -124,23 +144,24 @@ class AccuracyAwareStep:
             evaluation=self.evalset.digest(),
             budget=self.budget.to_dict(),
             worst_first=list(self.worst_first),
-            tools=tool_versions(("onnx", "onnxruntime", "numpy")),
+            tools=tool_versions(self._tools()),
         )
         hit = self.cache.get_json("mixed-search", key)
         if hit is not None:
             return MixedSearch.from_dict(hit)
-        import onnx
-
-        layers = quantized_layers(
-            onnx.load_model_from_string(base.onnx.data), onnx.load_model_from_string(self.prepared.data)
-        )
+        layers = self.target_mod.mixed_layers(base, self.prepared.data)
         evaluator = CandidateEvaluator(self.source, self.evalset, self.ctx.scratch, self.threads)
         search = search_mixed_precision(base, layers, self._build, evaluator, self.budget, self.worst_first)
         self.cache.put_json("mixed-search", key, search.to_dict())
         return search
 
+    def _tools(self) -> tuple[str, ...]:
+        """Whose versions change the search's result: the base's quantizer and lowering, and the evaluation."""
+        steps = [*self.base_plan.passes, self.base_plan.lowering]
+        return tuple(sorted({*_EVALUATION_TOOLS, *(t for step in steps if step is not None for t in step.tools)}))
+
     def _build(self, keep_float: tuple[str, ...], records: bool = False) -> Built:
-        plan = self.target_mod.mixed_plan(self.recipe, tuple(keep_float))
+        plan = self.target_mod.mixed_plan(self.base_plan, tuple(keep_float))
         progress = self.progress if records else NullProgress()
         built, recs = build_candidate(
             self.prepared, plan, self.target_mod.SPEC, self.ctx, self.cache, progress,

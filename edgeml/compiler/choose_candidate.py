@@ -1,7 +1,8 @@
 """Prepared model + the target's candidate plans → every candidate built, measured and judged; the one that
 ships; and `explain.json`, the record of why.
 
-    build candidates → (int8-mixed search where int8-static misses the budget) → measure → select → explain
+    build candidates → (int8-mixed search where the all-INT8 candidate misses the budget) → measure → select
+    → explain
 
 Per-layer tables are computed for every QDQ candidate — the shipped one and the rejected ones — so a float
 artifact still explains why INT8 was rejected, layer by layer.
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from edgeml.calibration.dataset import Dataset
-from edgeml.compiler.accuracy_aware import BASE, MIXED, AccuracyAwareStep
+from edgeml.compiler.accuracy_aware import MIXED, AccuracyAwareStep
 from edgeml.compiler.build_candidate import Built, build_candidate, onnx_build
 from edgeml.compiler.content_cache import Blob, ContentCache
 from edgeml.compiler.explain_report import explain_report
@@ -63,21 +64,23 @@ def choose_candidate(
     pinned = None if recipe.precision == "auto" else recipe.precision
     tables = LayerTables(prepared, calib, ctx.signature, cache)
     mixed = AccuracyAwareStep(
-        target_mod, recipe, prepared, source, evalset, budget, ctx, cache, digest, threads, progress
-    )
+        target_mod, dict(plan.candidates), recipe, prepared, source, evalset, budget, ctx, cache, digest, threads,
+        progress,
+    )  # fmt: skip
+    base = mixed.base
     analysed: dict[str, Built] = {}  # candidates not shipped as such whose layers explain.json still reports
 
     def measure_all() -> Measurements:
         return measure(source, built, calib, evalset, threads, ctx.scratch, cache, progress)
 
-    if pinned == MIXED:  # NOTE: pinned, only the mix is measured; int8-static is the search's starting point
-        analysed[BASE] = built.pop(BASE)
-        mixed.worst_first = _lowest_sqnr_first(tables.of(analysed[BASE]))
-        built = {MIXED: mixed.run(analysed[BASE], required=True)}
+    if pinned == MIXED:  # NOTE: pinned, only the mix is measured; the all-INT8 base is the search's starting point
+        analysed[base] = built.pop(base)
+        mixed.worst_first = _lowest_sqnr_first(tables.of(analysed[base]))
+        built = {MIXED: mixed.run(analysed[base], required=True)}
     measured = measure_all()
     if pinned is None and mixed.worth_trying(measured, built):
-        mixed.worst_first = _lowest_sqnr_first(tables.of(built[BASE]))
-        if found := mixed.run(built[BASE]):
+        mixed.worst_first = _lowest_sqnr_first(tables.of(built[base]))
+        if found := mixed.run(built[base]):
             built[MIXED] = found
             measured = measure_all()
     if mixed.plan is not None:
@@ -88,7 +91,7 @@ def choose_candidate(
         "data": "calibration",
         "samples": tables.samples,
         "seconds": round(tables.seconds, 3),  # 0 when every table came from the cache
-        "quantize_seconds": _quantize_seconds(records),  # int8-static, calibration included (None: cached)
+        "quantize_seconds": _quantize_seconds(records.get(base, [])),  # all-INT8, calibration included (None: cached)
     }
     explain = explain_report(
         decision=decision, models=measured.models, budget=budget, tables=layer_tables, analysis=analysis
@@ -114,8 +117,10 @@ def _select(measured, budget, recipe, pinned, tables: dict[str, list[LayerNumeri
         if worst:
             exc.message += f". Layers that cost most: {worst}"
         raise
-    if BASE in measured.models and not decision.within_budget.get(BASE, True):
-        decision.verdicts[BASE] += f"; layers that cost most: {_costliest(tables, mixed)}"
+    base = mixed.base
+    costliest = _costliest(tables, mixed) if not decision.within_budget.get(base, True) else ""
+    if base in measured.models and costliest:
+        decision.verdicts[base] += f"; layers that cost most: {costliest}"
     decision.mixed_precision = mixed.to_dict()
     line = mixed.verdict(decision.verdicts.get(MIXED))
     if line:
@@ -129,7 +134,7 @@ def _costliest(tables: dict[str, list[LayerNumerics]], mixed: AccuracyAwareStep)
     """Measured where the search ranked layers, else the lowest activation SQNR (marked as such)."""
     if mixed.search is not None and mixed.search.sensitive:
         return mixed.search.layer_costs(3)
-    rows = sorted(tables.get(BASE, []), key=lambda r: r.sqnr_db)
+    rows = sorted(tables.get(mixed.base, []), key=lambda r: r.sqnr_db)
     return ", ".join(r.describe() for r in rows[:3])
 
 
@@ -137,7 +142,7 @@ def _lowest_sqnr_first(rows: list[LayerNumerics] | None) -> tuple[str, ...]:
     return tuple(r.layer for r in sorted(rows or [], key=lambda r: r.sqnr_db))
 
 
-def _quantize_seconds(records: dict[str, list[PassRecord]]) -> float | None:
-    """The int8-static quantization (calibration included) when it ran in this compile, for scale."""
-    times = [r.seconds for r in records.get(BASE, []) if r.name == "quantize-static" and not r.cached]
-    return round(times[0], 3) if times else None
+def _quantize_seconds(base_records: list[PassRecord]) -> float | None:
+    """The all-INT8 quantization (calibration included) when it ran in this compile, for scale."""
+    times = [r.seconds for r in base_records if not r.cached]
+    return round(sum(times), 3) if times else None

@@ -5,13 +5,16 @@
    recovers is that layer's sensitivity. Per-layer activation SQNR was tried as the ranking and rejected: on
    the digits CNNs it is cumulative (every later layer looks worse), and it cannot see that keeping some
    layers in float makes the output *worse* (measured: −0.3 dB for the wide CNN's third conv). A model with
-   more than `MAX_RANKED` such layers ranks only the `MAX_RANKED` that its per-layer report marks worst.
+   more than `MAX_RANKED` such layers ranks only the `MAX_RANKED` that its per-layer report marks worst (in
+   graph order where there is no report: the OpenVINO targets).
 2. Search. Keep the top 1, 2, 3, 4, 6, 8, 12, … sensitive layers (those that recover ≥ 0.05 dB) in
    float until a mix meets the budget, then bisect between the last miss and the first hit. Every mix is
    judged on the real budget (accuracy drop where labels exist, else the cosine floors) by the same
-   evaluation the selection uses. At most `MAX_TRIES` mixes are built.
+   evaluation the selection uses. At most `MAX_TRIES` mixes are built. A mix leaves at least one layer in
+   INT8: one with every layer in float is the float model, which the fp32 candidate already is.
 
-A try costs one quantization (calibration ranges are reused) and one pass over the evaluation set.
+A try costs one quantization (cpu-ort reuses its calibration ranges; NNCF recalibrates, ~1 s on digits) and
+one pass over the evaluation set.
 """
 
 from __future__ import annotations
@@ -143,14 +146,15 @@ def search_mixed_precision(
         tries.append(MixTry(keep, m["sqnr_db"], worst_cosine(m["fidelity"]), m["accuracy"], miss))
         return miss is None
 
-    best = _smallest_passing_prefix(len(sensitive), attempt, MAX_TRIES)
+    total = sum(1 for la in layers if la.adjustable)
+    best = _smallest_passing_prefix(min(len(sensitive), total - 1), attempt, MAX_TRIES)
     return MixedSearch(
         base_sqnr_db=base_m["sqnr_db"],
         base_miss=base_miss,
         ranking=tuple(ranking),
         tries=tuple(tries),
         keep_float=None if best is None else tuple(s.layer for s in sensitive[:best]),
-        unranked=sum(1 for la in layers if la.adjustable) - len(adjustable),
+        unranked=total - len(adjustable),
         seconds=round(time.perf_counter() - started, 3),
     )
 
