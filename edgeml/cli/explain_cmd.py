@@ -43,8 +43,11 @@ def explain_cmd(artifact: str, as_json: bool, html_out: str | None, top: int) ->
         console.print(_pruning(explain["pruning"]))
     for name, rows in explain.get("layers", {}).items():
         console.print(_layers(name, rows[:top], len(rows), explain))
-    if not explain.get("layers"):
-        console.print("[dim]no quantized (QDQ) candidate was built, so there is no per-layer table[/]")
+    search = explain.get("mixed_precision") or {}
+    if search.get("ranking") and "int8-mixed" not in explain.get("layers", {}):
+        console.print(_search_ranking(search, top))
+    elif not explain.get("layers"):
+        console.print("[dim]no QDQ ONNX candidate was built, so there is no per-layer numerics table[/]")
     if html_out:
         console.print(f"[green]✓[/] wrote {html_out}")
 
@@ -86,6 +89,26 @@ def _layers(name: str, rows: list[dict], total: int, explain: dict) -> Table:
             style="yellow" if r["precision"] == "float" else "",
         )  # fmt: skip
     return table
+
+
+def _search_ranking(search: dict, top: int) -> Table:
+    """The accuracy-aware search's measured ranking, where no per-layer numerics table covers the mix (IRs)."""
+    kept = set(search.get("keep_float") or ())
+    table = Table("#", "layer", "op", "float gain dB", "cosine, this layer in float", "precision", "why",
+                  title="layers ranked by the accuracy-aware search (output SQNR each recovers in float)",
+                  title_justify="left")  # fmt: skip
+    for rank, s in enumerate(search["ranking"][:top], start=1):
+        in_float = s["layer"] in kept
+        why = "kept in float: needed to meet the budget" if in_float else _not_kept(s["gain_db"], search)
+        table.add_row(str(rank), s["layer"], s["op"], f"{s['gain_db']:+.2f}", f"{s['cosine']:.6f}",
+                      "float" if in_float else "int8", why, style="yellow" if in_float else "")  # fmt: skip
+    return table
+
+
+def _not_kept(gain: float, search: dict) -> str:
+    if gain <= 0:
+        return "INT8: float does not help"
+    return "INT8: not needed to meet the budget" if search.get("found") else "INT8: the budget is out of reach"
 
 
 def _pruning(p: dict) -> Table:
