@@ -4,6 +4,9 @@ itself), then one lowering per candidate: an FP32 IR, and an NNCF INT8 IR where 
 INT8 is tried on every kind of graph: OpenVINO's CPU plugin runs NNCF's INT8 fast on convolutions and
 MatMuls alike (MiniLM: 2.9× ONNX Runtime FP32 here). Transformers get NNCF's transformer settings (mask
 Add/Mul kept in float, asymmetric activations). FP32 ships when INT8 misses the budget or does not pay off.
+
+`int8-mixed` (accuracy-aware: the int8 IR with the fewest layers kept in float that meet the budget) is built
+by the compiler from the int8 plan, through targets/nncf_mixed_plan.py; pinning it plans int8 as its start.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from edgeml.targets.plan import CandidatePlan, Plan
 __all__ = ["plan"]
 
 _DEVICE = "CPU"  # OpenVINO's name for target.toml's device
+_WITH_INT8 = ("auto", "int8", "int8-mixed")  # NOTE: int8-mixed starts from the int8 IR
 
 
 def plan(model: Any, recipe: Recipe, has_calibration: bool) -> Plan:
@@ -31,9 +35,9 @@ def plan(model: Any, recipe: Recipe, has_calibration: bool) -> Plan:
     notes = [f"graph kind: {kind}"]
     if recipe.precision in ("auto", "fp32"):
         candidates["fp32"] = CandidatePlan(lowering=ConvertToOpenVINO(ConvertToOpenVINOConfig("fp32", (), _DEVICE)))
-    if recipe.precision in ("auto", "int8") and has_calibration:
+    if recipe.precision in _WITH_INT8 and has_calibration:
         candidates["int8"] = CandidatePlan(lowering=QuantizeWithNNCF(nncf_config(kind, recipe)))
-    elif recipe.precision in ("auto", "int8"):
+    elif recipe.precision in _WITH_INT8:
         notes.append("int8 skipped: no calibration data")
     return Plan([], candidates, tuple(notes))
 

@@ -3,6 +3,8 @@ then one lowering per candidate: an FP16 IR, and an NNCF INT8 IR (float leftover
 calibration data. Each IR is compiled once for the NPU, or for the CPU plugin where this host has no NPU.
 
 Transformers get NNCF's transformer settings (mask Add/Mul kept in float, asymmetric activations).
+`int8-mixed` (accuracy-aware: the int8 IR with the fewest layers kept in float, FP16 on the NPU, that meet the
+budget) is built by the compiler from the int8 plan, through targets/nncf_mixed_plan.py.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ __all__ = ["plan"]
 
 _TARGET = "npu-openvino"
 _DEVICE = "NPU"  # OpenVINO's name for target.toml's device
+_WITH_INT8 = ("auto", "int8", "int8-mixed")  # NOTE: int8-mixed starts from the int8 IR
 
 
 def plan(model: Any, recipe: Recipe, has_calibration: bool) -> Plan:
@@ -36,9 +39,9 @@ def plan(model: Any, recipe: Recipe, has_calibration: bool) -> Plan:
     notes = [f"graph kind: {kind}", *_shape_notes(shapes), *_host_notes()]
     if recipe.precision in ("auto", "fp16"):
         candidates["fp16"] = CandidatePlan(lowering=ConvertToOpenVINO(ConvertToOpenVINOConfig("fp16", shapes, _DEVICE)))
-    if recipe.precision in ("auto", "int8") and has_calibration:
+    if recipe.precision in _WITH_INT8 and has_calibration:
         candidates["int8"] = CandidatePlan(lowering=QuantizeWithNNCF(nncf_config(kind, recipe, shapes)))
-    elif recipe.precision in ("auto", "int8"):
+    elif recipe.precision in _WITH_INT8:
         notes.append("int8 skipped: no calibration data")
     return Plan([], candidates, tuple(notes))
 

@@ -12,7 +12,10 @@ __all__ = ["Recipe"]
 @dataclass(frozen=True)
 class Recipe:
     precision: str = target_option(
-        "auto", "auto measures every fitting candidate and ships the best passing one", ("auto", "fp16", "int8")
+        "auto",
+        "auto measures every fitting candidate and ships the best passing one; int8-mixed: NNCF INT8 with the "
+        "fewest layers kept in FP16 that meet the accuracy budget",
+        ("auto", "fp16", "int8", "int8-mixed"),
     )
     shape: str = target_option(
         "",

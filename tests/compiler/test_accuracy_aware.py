@@ -1,15 +1,30 @@
-"""Accuracy-aware static INT8 on cpu-ort: when int8-static misses the budget, `int8-mixed` keeps the fewest
-layers in float that meet it — or the compile says which layers cost what.
+"""Accuracy-aware INT8 (`--max-drop` / `--min-cosine`), one contract on every target with an `int8-mixed`
+candidate: when the all-INT8 candidate misses the budget — accuracy points where the evaluation set has
+labels, else a fidelity floor — `int8-mixed` keeps the fewest layers in float that meet it and records them;
+when no mix can, a pinned compile fails naming the layers and their cost, and auto mode ships float and says
+why. Same wording, same manifest and report fields, whichever backend quantizes.
 
-The digits CNN's all-INT8 output has cosine ≈ 0.99995 vs float on the calibration set; keeping its Gemm in
-float lifts it to ≈ 0.99999. `arch=x86_64` pins the integer types, so the numbers do not depend on the host.
+Digits, evaluated on calib.npz without labels (floors) or on eval.npz labelled with the float model's own
+predictions (float scores 100 %, each flipped prediction costs 0.25 points):
+
+    cpu-ort (ONNX Runtime QDQ, U8S8)  all-INT8 cosine ≈ 0.99995, 1 flip; Gemm in float: ≈ 0.99999, 0 flips
+    cpu-openvino (NNCF)               all-INT8 cosine ≈ 0.99954, 2 flips; Gemm in float ≈ 0.99986, 2 flips;
+                                      Gemm + conv3 in float ≈ 0.99991, 1 flip
+
+`arch=x86_64` pins cpu-ort's integer types, so its numbers do not depend on the host. Each target's builds
+share one cache, so the searches after the first reuse its quantizations.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import subprocess
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import edgeml
@@ -17,72 +32,146 @@ from edgeml.errors import BudgetError, CalibrationError
 
 ROOT = Path(__file__).resolve().parents[2]
 DIGITS = ROOT / "examples" / "digits"
-FLOOR = 0.99998  # between all-INT8 and INT8 with the Gemm in float
-PINNED = {"arch": "x86_64"}
+OUT_OF_REACH = 0.99999999  # no mix that leaves a layer in INT8 gets this close to float
 
 
-def _compile(tmp_path, keypair, name="out", options=None, **kwargs):
+@dataclass(frozen=True)
+class Case:
+    target: str
+    base: str  # the all-INT8 candidate
+    floor: float  # between all-INT8 and the mix
+    max_drop: float  # accuracy points, between all-INT8's drop and the mix's
+    keep: list[str]  # what the mix keeps in float, at either budget
+    recorded_by: tuple[str, str]  # the provenance step and option that hold the float layers
+    model_files: tuple[str, ...]
+    options: dict = field(default_factory=dict)
+
+
+CASES = [
+    Case("cpu-ort", "int8-static", 0.99998, 0.0, ["node_linear"], ("quantize-static", "exclude_nodes"),
+         ("model.onnx",), {"arch": "x86_64"}),
+    Case("cpu-openvino", "int8", 0.9999, 0.3, ["node_linear", "node_conv2d_2"], ("quantize-with-nncf", "ignored"),
+         ("model.xml", "model.bin")),
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module", params=CASES, ids=lambda c: c.target)
+def case(request, tmp_path_factory):
+    """The target's case and one cache for its builds."""
+    return request.param, tmp_path_factory.mktemp(f"cache-{request.param.target}")
+
+
+@pytest.fixture(scope="module")
+def labelled(tmp_path_factory):
+    """eval.npz's inputs labelled with the float model's predictions."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(DIGITS / "model.onnx"), providers=["CPUExecutionProvider"])
+    with np.load(DIGITS / "eval.npz") as z:
+        x = z["input"]
+    path = tmp_path_factory.mktemp("eval") / "eval_float_labels.npz"
+    np.savez(path, input=x, labels=session.run(None, {"input": x})[0].argmax(1))
+    return path
+
+
+def _compile(case, tmp_path, keypair, name="out", options=None, **kwargs):
+    c, cache = case
     kwargs.setdefault("eval_data", DIGITS / "calib.npz")  # no labels: the budget is the cosine floor
     return edgeml.compile(
-        str(DIGITS / "model.onnx"), "cpu-ort", key=keypair[0], out=tmp_path / name,
-        options=PINNED | (options or {}), **kwargs,
+        str(DIGITS / "model.onnx"), c.target, key=keypair[0], out=tmp_path / name, cache_dir=cache,
+        options=c.options | (options or {}), **kwargs,
     )  # fmt: skip
 
 
-def test_mixed_candidate_keeps_the_fewest_layers_in_float_to_meet_the_floor(tmp_path, keypair):
-    # objective=size, min_speedup=0: the choice does not hang on this host's timing noise
-    result = _compile(tmp_path, keypair, min_cosine=FLOOR, options={"min_speedup": 0, "objective": "size"})
+# objective=size, min_speedup=0 below: the choice does not hang on this host's timing noise
+CHOOSE_BY_SIZE = {"min_speedup": 0, "objective": "size"}
+
+
+def test_a_floor_int8_misses_ships_the_mix_with_its_float_layers_recorded(case, tmp_path, keypair):
+    c = case[0]
+    result = _compile(case, tmp_path, keypair, min_cosine=c.floor, options=CHOOSE_BY_SIZE)
     d = result.decision
-    assert "below the 0.99998 floor" in d.verdicts["int8-static"]
+    assert f"below the {c.floor} floor" in d.verdicts[c.base]
+    assert "layers that cost most: node_linear (Gemm, +" in d.verdicts[c.base]
     assert d.chosen == "int8-mixed", d.verdicts
     search = d.mixed_precision
-    assert search["found"] and search["keep_float"] == ["node_linear"]
+    assert search["found"] and search["keep_float"] == c.keep
     assert search["ranking"][0]["layer"] == "node_linear" and search["ranking"][0]["gain_db"] > 3
-    assert "keeps 1 of" in d.verdicts["int8-mixed"] and "node_linear (Gemm" in d.verdicts["int8-mixed"]
+    assert f"keeps {len(c.keep)} of" in d.verdicts["int8-mixed"] and "node_linear (Gemm" in d.verdicts["int8-mixed"]
     m = result.manifest
-    assert m["precision"] == "int8-mixed" and min(f["cosine"] for f in m["metrics"]["fidelity"].values()) >= FLOOR
-    quantize = [p for p in m["provenance"]["passes"] if p["name"] == "quantize-static"]
-    assert list(quantize[0]["config"]["exclude_nodes"]) == ["node_linear"]
-    assert m["decision"]["mixed_precision"]["keep_float"] == ["node_linear"]
+    assert m["precision"] == "int8-mixed" and min(f["cosine"] for f in m["metrics"]["fidelity"].values()) >= c.floor
+    step, option = c.recorded_by
+    (quantize,) = [p for p in m["provenance"]["passes"] if p["name"] == step]
+    assert list(quantize["config"][option]) == c.keep
+    assert m["decision"]["mixed_precision"]["keep_float"] == c.keep
+    explain = json.loads((tmp_path / "out" / "explain.json").read_text())
+    (row,) = [r for r in explain["candidates"] if r["name"] == "int8-mixed"]
+    assert row["shipped"] and row["keep_float"] == c.keep and row["precision"].startswith(f"INT8 with {len(c.keep)} ")
     edgeml.verify(tmp_path / "out", keypair[1])
-    again = _compile(tmp_path, keypair, "again", min_cosine=FLOOR, options={"min_speedup": 0, "objective": "size"})
+    shown = subprocess.run(["edgeml", "explain", str(tmp_path / "out")], capture_output=True, text=True, check=True,
+                           env=os.environ | {"COLUMNS": "250"}).stdout  # fmt: skip
+    assert "shipped int8-mixed" in shown and "keeps" in shown
+    rows = [ln for ln in shown.splitlines() if "│ node_linear " in ln]  # its rows in the report's layer tables
+    assert any("kept in float" in row for row in rows), shown
+    again = _compile(case, tmp_path, keypair, "again", min_cosine=c.floor, options=CHOOSE_BY_SIZE)
     assert again.fully_cached and again.decision.mixed_precision == search
-    assert (tmp_path / "out" / "model.onnx").read_bytes() == (tmp_path / "again" / "model.onnx").read_bytes()
+    for file in c.model_files:
+        assert (tmp_path / "out" / file).read_bytes() == (tmp_path / "again" / file).read_bytes(), file
 
 
-def test_pinned_mixed_that_cannot_meet_the_budget_names_layers_and_their_cost(tmp_path, keypair):
+def test_an_accuracy_budget_int8_misses_ships_the_mix(case, tmp_path, keypair, labelled):
+    c = case[0]
+    result = _compile(case, tmp_path, keypair, eval_data=labelled, max_drop=c.max_drop, options=CHOOSE_BY_SIZE)
+    d = result.decision
+    assert f"exceeds the {c.max_drop:g}-point budget" in d.verdicts[c.base]
+    assert d.chosen == "int8-mixed" and d.mixed_precision["keep_float"] == c.keep, d.verdicts
+    assert all(t["accuracy"] is not None for t in d.mixed_precision["tries"])  # judged in accuracy points
+    metrics = result.manifest["metrics"]
+    assert metrics["float_accuracy"] == 100.0 and metrics["accuracy_drop"] <= c.max_drop
+
+
+def test_pinned_mixed_that_cannot_meet_the_budget_names_layers_and_their_cost(case, tmp_path, keypair):
     with pytest.raises(BudgetError) as info:
-        _compile(tmp_path, keypair, min_cosine=0.99999999, options={"precision": "int8-mixed"})
+        _compile(case, tmp_path, keypair, min_cosine=OUT_OF_REACH, options={"precision": "int8-mixed"})
     message = info.value.message
-    assert message.startswith("int8-mixed cannot meet the accuracy budget")
+    assert message.startswith("int8-mixed cannot meet the accuracy budget: no mix of the")
     assert "node_linear (Gemm, +" in message and "dB output SQNR in float" in message
+    assert "--precision fp32" in info.value.hint
     assert not (tmp_path / "out").exists()
 
 
-def test_pinned_mixed_ships_all_int8_when_that_already_meets_the_budget(tmp_path, keypair):
-    result = _compile(tmp_path, keypair, min_cosine=0.999, options={"precision": "int8-mixed"})
-    assert result.decision.chosen == "int8-mixed" and result.decision.mixed_precision["keep_float"] == []
-    assert set(result.manifest["decision"]["candidates"]) == {"int8-mixed"}
-
-
-def test_auto_mode_records_a_search_that_found_nothing_and_keeps_float(tmp_path, keypair):
-    result = _compile(tmp_path, keypair, min_cosine=0.99999999, options={"min_speedup": 0})
+def test_auto_mode_records_a_search_that_found_nothing_and_keeps_float(case, tmp_path, keypair):
+    result = _compile(case, tmp_path, keypair, min_cosine=OUT_OF_REACH, options={"min_speedup": 0})
     d = result.decision
     assert d.chosen == "fp32"
     assert d.verdicts["int8-mixed"].startswith("not built: no mix of the")
+    assert "node_linear (Gemm, +" in d.verdicts["int8-mixed"]
     assert "int8-mixed not built" in d.reason
 
 
-def test_an_int8_model_far_slower_than_float_is_not_searched(tmp_path, keypair):
-    result = _compile(tmp_path, keypair, min_cosine=FLOOR, options={"min_speedup": 100})
+def test_a_recipe_file_pins_the_mix_which_ships_all_int8_when_that_meets_the_budget(case, tmp_path, keypair):
+    c = case[0]
+    (tmp_path / "r.toml").write_text(
+        f'target = "{c.target}"\n[budget]\nmin_cosine = 0.999\n[options]\nprecision = "int8-mixed"\n'
+    )
+    result = _compile(case, tmp_path, keypair, recipe_file=tmp_path / "r.toml")
+    assert result.decision.chosen == "int8-mixed" and result.decision.mixed_precision["keep_float"] == []
+    assert set(result.manifest["decision"]["candidates"]) == {"int8-mixed"}
+    assert result.manifest["provenance"]["recipe"]["options"]["precision"] == "int8-mixed"
+
+
+def test_an_int8_model_far_slower_than_float_is_not_searched(case, tmp_path, keypair):
+    c = case[0]
+    result = _compile(case, tmp_path, keypair, min_cosine=c.floor, options={"min_speedup": 100})
     assert result.decision.chosen == "fp32"
-    assert result.decision.verdicts["int8-mixed"].startswith("not tried: int8-static runs at")
+    assert result.decision.verdicts["int8-mixed"].startswith(f"not tried: {c.base} runs at")
     assert result.decision.mixed_precision == {"skipped": result.decision.verdicts["int8-mixed"]}
 
 
 def test_an_accuracy_budget_needs_labels(tmp_path, keypair):
     with pytest.raises(CalibrationError, match=r"calib\.npz has no labels"):
-        _compile(tmp_path, keypair, max_drop=0.5)
+        edgeml.compile(str(DIGITS / "model.onnx"), "cpu-openvino", key=keypair[0], out=tmp_path / "out",
+                       eval_data=DIGITS / "calib.npz", max_drop=0.5)  # fmt: skip
     shutil.copy(DIGITS / "model.onnx", tmp_path / "model.onnx")
     with pytest.raises(CalibrationError, match="no evaluation data was given") as info:
         edgeml.compile(str(tmp_path / "model.onnx"), key=keypair[0], out=tmp_path / "out",

@@ -1,6 +1,7 @@
 """cpu-openvino end to end on the digits CNN: a verified artifact the OpenVINO adapter and the device agent's
 self-test reproduce, byte-identical clean builds, a check that agrees with the lowering, clear missing-extra
-errors."""
+errors; the int8-mixed pieces: INT8 layers of an NNCF IR named by their ONNX nodes, and the lowering that keeps
+named layers in float (the accuracy-aware contract itself: tests/compiler/test_accuracy_aware.py)."""
 
 from __future__ import annotations
 
@@ -11,17 +12,20 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from click.testing import CliRunner
 from onnx import TensorProto, helper
 
 import edgeml
 from edgeml.calibration import Dataset
-from edgeml.compiler.lowerings import ConvertToOpenVINO, QuantizeWithNNCF
+from edgeml.compiler.build_candidate import Built
+from edgeml.compiler.lowerings import ConvertToOpenVINO, QuantizeWithNNCF, QuantizeWithNNCFConfig
 from edgeml.compiler.passes.base import PassContext
 from edgeml.device_agent.runtimes import open_session
 from edgeml.device_agent.self_test import SelfTestPolicy, run_self_test
-from edgeml.errors import TargetError
+from edgeml.errors import PassContractError, TargetError
 from edgeml.signature import ModelSignature
 from edgeml.targets import load_target
+from edgeml.targets.recipe import make_recipe, parse_option_flags
 
 ROOT = Path(__file__).resolve().parents[2]
 DIGITS = ROOT / "examples" / "digits"
@@ -113,6 +117,62 @@ def test_missing_openvino_or_nncf_names_the_extra(tmp_path, monkeypatch):
     with pytest.raises(TargetError) as info:
         target.check(data, onnx.load_model_from_string(data), target.SPEC)
     assert "'openvino'" in info.value.message and info.value.hint == "pip install 'edgeml[compile]'"
+
+
+@pytest.fixture(scope="module")
+def nncf_irs(tmp_path_factory):
+    """The digits CNN as all-INT8 NNCF IR files, and with its Gemm kept in float."""
+    data = (DIGITS / "model.onnx").read_bytes()
+    with np.load(DIGITS / "calib.npz") as z:
+        ctx = PassContext(ModelSignature((), ()), Dataset({"input": z["input"][:32]}), tmp_path_factory.mktemp("nncf"))
+    mixed = QuantizeWithNNCF(QuantizeWithNNCFConfig(ignored=("node_linear",)))(data, ctx)
+    return data, QuantizeWithNNCF()(data, ctx), mixed
+
+
+def test_int8_layers_of_an_nncf_ir_are_named_by_their_onnx_nodes(nncf_irs):
+    target = load_target("cpu-openvino")
+    data, int8, mixed = nncf_irs
+    built = Built(None, int8.files, int8.model_file, int8.runtime, "")
+    layers = {la.name: la.op for la in target.mixed_layers(built, data)}
+    # NOTE: MaxPool is not a layer: NNCF quantizes through it, for the Conv after it
+    assert layers == {"node_conv2d": "Conv", "node_conv2d_1": "Conv", "node_conv2d_2": "Conv",
+                      "node_mean": "ReduceMean", "node_linear": "Gemm"}  # fmt: skip
+    kept = Built(None, mixed.files, mixed.model_file, mixed.runtime, "")
+    assert "node_linear" not in {la.name for la in target.mixed_layers(kept, data)}
+    assert "1 layer(s) kept in float: node_linear" in mixed.notes[0]
+
+
+def test_the_lowering_keeps_named_layers_in_float_and_refuses_unknown_names(nncf_irs, tmp_path):
+    import openvino as ov
+
+    data, _, mixed = nncf_irs
+    model = ov.Core().read_model(mixed.files["model.xml"], mixed.files["model.bin"])
+    matmul = next(op for op in model.get_ordered_ops() if op.get_type_name() == "MatMul")
+    sources = [i.get_source_output().get_node() for i in matmul.inputs()]
+    assert [s.get_type_name() for s in sources] == ["ReduceMean", "Constant"]  # float input, float weights
+    assert sources[1].get_output_element_type(0).get_type_name() == "f32"
+    ctx = PassContext(ModelSignature((), ()), Dataset({"input": np.zeros((2, 1, 8, 8), np.float32)}), tmp_path)
+    with pytest.raises(PassContractError, match=r"\['node_nope'\] to keep in float match no OpenVINO op"):
+        QuantizeWithNNCF(QuantizeWithNNCFConfig(ignored=("node_nope",)))(data, ctx)
+
+
+def test_int8_mixed_is_listed_and_pinnable_by_flag():
+    from edgeml.cli import main
+
+    listed = json.loads(CliRunner().invoke(main, ["targets", "--json"]).output)
+    for target_id in ("cpu-openvino", "npu-openvino"):
+        (spec,) = [t for t in listed if t["id"] == target_id]
+        assert spec["precisions"][-2:] == ["int8", "int8-mixed"], target_id
+        options = json.loads(CliRunner().invoke(main, ["targets", "--options", target_id, "--json"]).output)
+        (precision,) = [o for o in options if o["name"] == "precision"]
+        assert "int8-mixed" in precision["choices"]
+    target = load_target("cpu-openvino")
+    recipe = make_recipe(target.Recipe, target.SPEC.id, target.SPEC.recipe_defaults,
+                         parse_option_flags(["precision=int8-mixed"]))  # fmt: skip
+    plan = target.plan(onnx.load(DIGITS / "model.onnx"), recipe, has_calibration=True)
+    assert list(plan.candidates) == [target.MIXED_BASE] == ["int8"]  # the search's starting point
+    mix = target.mixed_plan(plan.candidates["int8"], ("node_linear",))
+    assert mix.lowering.config.ignored == ("node_linear",) and plan.candidates["int8"].lowering.config.ignored == ()
 
 
 def _model_with_unknown_op() -> bytes:

@@ -1,5 +1,6 @@
 """npu-openvino on the digits CNN: the dynamic batch is refused by name until a `shape` option fixes it, then
-a verified static-shape artifact, validated on the CPU plugin, and a manifest that says the NPU was absent."""
+a verified static-shape artifact, validated on the CPU plugin, and a manifest that says the NPU was absent;
+pinned int8-mixed keeps the fewest layers in FP16 that meet the budget, as on cpu-openvino."""
 
 from __future__ import annotations
 
@@ -83,6 +84,20 @@ def test_device_agent_self_test_runs_a_static_batch_artifact(artifact):
     out, _ = artifact
     m = json.loads((out / "manifest.json").read_text())
     run_self_test(out, m, SelfTestPolicy(latency_factor=None))
+
+
+def test_pinned_int8_mixed_keeps_the_fewest_layers_in_float_for_a_static_ir(tmp_path, keypair):
+    result = edgeml.compile(
+        str(DIGITS / "model.onnx"), "npu-openvino", key=keypair[0], out=tmp_path / "out",
+        eval_data=DIGITS / "calib.npz", min_cosine=0.9999, options=SHAPE | {"precision": "int8-mixed"},
+    )  # fmt: skip
+    m = edgeml.verify(tmp_path / "out", keypair[1]).manifest
+    assert m["precision"] == "int8-mixed" and set(m["decision"]["candidates"]) == {"int8-mixed"}
+    assert result.decision.mixed_precision["keep_float"] == ["node_linear", "node_conv2d_2"]
+    assert m["metrics"]["fidelity"]["logits"]["cosine"] >= 0.9999
+    assert b'<data shape="1,1,8,8" element_type="f32" />' in (tmp_path / "out" / "model.xml").read_bytes()
+    (nncf,) = [p for p in m["provenance"]["passes"] if p["name"] == "quantize-with-nncf"]
+    assert nncf["config"]["ignored"] == ["node_linear", "node_conv2d_2"] and nncf["config"]["fp16_weights"]
 
 
 def test_check_verdict_matches_what_the_plan_and_lowering_do(npu, tmp_path):
