@@ -69,7 +69,7 @@ def _dynamic_dim_issues(spec: TensorSpec, signature: ModelSignature) -> list[Che
     fix = f"-O shape={example_shape_option(signature)}"
     detail = (
         f"input {spec.name!r} has dynamic dim{'s' * (len(dims) > 1)} {', '.join(dims)}; this target compiles "
-        f"static shapes only: fix them with {fix}"
+        f"static shapes only: fix them with {fix} (`edgeml compile` without it takes them from the calibration data)"
     )
     return [CheckIssue(spec.name, "input", "static-shapes", detail, fix)]
 

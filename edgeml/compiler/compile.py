@@ -37,6 +37,7 @@ from edgeml.compiler.pruning.pruning_summary import pruning_summary
 from edgeml.compiler.recipe_file import RecipeFile, load_recipe_file
 from edgeml.compiler.run_passes import PassRecord, run_passes
 from edgeml.compiler.select_candidate import Budget, Decision
+from edgeml.compiler.shape_from_data import shape_from_data
 from edgeml.compiler.tool_versions import tool_versions
 from edgeml.errors import CalibrationError, EdgemlError, ModelIntakeError, TargetError
 from edgeml.locations import cache_dir as default_cache_dir
@@ -145,6 +146,8 @@ def compile_model(
     eval_set = _evaluation_set(eval_data, model, calib_set, intake, notes)
     _check_labels_for(max_drop_given, eval_set, calib_set)
     notes += list(calib_set.notes + eval_set.notes)
+    recipe, shape_note = shape_from_data(recipe, intake.signature, calib_set, target_id)
+    notes += [shape_note] if shape_note else []
     pruned = prune_model(pruning, source, intake.signature, calib_set, cache, progress) if pruning else None
     model_onnx = pruned.onnx if pruned is not None and pruned.onnx is not None else intake.onnx
     if pruned is not None and pruned.onnx is None:

@@ -1,4 +1,5 @@
-"""npu-openvino on the digits CNN: the dynamic batch is refused by name until a `shape` option fixes it, then
+"""npu-openvino on the digits CNN: the dynamic batch is fixed by a `shape` option or, without one, by the
+calibration data's shape (the check, which has no data, names the dim and the option); then
 a verified static-shape artifact, validated on the CPU plugin, and a manifest that says the NPU was absent;
 pinned int8-mixed keeps the fewest layers in FP16 that meet the budget, as on cpu-openvino."""
 
@@ -40,13 +41,22 @@ def npu():
     return load_target("npu-openvino")
 
 
-def test_dynamic_batch_without_a_shape_is_refused_by_name(tmp_path, keypair):
-    with pytest.raises(TargetError) as info:
-        edgeml.compile(str(DIGITS / "model.onnx"), "npu-openvino", key=keypair[0], out=tmp_path / "out")
-    message = info.value.message
-    assert "input 'input' has dynamic dim 0 ('batch')" in message and "static shapes only" in message
-    assert info.value.hint.startswith("-O shape=input:1x1x8x8")
-    assert not (tmp_path / "out").exists()
+def test_without_a_shape_option_the_calibration_data_fixes_the_shapes(tmp_path, keypair):
+    result = edgeml.compile(
+        str(DIGITS / "model.onnx"), "npu-openvino", key=keypair[0], out=tmp_path / "out", options={"precision": "fp16"}
+    )
+    note = "npu-openvino: static input shapes taken from the calibration data (input:1x1x8x8)"
+    assert any(n.startswith(note) for n in result.notes) and "static shapes: input:1x1x8x8" in result.notes
+    assert result.manifest["provenance"]["recipe"]["options"]["shape"] == "input:1x1x8x8"  # --recipe reproduces it
+    assert b'<data shape="1,1,8,8" element_type="f32" />' in (tmp_path / "out" / "model.xml").read_bytes()
+
+
+def test_the_check_names_the_dynamic_dims_it_has_no_data_for(npu):
+    data = (DIGITS / "model.onnx").read_bytes()
+    report = npu.check(data, onnx.load_model_from_string(data), npu.SPEC, npu.Recipe(**npu.SPEC.recipe_defaults))
+    (issue,) = report.issues
+    assert "input 'input' has dynamic dim 0 ('batch')" in issue.detail and "static shapes only" in issue.detail
+    assert issue.fix.startswith("-O shape=input:1x1x8x8")
 
 
 def test_with_a_shape_it_compiles_a_static_fp16_or_int8_ir(artifact, keypair):
