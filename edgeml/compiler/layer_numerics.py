@@ -142,7 +142,12 @@ def _run_with(proto: Any, tensors: set[str], feeds: list[dict[str, np.ndarray]])
     session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
     names = [o.name for o in session.get_outputs()]
     parts = [dict(zip(names, session.run(names, feed), strict=True)) | feed for feed in feeds]
-    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+    # NOTE: scalars (a transformer's shape arithmetic, e.g. Gather of a Shape) are stacked, not concatenated
+    return {name: _join([p[name] for p in parts]) for name in parts[0]}
+
+
+def _join(values: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(values) if np.ndim(values[0]) else np.stack(values)
 
 
 def _sqnr(ref: np.ndarray, out: np.ndarray) -> float:
