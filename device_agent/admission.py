@@ -3,7 +3,8 @@
 Rules, in order: built for this device's target; its runtime is one this device runs and is installed, at
 the manifest's `target.runtime_min_version` or later;
 its model file and self-test are listed in the manifest; its release is above the highest release
-ever committed here (releases only move forward unless the caller allows a rollback).
+ever committed here, or equal to it while the device runs an older one after a revert (releases only move
+forward unless the caller allows a rollback).
 """
 
 from __future__ import annotations
@@ -25,12 +26,13 @@ def check_admission(
     runtimes: Collection[str],
     committed_release: int | None,
     allow_rollback: bool,
+    active_release: int | None = None,
 ) -> None:
     _check_target(manifest, device_target)
     _check_runtime(manifest, runtimes)
     _check_model_file(manifest)
     self_test_spec(manifest)
-    _check_release(manifest, committed_release, allow_rollback)
+    _check_release(manifest, committed_release, allow_rollback, active_release)
 
 
 def _label(manifest: dict[str, Any]) -> str:
@@ -80,8 +82,15 @@ def _check_model_file(manifest: dict[str, Any]) -> None:
         )
 
 
-def _check_release(manifest: dict[str, Any], committed_release: int | None, allow_rollback: bool) -> None:
-    if committed_release is None or manifest["release"] > committed_release or allow_rollback:
+def _check_release(
+    manifest: dict[str, Any], committed_release: int | None, allow_rollback: bool, active_release: int | None
+) -> None:
+    """Releases move forward: below the highest ever committed here is a rollback (only when signed as one).
+    The highest itself may come back after a revert moved the device below it — not while it is running."""
+    release = manifest["release"]
+    if committed_release is None or allow_rollback or release > committed_release:
+        return
+    if release == committed_release and active_release != committed_release:
         return
     raise InstallFailure(
         "release_not_newer",

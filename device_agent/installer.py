@@ -167,8 +167,10 @@ class Installer:
             raise InstallFailure("not_found", f"cannot read artifact {self._update.source}: {exc}") from exc
         # what it is, recorded with the next transition (installing or rolled_back) so both can name it
         self._state = replace(self._state, update=_with_manifest(self._update, manifest))
-        committed = self._state.committed_release
-        check_admission(manifest, self.device_target, self.runtimes, committed, self._update.allow_rollback)
+        state = self._state
+        active = state.slots.get(state.active) if state.active else None
+        check_admission(manifest, self.device_target, self.runtimes, state.committed_release,
+                        self._update.allow_rollback, active.release if active else None)  # fmt: skip
         return manifest
 
     def _copy(self, manifest: dict[str, Any]) -> None:

@@ -66,6 +66,9 @@ def test_older_or_equal_release_is_refused_unless_rollback_is_allowed(
     assert rolled.ok and rolled.active_slot == "b", rolled.describe()
     assert_serving(installer, "1.2.3")
     assert installer.state().committed_release == 1_003_000  # the highest committed release is kept
+    again = installer.install(newer_artifact)  # after a revert, the highest release may come back
+    assert again.ok and again.version == "1.3.0", again.describe()
+    assert_serving(installer, "1.3.0")
 
 
 def test_a_packed_tar_installs_like_a_folder(tmp_path, make_installer, digits_artifact, assert_serving, monkeypatch):
