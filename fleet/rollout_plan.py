@@ -2,7 +2,7 @@
 
 Wave sizes are cumulative shares of the devices the selector matched when the rollout was created (the
 canary is wave 0). Each wave waits for every exposed device to finish (or hit its deadline), then for
-the bake time, then must pass every gate.
+the bake time, then must pass every gate. Without an install_success gate, `install_success>=0.5` is added.
 """
 
 from __future__ import annotations
@@ -15,7 +15,11 @@ from typing import Any
 from edgeml.fleet.database import FleetError
 from edgeml.fleet.gates import Gate, parse_gate
 
-__all__ = ["RolloutPlan", "parse_duration", "parse_percent"]
+__all__ = ["DEFAULT_INSTALL_GATE", "RolloutPlan", "parse_duration", "parse_percent"]
+
+# NOTE: a wave where half the installs fail stops the rollout even when the operator set no gate (like
+# hawkBit's default error threshold); give any install_success gate to choose another threshold
+DEFAULT_INSTALL_GATE = "install_success>=0.5"
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}
@@ -54,7 +58,10 @@ class RolloutPlan:
             raise FleetError(f"wave sizes {shares} must grow (they are cumulative shares, canary first)")
         if shares[-1] != 1.0:
             shares.append(1.0)
-        return cls(tuple(shares), parse_duration(bake), parse_duration(deadline), tuple(parse_gate(g) for g in gates))
+        parsed = tuple(parse_gate(g) for g in gates)
+        if not any(g.metric == "install_success" for g in parsed):
+            parsed += (parse_gate(DEFAULT_INSTALL_GATE),)
+        return cls(tuple(shares), parse_duration(bake), parse_duration(deadline), parsed)
 
     def to_dict(self) -> dict[str, Any]:
         return {

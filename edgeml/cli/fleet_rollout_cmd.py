@@ -26,7 +26,13 @@ def rollout() -> None:
 @click.option("--waves", default="25%,100%", show_default=True, help="Cumulative shares after the canary.")
 @click.option("--bake", default="10m", show_default=True, help="Wait after a wave settles before judging it.")
 @click.option("--deadline", default="30m", show_default=True, help="Most time a device gets per install.")
-@click.option("--gate", "gates", multiple=True, help="Health gate, e.g. 'p95_latency<=1.2*baseline' (repeatable).")
+@click.option(
+    "--gate",
+    "gates",
+    multiple=True,
+    help="Health gate, e.g. 'p95_latency<=1.2*baseline' (repeatable). Without an install_success gate, "
+    "'install_success>=0.5' applies.",
+)
 @click.option("--json", "as_json", is_flag=True)
 @errors_handled
 def create(db, store, key, artifact, selector, canary, waves, bake, deadline, gates, as_json) -> None:
