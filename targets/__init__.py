@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import importlib
+from pathlib import Path
 from types import ModuleType
 
 from edgeml.errors import TargetError
 
-__all__ = ["TARGETS", "default_target_id", "load_target"]
+__all__ = ["TARGETS", "default_target_id", "load_target", "rules_digest"]
 
 # target id → module. Every module exposes SPEC, Recipe, check(...) and plan(...) (see cpu_ort/).
 TARGETS: dict[str, str] = {
@@ -30,3 +33,14 @@ def load_target(target_id: str) -> ModuleType:
     if target_id not in TARGETS:
         raise TargetError(f"unknown target {target_id!r}", f"known targets: {', '.join(TARGETS)} (`edgeml targets`)")
     return importlib.import_module(TARGETS[target_id])
+
+
+@functools.cache
+def rules_digest() -> str:
+    """sha256 over the source of every target file (checks, op tables, target.toml): part of the check's cache
+    key, so a cached verdict never outlives the rules that gave it."""
+    h = hashlib.sha256()
+    root = Path(__file__).resolve().parent
+    for path in sorted(p for p in root.rglob("*") if p.suffix in (".py", ".toml") and "__pycache__" not in p.parts):
+        h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()

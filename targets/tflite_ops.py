@@ -5,6 +5,8 @@ The TFLite targets' pre-flight checks read the ONNX graph (checked before any co
 so this table is the bridge: what each ONNX op turns into at batch 1, channels-last. Activations that the
 TFLite converter fuses into the op before them (Relu after Conv/Gemm/Add, …) become no operator of their
 own; shape-only ops become RESHAPE. An op missing from the table has no TFLite builtin this stack produces.
+A few ops litert-torch decomposes are listed by their last operator (ReduceL2, e.g. MiniLM's L2 norm:
+ABS, MUL, SUM → SQRT).
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ _SAME = {
     "PRelu": "PRELU", "Softmax": "SOFTMAX", "LogSoftmax": "LOG_SOFTMAX", "MaxPool": "MAX_POOL_2D",
     "AveragePool": "AVERAGE_POOL_2D", "GlobalAveragePool": "MEAN", "GlobalMaxPool": "REDUCE_MAX",
     "ReduceMean": "MEAN", "ReduceSum": "SUM", "ReduceMax": "REDUCE_MAX", "ReduceMin": "REDUCE_MIN",
-    "ReduceProd": "REDUCE_PROD", "Concat": "CONCATENATION", "Transpose": "TRANSPOSE", "Slice": "STRIDED_SLICE",
+    "ReduceProd": "REDUCE_PROD", "ReduceL2": "SQRT", "Concat": "CONCATENATION", "Transpose": "TRANSPOSE",
+    "Slice": "STRIDED_SLICE",
     "Split": "SPLIT_V", "Pad": "PAD", "Tile": "TILE", "Expand": "BROADCAST_TO", "Gather": "GATHER",
     "Cast": "CAST", "ArgMax": "ARG_MAX", "ArgMin": "ARG_MIN", "Equal": "EQUAL", "Greater": "GREATER",
     "Less": "LESS", "GreaterOrEqual": "GREATER_EQUAL", "LessOrEqual": "LESS_EQUAL", "Not": "LOGICAL_NOT",

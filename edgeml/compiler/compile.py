@@ -42,7 +42,7 @@ from edgeml.compiler.tool_versions import tool_versions
 from edgeml.errors import CalibrationError, EdgemlError, ModelIntakeError, TargetError
 from edgeml.locations import cache_dir as default_cache_dir
 from edgeml.locations import default_key_path
-from edgeml.targets import default_target_id, load_target
+from edgeml.targets import default_target_id, load_target, rules_digest
 from edgeml.targets.check_report import CheckReport
 from edgeml.targets.recipe import make_recipe
 from edgeml.targets.source_kinds import check_source_kind
@@ -336,6 +336,7 @@ def _check_target(target_mod, model: Blob, recipe, cache: ContentCache, progress
         target=target_mod.SPEC.to_dict(),
         recipe=dataclasses.asdict(recipe),
         tools=tool_versions(("onnx", "onnxruntime", "openvino", "ethos-u-vela", "ai-edge-litert")),
+        rules=rules_digest(),
     )
     hit = cache.get_json("check", key)
     report = CheckReport.from_dict(hit) if hit else target_mod.check(model.data, proto, target_mod.SPEC, recipe)

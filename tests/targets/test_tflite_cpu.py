@@ -116,3 +116,19 @@ def test_lowering_without_litert_torch_names_the_extra(monkeypatch, tmp_path):
     with pytest.raises(TargetError) as info:
         quantize_pt2e_to_tflite(None, None, Dataset({}), True, tmp_path, "lowering convert-to-tflite-int8")
     assert info.value.hint == "pip install 'edgeml[litert]'" and "convert-to-tflite-int8" in info.value.message
+
+
+def test_an_l2_norm_passes_the_check_as_litert_torch_decomposes_it():
+    """MiniLM ends in an L2 normalisation: ONNX ReduceL2, which litert-torch lowers to ABS/MUL, SUM, SQRT."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("ReduceL2", ["x"], ["y"], name="norm", keepdims=1)],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 384])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1])],
+    )
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    target, data = load_target("tflite-cpu"), proto.SerializeToString()
+    assert target.check(data, onnx.load_model_from_string(data), target.SPEC).ok

@@ -1,0 +1,30 @@
+"""A cached pre-flight check is keyed by the target rules' source: new rules never reuse an old verdict."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgeml.compiler import compile as compile_module
+from edgeml.compiler.content_cache import Blob, ContentCache
+from edgeml.compiler.progress import NullProgress
+from edgeml.targets import load_target, rules_digest
+from edgeml.targets.recipe import make_recipe
+
+MODEL = Path(__file__).resolve().parents[2] / "examples" / "digits" / "model.onnx"
+
+
+def test_the_check_cache_follows_the_rules(tmp_path, monkeypatch):
+    target = load_target("cpu-ort")
+    recipe = make_recipe(target.Recipe, "cpu-ort", target.SPEC.recipe_defaults, {})
+    cache, model = ContentCache(tmp_path), Blob.of(MODEL.read_bytes())
+    calls = []
+    real_check = target.check
+    monkeypatch.setattr(target, "check", lambda *a: calls.append(1) or real_check(*a))
+
+    compile_module._check_target(target, model, recipe, cache, NullProgress())
+    compile_module._check_target(target, model, recipe, cache, NullProgress())
+    assert len(calls) == 1  # the second run came from the cache
+    monkeypatch.setattr(compile_module, "rules_digest", lambda: "other rules")
+    compile_module._check_target(target, model, recipe, cache, NullProgress())
+    assert len(calls) == 2  # changed rules: checked again
+    assert len(rules_digest()) == 64
