@@ -77,7 +77,9 @@ class ApiRequest:
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ApiError(400, "malformed_json", f"the body is not valid JSON: {exc}", "send a JSON object") from None
         if not isinstance(body, dict):
-            raise ApiError(400, "malformed_json", f"the body is a JSON {type(body).__name__}, not an object")
+            raise ApiError(
+                400, "malformed_json", f"the body is a JSON {type(body).__name__}, not an object", "send a JSON object"
+            )
         return body
 
     def media_type(self) -> str:
@@ -89,11 +91,16 @@ class ApiRequest:
         try:
             length = int(self.headers.get("Content-Length") or 0)
         except ValueError:
-            raise ApiError(400, "invalid", "Content-Length is not a number") from None
+            raise ApiError(400, "invalid", "Content-Length is not a number", "send the body's size in bytes") from None
         if length < 0:
-            raise ApiError(400, "invalid", "Content-Length is negative")
+            raise ApiError(400, "invalid", "Content-Length is negative", "send the body's size in bytes")
         if length > limit:
-            raise ApiError(413, "payload_too_large", f"the body has {length} bytes; this route takes at most {limit}")
+            raise ApiError(
+                413,
+                "payload_too_large",
+                f"the body has {length} bytes; this route takes at most {limit}",
+                "send less; an artifact larger than --http-max-upload-mb is published with `edgeml fleet publish`",
+            )
         return length
 
     def _read(self, limit: int) -> bytes:
@@ -101,7 +108,9 @@ class ApiRequest:
         data = self.rfile.read(length) if length else b""
         self.consumed += len(data)
         if len(data) != length:
-            raise ApiError(400, "invalid", f"the body ended after {len(data)} of {length} bytes")
+            raise ApiError(
+                400, "invalid", f"the body ended after {len(data)} of {length} bytes", "send the whole body again"
+            )
         return data
 
     def save_body(self, path: str | os.PathLike[str]) -> int:
@@ -111,7 +120,9 @@ class ApiRequest:
             while done < length:
                 chunk = self.rfile.read(min(_CHUNK, length - done))
                 if not chunk:
-                    raise ApiError(400, "invalid", f"the upload ended after {done} of {length} bytes")
+                    raise ApiError(
+                        400, "invalid", f"the upload ended after {done} of {length} bytes", "send the whole file again"
+                    )
                 f.write(chunk)
                 done += len(chunk)
                 self.consumed += len(chunk)

@@ -33,7 +33,8 @@ class ArtifactStore:
         try:
             manifest = verify(artifact, self._key).manifest
         except VerificationError as exc:
-            raise FleetError(f"refusing to publish {artifact}: {exc.message}", exc.hint) from exc
+            hint = exc.hint or f"check it with `edgeml verify {artifact}` against the fleet's public key"
+            raise FleetError(f"refusing to publish {artifact}: {exc.message}", hint) from exc
         tar = self._pack(Path(artifact))
         sha = hashlib.sha256(tar.read_bytes()).hexdigest()
         final = self.path(sha)

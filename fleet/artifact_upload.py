@@ -57,7 +57,12 @@ def _check_unpacked_size(tar: Path, limit: int) -> None:
     except tarfile.TarError:
         return  # NOTE: open_artifact says what is wrong with it
     if total > limit:
-        raise ApiError(413, "payload_too_large", f"the upload unpacks to {total} bytes; the limit is {limit}")
+        raise ApiError(
+            413,
+            "payload_too_large",
+            f"the upload unpacks to {total} bytes; the limit is {limit}",
+            "publish it on the fleet's machine with `edgeml fleet publish`, or raise --http-max-upload-mb",
+        )
 
 
 def _refused(exc: VerificationError | FleetError, temporary: list[Path]) -> ApiError:

@@ -168,4 +168,7 @@ def _error(path: Path, exc: sqlite3.OperationalError) -> FleetError:
         )
     if "full" in text or "disk" in text:
         return FleetBusyError(f"the disk holding {path} is full ({text}); nothing was changed", "free some space")
-    return FleetError(f"fleet database error on {path}: {text}")
+    return FleetError(
+        f"fleet database error on {path}: {text}",
+        f"check that {path} is the fleet's database and intact (`sqlite3 {path} 'PRAGMA integrity_check'`)",
+    )

@@ -1,11 +1,13 @@
-"""Devices as the fleet knows them: capabilities from hello, state and model from status, last seen."""
+"""Devices as the fleet knows them: capabilities from hello, state and model from status, last seen; tags
+from the operator (a hello or status never touches them)."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from edgeml.fleet.database import Database
+from edgeml.fleet.database import Database, FleetError, FleetNotFoundError
+from edgeml.fleet.device_tags import TagChange
 from edgeml.fleet.selector import Selector
 from edgeml.protocol import Hello, Status
 
@@ -60,8 +62,32 @@ class DeviceRegistry:
             return cur.rowcount == 1
 
     def set_tags(self, device_id: str, tags: dict[str, str]) -> None:
+        """Replace a device's tags as they are (unchecked: tests and migrations); operators use `change_tags`."""
         with self.db.transaction() as tx:
             tx.execute("UPDATE devices SET tags=? WHERE id=?", (json.dumps(tags, sort_keys=True), device_id))
+
+    def change_tags(self, selector: Selector, change: TagChange) -> dict[str, Any]:
+        """Apply `change` to every device `selector` matches, in one transaction; a selector matching no
+        device is refused. Returns {selector, matched, changed, devices (after the change)}."""
+        with self.db.transaction() as tx:
+            devices = [d for d in map(_device, tx.execute("SELECT * FROM devices ORDER BY id")) if selector.matches(d)]
+            if not devices:
+                raise FleetError(
+                    f"selector {selector.text!r} matches 0 device(s)",
+                    "check `edgeml fleet devices` and the selector; a device is known once it said hello",
+                )
+            changed = _retag(tx, devices, change)
+        return {"selector": selector.text, "matched": len(devices), "changed": changed, "devices": devices}
+
+    def change_device_tags(self, device_id: str, change: TagChange) -> dict[str, Any]:
+        """Apply `change` to one device, named exactly; returns the device after the change."""
+        with self.db.transaction() as tx:
+            row = tx.execute("SELECT * FROM devices WHERE id=?", (device_id,)).fetchone()
+            if row is None:
+                raise FleetNotFoundError(f"no device {device_id}", "see `edgeml fleet devices` for the known ids")
+            device = _device(row)
+            _retag(tx, [device], change)
+        return device
 
     def get(self, device_id: str) -> dict[str, Any] | None:
         rows = self.db.query("SELECT * FROM devices WHERE id=?", (device_id,))
@@ -70,6 +96,17 @@ class DeviceRegistry:
     def select(self, selector: Selector | None = None) -> list[dict[str, Any]]:
         devices = [_device(r) for r in self.db.query("SELECT * FROM devices ORDER BY id")]
         return [d for d in devices if selector is None or selector.matches(d)]
+
+
+def _retag(tx, devices: list[dict[str, Any]], change: TagChange) -> int:
+    """Write each device's changed tags (updating the dicts in place); return how many changed."""
+    changed = 0
+    for d in devices:
+        after = change.apply(d["id"], d["tags"])
+        if after != d["tags"]:
+            tx.execute("UPDATE devices SET tags=? WHERE id=?", (json.dumps(after, sort_keys=True), d["id"]))
+            d["tags"], changed = after, changed + 1
+    return changed
 
 
 def _device(row) -> dict[str, Any]:

@@ -58,15 +58,23 @@ class Experiments:
         if unknown or not metrics:
             raise FleetError(f"unknown experiment metric(s) {unknown or metrics}", f"metrics: {', '.join(METRICS)}")
         if not 0 < split < 100:
-            raise FleetError(f"--split {split} must be between 0 and 100 (the share of devices on B)")
+            raise FleetError(
+                f"split {split} must be between 0 and 100 (the share of devices on B)",
+                "give a percent above 0 and below 100, e.g. 50 for half the devices on B",
+            )
         a, b = self._one(a_spec), self._one(b_spec)
         if a["target"] != b["target"]:
-            raise FleetError(f"arms are built for different targets ({a['target']}, {b['target']})")
+            raise FleetError(
+                f"arms are built for different targets ({a['target']}, {b['target']})",
+                "compare two builds for one target: compile and publish both for it (see `edgeml fleet artifacts`)",
+            )
         devices = [d for d in self.devices.select(parse_selector(selector_text)) if d["target"] == a["target"]]
         if len(devices) < 2 * self.min_devices:
             raise FleetError(
                 f"selector {selector_text!r} gives {len(devices)} compatible device(s); an experiment "
-                f"needs at least {2 * self.min_devices} to reach a verdict"
+                f"needs at least {2 * self.min_devices} to reach a verdict",
+                f"widen the selector to more {a['target']} devices (see `edgeml fleet devices`), "
+                "or roll the new version out in stages with `edgeml fleet rollout create` instead",
             )
         refuse_claimed(self.db, [d["id"] for d in devices], selector_text)
         exp_id = "e-" + uuid.uuid4().hex[:10]
@@ -87,13 +95,18 @@ class Experiments:
         """End the experiment: its devices are free for rollouts again. With `keep` ("A" or "B") every one of
         its devices is moved to that arm's version; without it each stays on the version it runs."""
         if keep not in (None, "A", "B"):
-            raise FleetError(f"keep {keep!r}: name the arm to keep, A or B (or nothing)")
+            raise FleetError(
+                f"keep {keep!r} is not an arm", "keep A or B, or leave it out to leave each device on its arm"
+            )
         with self.db.transaction() as tx:
             row = tx.execute("SELECT * FROM experiments WHERE id=?", (exp_id,)).fetchone()
             if row is None:
                 raise FleetNotFoundError(f"no experiment {exp_id}", "check `edgeml fleet experiment list`")
             if row["ended_at"] is not None:
-                raise FleetConflictError(f"experiment {exp_id} already ended ({row['outcome']})")
+                raise FleetConflictError(
+                    f"experiment {exp_id} already ended ({row['outcome']})",
+                    f"nothing to stop; its verdict is in `edgeml fleet experiment report {exp_id}`",
+                )
             outcome = f"kept {keep}" if keep else "stopped; devices stay on their arms"
             tx.execute("UPDATE experiments SET ended_at=?, outcome=? WHERE id=?", (now, outcome, exp_id))
             if keep:
@@ -118,7 +131,11 @@ class Experiments:
     def _one(self, spec: str) -> dict[str, Any]:
         found = self.artifacts.find(spec)
         if len(found) > 1:
-            raise FleetError(f"{spec} exists for several targets", "name it by sha256")
+            targets = ", ".join(sorted(a["target"] for a in found))
+            raise FleetError(
+                f"{spec} exists for several targets ({targets})",
+                "name the build by sha256 (see `edgeml fleet artifacts`)",
+            )
         return found[0]
 
     def report(self, exp_id: str) -> dict[str, Any]:

@@ -57,7 +57,10 @@ def parse_gate(text: str) -> Gate:
     if metric not in METRICS:
         raise FleetError(f"gate {text!r}: unknown metric {metric!r}", f"metrics: {', '.join(METRICS)}")
     if rel and not metric.endswith("_latency"):
-        raise FleetError(f"gate {text!r}: only latency gates compare with the baseline")
+        raise FleetError(
+            f"gate {text!r}: only latency gates compare with the baseline",
+            f"give {metric} an absolute limit: '{metric}{op}NUMBER', without *baseline",
+        )
     return Gate(text, metric, op, float(number), bool(rel))
 
 

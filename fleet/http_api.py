@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 MAX_JSON_BYTES = 1 << 20
 MAX_UPLOAD_BYTES = 1 << 30
 DRAIN_BYTES = 16 << 20  # NOTE: read at most this much of a refused body, so the client gets the answer, not a reset
+_FALLBACK_FIX = "see docs/openapi.yaml for what this route takes"
 _KINDS: tuple[tuple[type, int, str], ...] = (
     (FleetNotFoundError, 404, "not_found"),
     (FleetConflictError, 409, "conflict"),
@@ -118,6 +119,7 @@ class FleetHttpApi:
                 405,
                 "method_not_allowed",
                 f"{req.path} takes {', '.join(allowed)}, not {req.method}",
+                f"call it with {' or '.join(allowed)} (see docs/openapi.yaml)",
                 headers={"Allow": ", ".join(allowed)},
             )
         raise ApiError(404, "not_found", f"no route {req.method} {req.path}", "see docs/openapi.yaml")
@@ -143,7 +145,8 @@ def error_reply(exc: BaseException, request_id: str) -> tuple[int, dict[str, Any
     for kind, status, code in _KINDS:
         if isinstance(exc, kind):
             headers = {"Retry-After": "1"} if status == 503 else {}
-            return status, {"error": code, "message": exc.message, "fix": exc.hint}, headers
+            fix = exc.hint or _FALLBACK_FIX  # NOTE: every fleet error has a hint (a test checks); others may not
+            return status, {"error": code, "message": exc.message, "fix": fix}, headers
     log.error("HTTP API request %s failed", request_id, exc_info=exc)
     body = {"error": "internal", "message": f"internal error (request {request_id})", "fix": "see the fleet's log"}
     return 500, body, {}
@@ -197,7 +200,8 @@ class _Handler(BaseHTTPRequestHandler):
         """The server's own refusals (a malformed request line, an unknown method) as JSON too."""
         self.close_connection = True
         self.request_version = self.protocol_version  # NOTE: a garbled request line still gets status and headers
-        body = {"error": "bad_request" if code < 500 else "unsupported", "message": message or "", "fix": explain}
+        fix = explain or "send an HTTP/1.1 request as docs/openapi.yaml describes"
+        body = {"error": "bad_request" if code < 500 else "unsupported", "message": message or "", "fix": fix}
         self._send(code, body, {"Connection": "close"})
 
     def log_message(self, format: str, *args: Any) -> None:

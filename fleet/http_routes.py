@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import edgeml
 from edgeml.fleet.api_request import ApiError, ApiRequest
 from edgeml.fleet.artifact_upload import publish_upload
+from edgeml.fleet.device_tags import TagChange
 from edgeml.fleet.rollout_plan import RolloutPlan
 from edgeml.fleet.selector import parse_selector
 
@@ -30,6 +31,7 @@ Reply = tuple[int, Any]
 # NOTE: the same defaults as `edgeml fleet rollout create` / `experiment create` (a test compares them)
 ROLLOUT_DEFAULTS = {"canary": "5%", "waves": "25%,100%", "bake": "10m", "deadline": "30m", "gates": []}
 EXPERIMENT_DEFAULTS = {"split": 50, "metrics": "p95_latency,error_rate"}
+TAG_DEFAULTS: dict[str, Any] = {"set": {}, "remove": []}
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,24 @@ def get_device(fleet: Fleet, req: ApiRequest) -> Reply:
     if device is None:
         raise ApiError(404, "not_found", f"no device {req.params['device_id']}", "see GET /v1/devices")
     return 200, device | {"events": fleet.events.for_device(device["id"], limit=20)}
+
+
+def tag_device(fleet: Fleet, req: ApiRequest) -> Reply:
+    change = _tag_change(req.json(optional=TAG_DEFAULTS))
+    return 200, fleet.devices.change_device_tags(req.params["device_id"], change)
+
+
+def tag_devices(fleet: Fleet, req: ApiRequest) -> Reply:
+    body = req.json(required=("to",), optional=TAG_DEFAULTS)
+    return 200, fleet.devices.change_tags(parse_selector(_text(body, "to")), _tag_change(body))
+
+
+def _tag_change(body: dict[str, Any]) -> TagChange:
+    assign = body["set"]
+    if not isinstance(assign, dict) or not all(isinstance(v, str) for v in assign.values()):
+        problem = f"field 'set' is {assign!r}, not an object of strings"
+        raise ApiError(400, "invalid", problem, 'send tag values as strings, e.g. {"site": "berlin", "floor": "3"}')
+    return TagChange(assign, tuple(dict.fromkeys(_texts(body, "remove"))))
 
 
 def list_artifacts(fleet: Fleet, req: ApiRequest) -> Reply:
@@ -158,14 +178,16 @@ def _text(body: dict[str, Any], name: str, many: bool = False) -> str:
     if many and isinstance(value, list):
         return ",".join(_texts(body, name))
     if not isinstance(value, str):
-        raise ApiError(400, "invalid", f"field {name!r} is {value!r}, not a string")
+        raise ApiError(400, "invalid", f"field {name!r} is {value!r}, not a string", f'send "{name}" as a JSON string')
     return value
 
 
 def _texts(body: dict[str, Any], name: str) -> list[str]:
     value = body[name]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ApiError(400, "invalid", f"field {name!r} is {value!r}, not a list of strings")
+        raise ApiError(
+            400, "invalid", f"field {name!r} is {value!r}, not a list of strings", f'send "{name}" as a list of strings'
+        )
     return value
 
 
@@ -182,6 +204,8 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/stats", stats, READ),
     Route("GET", "/v1/devices", list_devices, READ),
     Route("GET", "/v1/devices/{device_id}", get_device, READ),
+    Route("PUT", "/v1/devices/{device_id}/tags", tag_device, OPERATOR),
+    Route("POST", "/v1/tags", tag_devices, OPERATOR),
     Route("GET", "/v1/artifacts", list_artifacts, READ),
     Route("POST", "/v1/artifacts", publish_artifact, OPERATOR),
     Route("GET", "/v1/artifacts/{sha256}", get_artifact, READ),

@@ -170,14 +170,14 @@ class RolloutEngine:
         """Stop the rollout and send every exposed device back to the model it ran before."""
         out = []
         with self.db.transaction() as tx:
-            r = tx.execute("SELECT state FROM rollouts WHERE id=?", (rollout_id,)).fetchone()
+            r = tx.execute("SELECT state, selector, plan FROM rollouts WHERE id=?", (rollout_id,)).fetchone()
             if r is None:
                 raise FleetNotFoundError(f"no rollout {rollout_id}", "see `edgeml fleet rollout list`")
-            if r[0] in ("completed", "aborted"):
-                raise FleetConflictError(f"rollout {rollout_id} is already {r[0]}")
-            plan = RolloutPlan.from_dict(
-                json.loads(tx.execute("SELECT plan FROM rollouts WHERE id=?", (rollout_id,)).fetchone()[0])
-            )
+            if r["state"] in ("completed", "aborted"):
+                raise FleetConflictError(
+                    f"rollout {rollout_id} is already {r['state']}", _next_step(rollout_id, r, "abort")
+                )
+            plan = RolloutPlan.from_dict(json.loads(r["plan"]))
             tx.execute(
                 "UPDATE executions SET state='cancelled', finished_at=? WHERE rollout_id=? AND state='pending'",
                 (now, rollout_id),
@@ -220,10 +220,13 @@ class RolloutEngine:
                 "UPDATE rollouts SET state=?, updated_at=? WHERE id=? AND state=?", (new, now, rollout_id, expected)
             )
             if cur.rowcount != 1:
-                row = tx.execute("SELECT state FROM rollouts WHERE id=?", (rollout_id,)).fetchone()
+                row = tx.execute("SELECT state, selector FROM rollouts WHERE id=?", (rollout_id,)).fetchone()
                 if row is None:
                     raise FleetNotFoundError(f"no rollout {rollout_id}", "see `edgeml fleet rollout list`")
-                raise FleetConflictError(f"rollout {rollout_id} is {row[0]}, not {expected}")
+                verb = "pause" if new == "paused" else "resume"
+                raise FleetConflictError(
+                    f"rollout {rollout_id} is {row['state']}, not {expected}", _next_step(rollout_id, row, verb)
+                )
 
     def _set_state(self, rollout_id: str, state: str, reason: str, now: float) -> None:
         with self.db.transaction() as tx:
@@ -237,6 +240,8 @@ class RolloutEngine:
             raise FleetNotFoundError(f"no rollout {rollout_id}", "see `edgeml fleet rollout list`")
         r = dict(rows[0])
         r["plan"] = json.loads(r["plan"])
+        name = self.db.query("SELECT name || '@' || version FROM artifacts WHERE sha256=?", (r["artifact_sha"],))
+        r["artifact"] = name[0][0] if name else r["artifact_sha"][:12]
         waves: dict[int, dict[str, int]] = {}
         for e in self.db.query(
             "SELECT wave, state, COUNT(*) n FROM executions WHERE rollout_id=? GROUP BY wave, state", (rollout_id,)
@@ -259,13 +264,32 @@ class RolloutEngine:
         return r
 
     def list(self) -> list[dict[str, Any]]:
+        """Every rollout, newest first, with its artifact as `name@version`."""
         return [
             dict(r)
             for r in self.db.query(
-                "SELECT id, artifact_sha, selector, state, wave, reason, created_at "
-                "FROM rollouts ORDER BY created_at DESC"
+                "SELECT r.id, r.artifact_sha, a.name || '@' || a.version AS artifact, r.selector, r.state, r.wave, "
+                "r.reason, r.created_at FROM rollouts r JOIN artifacts a ON a.sha256 = r.artifact_sha "
+                "ORDER BY r.created_at DESC"
             )
         ]
+
+
+def _next_step(rollout_id: str, row, verb: str) -> str:
+    """What to do instead of `verb` on a rollout in the state `row` shows (the hint of a refused steer)."""
+    state = row["state"]
+    if state == "paused":
+        return f"it is paused already; resume it with `edgeml fleet rollout resume {rollout_id}`"
+    if state == "running":
+        return f"it is running already; pause it with `edgeml fleet rollout pause {rollout_id}`"
+    if state == "completed" and verb == "abort":
+        return (
+            "it finished, so there is nothing to revert; to go back, roll the earlier version out with "
+            f"`edgeml fleet rollout create NAME@VERSION --to '{row['selector']}'`"
+        )
+    if state == "aborted" and verb == "abort":
+        return f"its devices are reverting or reverted; follow them with `edgeml fleet rollout status {rollout_id}`"
+    return f"it has ended ({state}); start a new one with `edgeml fleet rollout create`"
 
 
 def _assign_waves(rollout_id: str, device_ids: list[str], shares: tuple[float, ...]) -> dict[str, int]:

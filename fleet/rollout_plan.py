@@ -28,7 +28,7 @@ _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}
 def parse_duration(text: str) -> float:
     m = _DURATION.match(text.strip())
     if not m:
-        raise FleetError(f"duration {text!r} is not like 90s, 10m or 1h")
+        raise FleetError(f"duration {text!r} is not like 90s, 10m or 1h", "a number and ms, s, m or h, e.g. 10m")
     return float(m.group(1)) * _UNITS[m.group(2)]
 
 
@@ -37,9 +37,9 @@ def parse_percent(text: str) -> float:
     try:
         share = float(value) / 100.0
     except ValueError:
-        raise FleetError(f"{text!r} is not a percentage like 10%") from None
+        raise FleetError(f"{text!r} is not a percentage like 10%", "a share of the devices, e.g. 5% or 25%") from None
     if not 0 < share <= 1:
-        raise FleetError(f"{text!r} must be above 0% and at most 100%")
+        raise FleetError(f"{text!r} must be above 0% and at most 100%", "e.g. 5% for the canary, 100% for all")
     return share
 
 
@@ -55,7 +55,10 @@ class RolloutPlan:
     def build(cls, canary: str, waves: str, bake: str, deadline: str, gates: list[str]) -> RolloutPlan:
         shares = [parse_percent(canary)] + [parse_percent(w) for w in waves.split(",") if w.strip()]
         if any(b <= a for a, b in itertools.pairwise(shares)):
-            raise FleetError(f"wave sizes {shares} must grow (they are cumulative shares, canary first)")
+            raise FleetError(
+                f"wave sizes {shares} must grow (they are cumulative shares, canary first)",
+                "give each wave a larger share than the one before, e.g. --canary 5% --waves 25%,100%",
+            )
         if shares[-1] != 1.0:
             shares.append(1.0)
         parsed = tuple(parse_gate(g) for g in gates)

@@ -13,9 +13,10 @@ from typing import Any
 
 from edgeml.fleet.database import FleetError
 
-__all__ = ["Selector", "parse_selector"]
+__all__ = ["TAG_KEY", "TAG_VALUE", "Selector", "parse_selector"]
 
-_TERM = re.compile(r"^(?:(target|id)=([\w.*-]+)|tag:([\w.-]+)=([\w.:/-]+)|(all))$")
+TAG_KEY, TAG_VALUE = r"[\w.-]+", r"[\w.:/-]+"  # NOTE: device_tags.py accepts exactly these, so a set tag is selectable
+_TERM = re.compile(rf"^(?:(target|id)=([\w.*-]+)|tag:({TAG_KEY})=({TAG_VALUE})|(all))$")
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""`edgeml fleet`: serve the fleet, publish artifacts, list devices, run rollouts, generate broker ACLs.
+"""`edgeml fleet`: serve the fleet, publish artifacts, list and tag devices, run rollouts, generate broker ACLs.
 
 Every command but `serve` works on the fleet database directly, so it runs beside a serving fleet: the
 service picks up new rollouts and aborts on its next tick.
@@ -16,6 +16,7 @@ from edgeml.cli.fleet_common import fleet_options, open_fleet
 from edgeml.cli.fleet_experiment_cmd import experiment, retrain
 from edgeml.cli.fleet_http_cmd import http, http_options, start_http, wait_for_stop
 from edgeml.cli.fleet_rollout_cmd import rollout
+from edgeml.cli.fleet_tag_cmd import tag
 from edgeml.cli.output import console, errors_handled, human_size, print_json
 
 __all__ = ["fleet"]
@@ -249,5 +250,5 @@ def _parse_fault(text: str):
     return version.removeprefix("version="), Fault(**values)
 
 
-for _group in (rollout, experiment, retrain, http):
+for _group in (tag, rollout, experiment, retrain, http):
     fleet.add_command(_group)

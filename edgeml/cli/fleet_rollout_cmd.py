@@ -5,12 +5,18 @@ from __future__ import annotations
 import time
 
 import click
+from rich.console import Group
+from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
 from edgeml.cli.fleet_common import fleet_options, open_fleet
 from edgeml.cli.output import console, errors_handled, print_json
 
 __all__ = ["rollout"]
+
+ENDED = ("completed", "aborted")
+WATCH_S = 2.0
 
 
 @click.group("rollout")
@@ -55,35 +61,72 @@ def create(db, store, key, artifact, selector, canary, waves, bake, deadline, ga
 @rollout.command("status")
 @fleet_options
 @click.argument("rollout_id")
-@click.option("--watch", is_flag=True, help="Refresh every 2 s until the rollout ends.")
+@click.option(
+    "--watch",
+    is_flag=True,
+    help="Follow the rollout until it ends: redrawn in place every 2 s on a terminal; otherwise (a pipe, a log, "
+    "--json) printed again only when its state, wave or executions change.",
+)
 @click.option("--json", "as_json", is_flag=True)
 @errors_handled
 def status(db, store, key, rollout_id, watch, as_json) -> None:
     """Per wave: exposed, succeeded, failed; the gates' current values."""
     f = open_fleet(db, store, key)
+    r = f.rollouts.status_with_gates(rollout_id)
+    if watch and console.is_terminal and not as_json:
+        _watch_live(f, r)
+    elif watch:
+        _watch_changes(f, r, as_json)
+    else:
+        _show(r, as_json)
+
+
+def _watch_live(f, r) -> None:
+    with Live(_status_view(r), console=console, auto_refresh=False) as live:
+        while r["state"] not in ENDED:
+            time.sleep(WATCH_S)
+            r = f.rollouts.status_with_gates(r["id"])
+            live.update(_status_view(r), refresh=True)
+
+
+def _watch_changes(f, r, as_json: bool) -> None:
+    """One print per change of what the rollout does (not of the gates' moving values), for logs and scripts."""
+    shown = None
     while True:
-        r = f.rollouts.status_with_gates(rollout_id)
-        if as_json:
-            print_json(r)
-        else:
-            _render_status(r)
-        if not watch or r["state"] in ("completed", "aborted"):
+        if _progress(r) != shown:
+            _show(r, as_json)
+            shown = _progress(r)
+        if r["state"] in ENDED:
             return
-        time.sleep(2)
+        time.sleep(WATCH_S)
+        r = f.rollouts.status_with_gates(r["id"])
 
 
-def _render_status(r) -> None:
-    console.print(f"[bold]{r['id']}[/] {r['state']} — wave {r['wave']} — {r['reason'] or ''}")
+def _show(r, as_json: bool) -> None:
+    if as_json:
+        print_json(r)
+    else:
+        console.print(_status_view(r))
+
+
+def _progress(r) -> tuple:
+    return r["state"], r["wave"], r["reason"], r["waves"]
+
+
+def _status_view(r) -> Group:
+    wave = f"wave {r['wave']}" if r["wave"] >= 0 else "canary not exposed yet"
+    headline = f"[bold]{r['id']}[/] {escape(r['artifact'])} {r['state']} — {wave}"
     table = Table("wave", "devices", "executions")
     for w in r["waves"]:
         states = " · ".join(f"{k.replace('_', ' ')} {v}" for k, v in w.items() if k not in ("wave", "size"))
         table.add_row(str(w["wave"]), str(w["size"]), states)
-    console.print(table)
+    views: list = [headline + (f" — {escape(r['reason'])}" if r["reason"] else ""), table]
     if r.get("gates_now"):
         gates = Table("metric", "exposed devices", "baseline")
         for metric, (value, base) in r["gates_now"].items():
             gates.add_row(metric, "—" if value is None else f"{value:.4g}", "—" if base is None else f"{base:.4g}")
-        console.print(gates)
+        views.append(gates)
+    return Group(*views)
 
 
 @rollout.command("list")
@@ -98,7 +141,7 @@ def list_rollouts(db, store, key, as_json) -> None:
         return
     table = Table("id", "artifact", "to", "state", "wave", "reason")
     for r in rows:
-        table.add_row(r["id"], r["artifact_sha"][:12] + "…", r["selector"], r["state"], str(r["wave"]), r["reason"])
+        table.add_row(r["id"], r["artifact"], escape(r["selector"]), r["state"], str(r["wave"]), escape(r["reason"]))
     console.print(table)
 
 

@@ -108,7 +108,8 @@ def test_the_openapi_spec_is_valid():
 
 
 def test_the_spec_documents_exactly_the_servers_routes():
-    documented = {(m.upper(), path) for path, item in SPEC["paths"].items() for m in item if m in ("get", "post")}
+    methods = ("get", "put", "post", "delete", "patch")
+    documented = {(m.upper(), path) for path, item in SPEC["paths"].items() for m in item if m in methods}
     served = {(r.method, r.template) for r in ROUTES}
     assert documented == served, f"only in the spec: {documented - served}; only served: {served - documented}"
 
@@ -210,6 +211,82 @@ def test_devices_filtered_by_tag_and_target(api, fleet):
     status, body, _ = call(api, "GET", "/v1/devices/cam-01")
     assert status == 200 and body["tags"] == {"site": "berlin"} and body["events"] == []
     assert call(api, "GET", "/v1/devices/nobody")[0] == 404
+
+
+def test_tags_set_over_http_are_what_rollouts_select(api, fleet, releases, tmp_path):
+    register(fleet, 4)
+    register(fleet, 2, target="cpu-openvino", prefix="gw")
+    status, device, _ = call(api, "PUT", "/v1/devices/cam-03/tags", {"set": {"site": "berlin", "rack": "7"}})
+    assert status == 200 and device["id"] == "cam-03" and device["tags"] == {"rack": "7", "site": "berlin"}
+    status, body, _ = call(api, "POST", "/v1/tags", {"to": "id=cam-0*,tag:site=berlin", "remove": ["rack"]})
+    assert status == 200 and (body["matched"], body["changed"]) == (1, 1)
+    status, body, _ = call(api, "POST", "/v1/tags", {"to": "id=cam-0[0-1]", "set": {"site": "berlin"}})
+    assert status == 400 and "cannot read" in body["message"]
+    status, body, _ = call(api, "POST", "/v1/tags", {"to": "target=cpu-ort,id=cam-01", "set": {"site": "berlin"}})
+    assert status == 200 and [d["tags"] for d in body["devices"]] == [{"site": "berlin"}]
+    status, body, _ = call(api, "POST", "/v1/tags", {"to": "all", "set": {"site": "berlin"}})  # gw-* too, then …
+    assert (body["matched"], body["changed"]) == (6, 4)
+    status, body, _ = call(api, "POST", "/v1/tags", {"to": "target=cpu-openvino", "remove": ["site"]})  # … not
+    assert (body["matched"], body["changed"]) == (2, 2)
+    berlin = ["cam-00", "cam-01", "cam-02", "cam-03"]
+    assert [d["id"] for d in call(api, "GET", "/v1/devices?tag=site=berlin")[1]["devices"]] == berlin
+    publish(api, releases["1.2.3"], tmp_path)
+    status, created, _ = call(api, "POST", "/v1/rollouts", {"artifact": "digits@1.2.3", "to": "tag:site=berlin"})
+    assert status == 201 and sorted(e["device_id"] for e in created["executions"]) == berlin
+    assert created["skipped_incompatible"] == 0 and created["artifact"] == "digits@1.2.3"
+
+
+def test_tag_requests_refused_with_what_to_do(api, fleet):
+    register(fleet, 2)
+    refusals = [
+        ("PUT", "/v1/devices/nobody/tags", {"set": {"site": "berlin"}}, 404, "no device nobody"),
+        ("PUT", "/v1/devices/cam-00/tags", {}, 400, "no tag to set or remove"),
+        ("PUT", "/v1/devices/cam-00/tags", {"set": {"floor": 3}}, 400, "not an object of strings"),
+        ("PUT", "/v1/devices/cam-00/tags", {"set": {"si:te": "x"}}, 400, "has ':'"),
+        ("PUT", "/v1/devices/cam-00/tags", {"set": {"site": "a b"}}, 400, "has ' '"),
+        ("PUT", "/v1/devices/cam-00/tags", {"remove": "site"}, 400, "not a list of strings"),
+        ("PUT", "/v1/devices/cam-00/tags", {"set": {"a": "1"}, "remove": ["a"]}, 400, "both set and removed"),
+        ("PUT", "/v1/devices/cam-00/tags", {"tags": {"a": "1"}}, 400, "unknown field(s) ['tags']"),
+        ("POST", "/v1/tags", {"set": {"site": "berlin"}}, 400, "missing field(s) ['to']"),
+        ("POST", "/v1/tags", {"to": "tag:site=mars", "set": {"x": "y"}}, 400, "matches 0 device(s)"),
+    ]
+    for method, path, body, expected, message in refusals:
+        status, answer, _ = call(api, method, path, body)
+        assert (status, message in answer["message"]) == (expected, True), answer
+        assert answer["fix"]
+    status, answer, _ = call(api, "PUT", "/v1/devices/cam-00/tags", {"set": {"a": "1"}}, token=READER)
+    assert status == 403
+    assert all(d["tags"] == {} for d in call(api, "GET", "/v1/devices")[1]["devices"])
+
+
+def test_every_refusal_says_what_to_do_next(api, fleet, releases, tmp_path):
+    register(fleet, 10)
+    publish(api, releases["1.2.3"], tmp_path)
+    rid = call(api, "POST", "/v1/rollouts", {"artifact": "digits@1.2.3", "to": "id=cam-00"})[1]["id"]
+    call(api, "POST", f"/v1/rollouts/{rid}/pause")
+    arms = {"a": "digits@1.2.3", "b": "digits@1.2.3"}
+    expected_fixes = [
+        ("POST", f"/v1/rollouts/{rid}/pause", None, 409, f"resume it with `edgeml fleet rollout resume {rid}`"),
+        ("POST", f"/v1/rollouts/{rid}/abort", None, 200, None),
+        ("POST", f"/v1/rollouts/{rid}/abort", None, 409, f"edgeml fleet rollout status {rid}"),
+        ("POST", f"/v1/rollouts/{rid}/resume", None, 409, "start a new one with `edgeml fleet rollout create`"),
+        ("POST", "/v1/rollouts", {"artifact": "digits@1.2.3", "to": "all", "bake": "soon"}, 400, "e.g. 10m"),
+        ("POST", "/v1/rollouts", {"artifact": "digits@1.2.3", "to": "all", "waves": "50%,20%"}, 400, "larger share"),
+        ("POST", "/v1/rollouts", {"artifact": "digits@9", "to": "all"}, 400, "edgeml fleet artifacts"),
+        ("POST", "/v1/experiments", arms | {"to": "id=cam-0*", "split": 100}, 400, "e.g. 50"),
+        ("POST", "/v1/experiments", arms | {"to": "id=cam-00"}, 400, "widen the selector"),
+        ("DELETE", f"/v1/rollouts/{rid}", None, 405, "call it with GET"),
+        ("POST", "/v1/rollouts", [1], 400, "send a JSON object"),
+    ]
+    for method, path, body, status, fix in expected_fixes:
+        got, answer, _ = call(api, method, path, body)
+        assert got == status, (method, path, answer)
+        if fix is not None:
+            assert isinstance(answer["fix"], str) and fix in answer["fix"], answer
+    eid = call(api, "POST", "/v1/experiments", arms | {"to": "all"})[1]["id"]
+    call(api, "POST", f"/v1/experiments/{eid}/stop", {})
+    status, answer, _ = call(api, "POST", f"/v1/experiments/{eid}/stop", {})
+    assert status == 409 and f"edgeml fleet experiment report {eid}" in answer["fix"]
 
 
 def test_a_rollout_created_watched_paused_resumed_and_aborted(api, fleet, releases, tmp_path):
