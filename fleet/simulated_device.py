@@ -2,15 +2,18 @@
 
 It does everything a device does on the wire — hello, retained status with a last will, signed desired
 state checked against the pinned key (replays and stale messages ignored), windowed chunk requests with
-re-requests for what is missing, whole-artifact sha256 check — but keeps the artifact in memory instead
-of installing it, and reports synthetic telemetry. Faults per version (`latency_ms=+40,error_rate=0.05`)
-let an operator rehearse an abort before it happens for real.
+re-requests for what is missing, whole-artifact sha256 check — but hashes the artifact and drops it instead
+of installing it, keeping only its `manifest.json` (read from the tar as it streams by) for the reference
+profile, and reports synthetic telemetry: latency, errors, and input histograms over the reference bins
+with a chosen share of drift. Faults per version (`latency_ms=+40,error_rate=0.05,drift=0.5`) let an
+operator rehearse an abort, or a retraining request, before it happens for real.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import random
 import time
 from dataclasses import dataclass, field
@@ -18,6 +21,9 @@ from dataclasses import dataclass, field
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from edgeml.artifact.canonical import canonical_json
+from edgeml.artifact.manifest import MANIFEST_NAME
+from edgeml.fleet.database import FleetError
+from edgeml.fleet.tar_member_tap import TarMemberTap
 from edgeml.protocol import (
     ChunkRequest,
     DesiredState,
@@ -41,9 +47,11 @@ from edgeml.protocol import (
 from edgeml.sketches import DDSketch
 from edgeml.transport import Transport, Will
 
-__all__ = ["Fault", "SimulatedDevice"]
+__all__ = ["Fault", "SimulatedDevice", "check_drift"]
 
+log = logging.getLogger(__name__)
 WINDOW = 64  # chunks asked for at a time
+MANIFEST_LIMIT = 1 << 20  # the most manifest bytes a download keeps (the digits manifest is ~9 KB)
 
 
 @dataclass(frozen=True)
@@ -51,12 +59,29 @@ class Fault:
     latency_ms: float = 0.0  # added to every simulated inference
     error_rate: float = 0.0
     accuracy: float | None = None  # share correct among calls with ground-truth feedback (None: the device's own)
+    drift: float | None = None  # share of inputs moved to the top reference bin (None: the device's own)
+
+    def __post_init__(self) -> None:
+        if self.drift is not None:
+            check_drift(self.drift, "a fault's drift")
+
+
+def check_drift(value: float, name: str = "drift") -> float:
+    """`value` if it is a share in [0, 1], else a FleetError naming `name` (a flag, a fault) and the range."""
+    if not 0.0 <= value <= 1.0:
+        raise FleetError(
+            f"{name} {value:g} is outside [0, 1]",
+            "it is the share of inputs that drifted: 0 leaves them like the model's reference data, "
+            "1 moves every input value to the top reference bin",
+        )
+    return value
 
 
 @dataclass
 class _Download:
     """Chunks are hashed in index order as they become contiguous and then dropped: a thousand simulated
-    devices fetching a 5 MB artifact hold kilobytes each, not the artifact."""
+    devices fetching a 5 MB artifact hold kilobytes each, not the artifact — plus the manifest, which the
+    tap keeps as it goes by."""
 
     desired: DesiredState
     received: set[int] = field(default_factory=set)
@@ -64,6 +89,7 @@ class _Download:
     next_index: int = 0
     size: int = 0
     hasher: hashlib._Hash = field(default_factory=hashlib.sha256)
+    manifest: TarMemberTap = field(default_factory=lambda: TarMemberTap(MANIFEST_NAME, MANIFEST_LIMIT))
     last_progress: float = 0.0
 
     def add(self, index: int, payload: bytes) -> None:
@@ -72,6 +98,7 @@ class _Download:
         while self.next_index in self.early:
             data = self.early.pop(self.next_index)
             self.hasher.update(data)
+            self.manifest.feed(data)
             self.size += len(data)
             self.next_index += 1
 
@@ -89,7 +116,7 @@ class SimulatedDevice:
         self.current: ModelRef | None = None
         self.download: _Download | None = None
         self.corrupt_installs = 0
-        self.reference_profile: dict | None = None  # set it (and `drift`) to report input histograms
+        self.reference_profile: dict | None = None  # the installed manifest's; input histograms are over its bins
         self.drift = 0.0  # 0: inputs look like the reference; 1: every value lands in the top bin
         self.accuracy: float | None = None  # set it to report ground-truth feedback (the agent's `accuracy` field)
         self.rejected: list[str] = []
@@ -179,6 +206,7 @@ class SimulatedDevice:
             self._event("rolled_back", "verifying", False, "artifact sha256 mismatch", a.sha256, a.release)
             return
         self.current = ModelRef(a.name, a.version, a.release, a.sha256)
+        self.reference_profile = _reference_profile(d.manifest, a.sha256)  # NOTE: trusted only now, sha256 checked
         self._event("committed", "committed", True, "", a.sha256, a.release, d.desired.rollout_id)
         self.publish_status("committed")
 
@@ -192,7 +220,8 @@ class SimulatedDevice:
             errors += self._rng.random() < fault.error_rate
         self._seq += 1
         now = int(time.time())
-        t = Telemetry(self._seq, now - period_s, now, self.current, sketch, calls, errors, self._drift_counts(calls))
+        drift = self._drift_counts(calls, fault)
+        t = Telemetry(self._seq, now - period_s, now, self.current, sketch, calls, errors, drift)
         payload = encode(t)
         accuracy = fault.accuracy if fault.accuracy is not None else self.accuracy
         if accuracy is not None:  # NOTE: an optional field, added the way the agent adds it
@@ -201,17 +230,18 @@ class SimulatedDevice:
             payload = canonical_json(body)
         self.transport.publish(telemetry_topic(self.device_id), payload, qos=1)
 
-    def _drift_counts(self, calls: int) -> dict[str, dict[int, tuple[int, ...]]]:
+    def _drift_counts(self, calls: int, fault: Fault) -> dict[str, dict[int, tuple[int, ...]]]:
         """Histograms over the reference bins: the reference mix, with a `drift` share moved to the top bin."""
         if not self.reference_profile:
             return {}
+        drift = fault.drift if fault.drift is not None else self.drift
         out: dict[str, dict[int, tuple[int, ...]]] = {}
         for name, spec in self.reference_profile.get("inputs", {}).items():
             for i, feature in enumerate(spec["features"]):
                 ref = feature["counts"]
                 total = sum(ref) or 1
-                counts = [round(calls * (1 - self.drift) * c / total) for c in ref]
-                counts[-1] += round(calls * self.drift)
+                counts = [round(calls * (1 - drift) * c / total) for c in ref]
+                counts[-1] += round(calls * drift)
                 out.setdefault(name, {})[i] = tuple(counts)
         return out
 
@@ -219,3 +249,16 @@ class SimulatedDevice:
         self._seq += 1
         e = Event(kind, step, ok, self._seq, int(time.time()), reason, artifact, release, rollout_id)
         self.transport.publish(events_topic(self.device_id), encode(e), qos=1)
+
+
+def _reference_profile(tap: TarMemberTap, sha256: str) -> dict | None:
+    """The verified artifact's reference profile, or None (no input histograms) with the reason logged."""
+    try:
+        manifest = json.loads(tap.data) if tap.data is not None else None
+    except ValueError as exc:
+        log.warning("artifact %s: manifest.json is not JSON (%s); no drift histograms", sha256[:12], exc)
+        return None
+    if manifest is None:
+        log.warning("artifact %s: %s; no drift histograms", sha256[:12], tap.problem or "manifest.json incomplete")
+        return None
+    return (manifest.get("reference_profile") if isinstance(manifest, dict) else None) or None

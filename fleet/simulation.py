@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import aiomqtt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from edgeml.fleet.simulated_device import Fault, SimulatedDevice
+from edgeml.fleet.simulated_device import Fault, SimulatedDevice, check_drift
 from edgeml.transport import Handler, Will, parse_broker_url
 
 __all__ = ["SimulationReport", "simulate"]
@@ -162,11 +162,15 @@ async def simulate(
     disconnect_rate: float = 0.0,  # share of devices that drop off once in the middle of a download
     latency_ms: float = 5.0,
     faults: dict[str, Fault] | None = None,
+    drift: float = 0.0,  # share of inputs moved to the top reference bin, on every version without a drift fault
     telemetry_period_s: float = 10.0,
     prefix: str = "sim",
     seed: int = 0,
 ) -> SimulationReport:
-    """Run `n` devices until every one runs `until_sha` (if given) or `duration_s` passes."""
+    """Run `n` devices until every one runs `until_sha` (if given) or `duration_s` passes. Each reports input
+    histograms over the reference bins of the artifact it installed, with a `drift` share moved to the top bin
+    (a fault's `drift` overrides it for that version)."""
+    check_drift(drift)
     asyncio.get_running_loop().set_exception_handler(_quiet_closed_sockets)
     rng = random.Random(seed)
     stop = asyncio.Event()
@@ -174,6 +178,7 @@ async def simulate(
     for i in range(n):
         link = _AioLink(url, f"{prefix}-{i:05d}")
         device = SimulatedDevice(link.client_id, target, link, fleet_key, faults, latency_ms, seed=seed + i)
+        device.drift = drift
         link.will = device.will()
         link.subscribe(f"edgeml/v1/devices/{link.client_id}/desired", device.on_desired)
         devices.append(device)

@@ -191,25 +191,41 @@ def acl(db, store, key, out, extra, fleet_user) -> None:
 )
 @click.option("--latency-ms", type=float, default=5.0, show_default=True, help="Simulated inference latency.")
 @click.option(
+    "--drift",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Share of inputs, in [0, 1], moved to the top bin of the installed model's reference profile "
+    "(0: like its calibration data). PSI above 0.25 on 3+ devices, 20 %+ of those reporting, opens a retraining "
+    "request at the fleet's next scan (each minute); --drift 0.5 does that on examples/digits.",
+)
+@click.option(
     "--fault",
     "faults",
     multiple=True,
-    metavar="version=V:latency_ms=+40,error_rate=0.05",
-    help="Misbehave on one version, to rehearse an abort (repeatable).",
+    metavar="version=V:latency_ms=+40,error_rate=0.05,drift=0.5",
+    help="Misbehave on one version, to rehearse an abort or a retraining request (repeatable); "
+    "a fault's drift replaces --drift on that version.",
 )
 @click.option("--duration", default="10m", show_default=True, help="How long to run.")
 @click.option("--prefix", default="sim", show_default=True, help="Device id prefix.")
 @click.option("--json", "as_json", is_flag=True)
 @errors_handled
-def simulate_cmd(n, target, broker, pubkey, disconnect_rate, latency_ms, faults, duration, prefix, as_json) -> None:
-    """Run simulated devices that speak the real protocol (asyncio, one connection each)."""
+def simulate_cmd(
+    n, target, broker, pubkey, disconnect_rate, latency_ms, drift, faults, duration, prefix, as_json
+) -> None:
+    """Run simulated devices that speak the real protocol (asyncio, one connection each). Each keeps the
+    manifest of the artifact it installed and reports latency, errors and input histograms over its
+    reference bins."""
     import asyncio
     from dataclasses import asdict
 
     from edgeml.artifact import load_public_key
     from edgeml.fleet.rollout_plan import parse_duration
+    from edgeml.fleet.simulated_device import check_drift
     from edgeml.fleet.simulation import simulate
 
+    check_drift(drift, "--drift")
     parsed = dict(_parse_fault(f) for f in faults)
     console.print(f"[dim]{n} simulated {target} device(s) on {broker} for {duration}; Ctrl-C stops[/]")
     report = asyncio.run(
@@ -221,6 +237,7 @@ def simulate_cmd(n, target, broker, pubkey, disconnect_rate, latency_ms, faults,
             duration_s=parse_duration(duration),
             disconnect_rate=disconnect_rate,
             latency_ms=latency_ms,
+            drift=drift,
             faults=parsed,
             prefix=prefix,
         )
@@ -236,17 +253,22 @@ def simulate_cmd(n, target, broker, pubkey, disconnect_rate, latency_ms, faults,
 
 def _parse_fault(text: str):
     from edgeml.fleet import FleetError
-    from edgeml.fleet.simulated_device import Fault
+    from edgeml.fleet.simulated_device import Fault, check_drift
 
     version, sep, rest = text.partition(":")
     if not version.startswith("version=") or not sep:
-        raise FleetError(f"fault {text!r} is not version=V:latency_ms=+40,error_rate=0.05")
+        raise FleetError(f"fault {text!r} is not version=V:latency_ms=+40,error_rate=0.05,drift=0.5")
     values = {}
     for item in rest.split(","):
         k, _, v = item.partition("=")
-        if k not in ("latency_ms", "error_rate"):
-            raise FleetError(f"fault {text!r}: unknown setting {k!r} (latency_ms, error_rate)")
-        values[k] = float(v)
+        if k not in ("latency_ms", "error_rate", "drift"):
+            raise FleetError(f"fault {text!r}: unknown setting {k!r} (latency_ms, error_rate, drift)")
+        try:
+            values[k] = float(v)
+        except ValueError:
+            raise FleetError(f"fault {text!r}: {k} needs a number, not {v!r}") from None
+    if "drift" in values:
+        check_drift(values["drift"], f"fault {text!r}: drift")
     return version.removeprefix("version="), Fault(**values)
 
 

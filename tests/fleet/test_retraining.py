@@ -46,3 +46,26 @@ def test_drift_on_one_device_is_not_a_fleet_signal(world, releases, run):
         d.emit_telemetry(calls=500)
     service.pump()
     assert service.fleet.retraining.scan(clock.now) == []
+
+
+def test_simulated_drift_opens_a_request_at_the_services_own_scan(world, releases, run):
+    """What `edgeml fleet simulate --fault 'version=1.2.3:drift=0.5'` does: the devices take the reference
+    profile from the artifact they installed, and the service's next scan (RETRAIN_SCAN_S) opens the request."""
+    from edgeml.fleet import RolloutPlan
+    from edgeml.fleet.fleet_service import RETRAIN_SCAN_S
+    from edgeml.fleet.simulated_device import Fault
+
+    service, devices, clock = world
+    service.fleet.artifacts.publish(releases["1.2.3"], clock.now)
+    for d in devices[:3]:
+        d.faults = {"1.2.3": Fault(drift=0.5)}  # three of ten: the fewest devices (and 20 %+) that count
+    r = service.fleet.rollouts.create("digits@1.2.3", "all", RolloutPlan.build("100%", "", "0s", "10m", []), clock.now)
+    run(service, devices, clock, r["id"])
+    for d in devices:
+        d.emit_telemetry(calls=100)  # one batch: what `simulate` sends every 10 s
+    service.pump()
+    assert service.fleet.retraining.list() == []  # telemetry alone opens nothing: the scan does
+    clock.now += RETRAIN_SCAN_S
+    service.tick()
+    (req,) = service.fleet.retraining.list()
+    assert set(req["devices"]) == {"cam-00", "cam-01", "cam-02"} and req["max_psi"] > 0.25
