@@ -18,7 +18,7 @@ import edgeml
 from edgeml.fleet.api_request import ApiError, ApiRequest
 from edgeml.fleet.artifact_upload import publish_upload
 from edgeml.fleet.device_tags import TagChange
-from edgeml.fleet.rollout_plan import RolloutPlan
+from edgeml.fleet.rollout_plan import DEFAULT_WAVES, RolloutPlan
 from edgeml.fleet.selector import parse_selector
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ __all__ = ["OPERATOR", "PUBLIC", "READ", "ROLLOUT_DEFAULTS", "ROUTES", "Route"]
 PUBLIC, READ, OPERATOR = "public", "read", "operator"  # who may call: anyone, either token, the operator token
 Reply = tuple[int, Any]
 # NOTE: the same defaults as `edgeml fleet rollout create` / `experiment create` (a test compares them)
-ROLLOUT_DEFAULTS = {"canary": "5%", "waves": "25%,100%", "bake": "10m", "deadline": "30m", "gates": []}
+ROLLOUT_DEFAULTS = {"canary": "5%", "waves": DEFAULT_WAVES, "bake": "10m", "deadline": "30m", "gates": []}
 EXPERIMENT_DEFAULTS = {"split": 50, "metrics": "p95_latency,error_rate"}
 TAG_DEFAULTS: dict[str, Any] = {"set": {}, "remove": []}
 

@@ -15,11 +15,12 @@ from typing import Any
 from edgeml.fleet.database import FleetError
 from edgeml.fleet.gates import Gate, parse_gate
 
-__all__ = ["DEFAULT_INSTALL_GATE", "RolloutPlan", "parse_duration", "parse_percent"]
+__all__ = ["DEFAULT_INSTALL_GATE", "DEFAULT_WAVES", "RolloutPlan", "parse_duration", "parse_percent"]
 
 # NOTE: a wave where half the installs fail stops the rollout even when the operator set no gate (like
 # hawkBit's default error threshold); give any install_success gate to choose another threshold
 DEFAULT_INSTALL_GATE = "install_success>=0.5"
+DEFAULT_WAVES = "25%,100%"  # after the canary, unless the canary is already 100 %
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}
@@ -53,7 +54,10 @@ class RolloutPlan:
 
     @classmethod
     def build(cls, canary: str, waves: str, bake: str, deadline: str, gates: list[str]) -> RolloutPlan:
-        shares = [parse_percent(canary)] + [parse_percent(w) for w in waves.split(",") if w.strip()]
+        first = parse_percent(canary)
+        if first == 1.0 and waves == DEFAULT_WAVES:
+            waves = ""  # NOTE: a 100 % canary is the whole rollout; the default waves only follow a partial one
+        shares = [first] + [parse_percent(w) for w in waves.split(",") if w.strip()]
         if any(b <= a for a, b in itertools.pairwise(shares)):
             raise FleetError(
                 f"wave sizes {shares} must grow (they are cumulative shares, canary first)",

@@ -29,7 +29,12 @@ def rollout() -> None:
 @click.argument("artifact")
 @click.option("--to", "selector", required=True, help="Devices: target=ID,tag:KEY=VALUE,id=PATTERN or all.")
 @click.option("--canary", default="5%", show_default=True, help="First wave's share of the devices.")
-@click.option("--waves", default="25%,100%", show_default=True, help="Cumulative shares after the canary.")
+@click.option(
+    "--waves",
+    default="25%,100%",  # NOTE: fleet.rollout_plan.DEFAULT_WAVES (a test compares the CLI and HTTP defaults)
+    show_default=True,
+    help="Cumulative shares after the canary (the default is dropped when --canary is 100%).",
+)
 @click.option("--bake", default="10m", show_default=True, help="Wait after a wave settles before judging it.")
 @click.option("--deadline", default="30m", show_default=True, help="Most time a device gets per install.")
 @click.option(

@@ -99,3 +99,9 @@ def test_without_gates_a_wave_where_installs_fail_still_stops_the_rollout(world,
     assert status["state"] == "aborted" and "install_success>=0.5" in status["reason"], status["reason"]
     assert all(e["state"] == "cancelled" for e in status["executions"] if e["wave"] > 0)
     assert {d.current.version for d in devices} == {"1.3.0"}
+
+
+def test_a_100_percent_canary_is_the_whole_rollout():
+    assert RolloutPlan.build("100%", "25%,100%", "0s", "1m", []).waves == (1.0,)  # the default waves drop out
+    with pytest.raises(FleetError, match="must grow"):
+        RolloutPlan.build("100%", "50%", "0s", "1m", [])  # waves the operator chose are not second-guessed
