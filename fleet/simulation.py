@@ -124,11 +124,15 @@ class _AioLink:
 
 
 def _quiet_closed_sockets(loop: asyncio.AbstractEventLoop, context: dict) -> None:
-    """paho schedules a writer callback for a socket that a dropped connection already closed (EBADF):
-    expected here, where devices drop on purpose; anything else is logged as usual."""
+    """paho schedules a writer callback for a socket that a dropped connection already closed (EBADF), and
+    aiomqtt leaves an unawaited future holding the disconnect when the broker goes away: both expected here,
+    where devices drop on purpose and reconnect; anything else is logged as usual."""
     exc = context.get("exception")
     if isinstance(exc, OSError) and exc.errno == errno.EBADF:
         log.debug("callback on a closed socket: %s", context.get("message"))
+        return
+    if isinstance(exc, aiomqtt.MqttError):
+        log.debug("connection lost (the device reconnects): %s", exc)
         return
     loop.default_exception_handler(context)
 
