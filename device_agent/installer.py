@@ -196,10 +196,11 @@ class Installer:
 
     def _roll_back(self, failure: InstallFailure) -> InstallResult:
         update = self._update
-        log.warning("rolling back %s: [%s] %s", update.describe(), failure.code, failure.message)
         record = Failure(failure.code, failure.message, failure.hint, update.release)
         # from `installing` on, the target slot belongs to the candidate: drop its record so tidy() wipes it
         handed_over = self._state.lifecycle in (State.INSTALLING, State.SELF_TEST)
+        what = "rolling back" if handed_over else "refused"  # NOTE: before `installing` nothing was changed
+        log.warning("%s %s: [%s] %s", what, update.describe(), failure.code, failure.message)
         slots = self._slots_with(update.slot) if handed_over else self._state.slots
         self._advance(Event.FAILED, last_failure=record, slots=slots)
         self._tidy()
