@@ -12,20 +12,18 @@ when int8-static misses the budget.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
-from edgeml.compiler.build_candidate import Built
 from edgeml.compiler.passes.infer_shapes import InferShapes
 from edgeml.compiler.passes.optimize_graph import OptimizeGraph, OptimizeGraphConfig
 from edgeml.compiler.passes.quantize_dynamic import QuantizeDynamic, QuantizeDynamicConfig
 from edgeml.compiler.passes.quantize_static import QuantizeStatic, QuantizeStaticConfig
 from edgeml.compiler.passes.upgrade_opset import UpgradeOpset, UpgradeOpsetConfig
-from edgeml.compiler.quantized_layers import QuantizedLayer, quantized_layers
 from edgeml.host import host_info
 from edgeml.targets.cpu_ort.recipe import Recipe
 from edgeml.targets.graph_kind import graph_kind
 from edgeml.targets.plan import CandidatePlan, Plan
+from edgeml.targets.qdq_mixed_plan import mixed_layers, mixed_plan
 
 __all__ = ["MIXED_BASE", "mixed_layers", "mixed_plan", "plan"]
 
@@ -53,22 +51,6 @@ def plan(model: Any, recipe: Recipe, has_calibration: bool) -> Plan:
     if recipe.precision not in ("auto", "fp32"):
         candidates.pop("fp32")
     return Plan(prepare, candidates, tuple(notes))
-
-
-def mixed_plan(base: CandidatePlan, keep_float: tuple[str, ...]) -> CandidatePlan:
-    """The int8-static plan `base` with the layers `keep_float` (node names) left in float."""
-    passes = [
-        QuantizeStatic(replace(p.config, exclude_nodes=tuple(keep_float))) if isinstance(p, QuantizeStatic) else p
-        for p in base.passes
-    ]
-    return replace(base, passes=passes)
-
-
-def mixed_layers(base: Built, prepared: bytes) -> list[QuantizedLayer]:
-    """The layers of the QDQ model, named as in the float model `prepared`."""
-    import onnx
-
-    return quantized_layers(onnx.load_model_from_string(base.onnx.data), onnx.load_model_from_string(prepared))
 
 
 def _wants(recipe: Recipe, precision: str, fits: bool, notes: list[str], kind: str) -> bool:

@@ -1,6 +1,7 @@
 """The gpu-ort pipeline: the cpu-ort preparation, then one pass list per candidate precision: FP32 as is,
 FP16 (ONNX Runtime's converter, float32 I/O, overflow-prone ops kept in FP32), and QDQ INT8 as TensorRT
-reads it (symmetric signed activations and weights, per-channel weights) where there is calibration data.
+reads it (symmetric signed activations and weights, per-channel weights) where there is calibration data;
+`int8-mixed`, the accuracy-aware candidate, keeps the fewest layers of that INT8 model in float (as on cpu-ort).
 
 No candidate is lowered: the artifact is the ONNX file. Every candidate is validated on ONNX Runtime's
 CPU provider, and the plan's notes say so, because the compile host has no CUDA or TensorRT.
@@ -18,8 +19,11 @@ from edgeml.compiler.passes.upgrade_opset import UpgradeOpset, UpgradeOpsetConfi
 from edgeml.targets.gpu_ort.recipe import Recipe
 from edgeml.targets.graph_kind import graph_kind
 from edgeml.targets.plan import CandidatePlan, Plan
+from edgeml.targets.qdq_mixed_plan import mixed_layers, mixed_plan
 
-__all__ = ["VALIDATED_ON", "int8_config", "plan"]
+__all__ = ["MIXED_BASE", "VALIDATED_ON", "int8_config", "mixed_layers", "mixed_plan", "plan"]
+
+MIXED_BASE = "int8"  # the candidate an accuracy-aware mix (int8-mixed) starts from
 
 VALIDATED_ON = "validated on CPUExecutionProvider; CUDA/TensorRT not present at compile time"
 
@@ -31,6 +35,8 @@ def plan(model: Any, recipe: Recipe, has_calibration: bool) -> Plan:
         InferShapes(),  # NOTE: after optimization, so the quantizer and the FP16 converter see the final graph
     ]
     wanted = ("fp32", "fp16", "int8") if recipe.precision == "auto" else (recipe.precision,)
+    if recipe.precision == "int8-mixed":
+        wanted = ("int8",)  # NOTE: the mix is searched from the all-INT8 candidate
     if recipe.provider == "cuda" and recipe.precision == "auto":
         # NOTE: the CUDA provider runs QDQ models as dequantize + float kernels: INT8 would only cost time
         wanted = ("fp32", "fp16")

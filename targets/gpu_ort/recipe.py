@@ -12,7 +12,10 @@ __all__ = ["Recipe"]
 @dataclass(frozen=True)
 class Recipe:
     precision: str = target_option(
-        "auto", "auto measures every fitting candidate and ships the best passing one", ("auto", "fp32", "fp16", "int8")
+        "auto",
+        "auto measures every fitting candidate and ships the best passing one; int8-mixed keeps the fewest layers "
+        "of the INT8 model in float that meet the budget",
+        ("auto", "fp32", "fp16", "int8", "int8-mixed"),
     )
     provider: str = target_option(
         "tensorrt",

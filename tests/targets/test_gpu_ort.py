@@ -118,3 +118,19 @@ def test_cuda_provider_drops_int8(keypair, tmp_path):
     result = edgeml.compile(str(DIGITS / "model.onnx"), "gpu-ort", key=keypair[0], out=tmp_path / "c",
                             options={"provider": "cuda"})  # fmt: skip
     assert set(result.manifest["decision"]["candidates"]) == {"fp32", "fp16"}
+
+
+def test_int8_mixed_keeps_the_fewest_layers_in_float_as_on_cpu_ort(keypair, tmp_path):
+    """Same accuracy-aware contract as cpu-ort (tests/compiler/test_accuracy_aware.py), on the TensorRT-style
+    S8S8 QDQ: all-INT8 misses a 0.9999 floor here; the Gemm in float meets it."""
+    result = edgeml.compile(
+        str(DIGITS / "model.onnx"), "gpu-ort", key=keypair[0], out=tmp_path / "m", eval_data=DIGITS / "calib.npz",
+        min_cosine=0.9999, options={"precision": "int8-mixed"},
+    )  # fmt: skip
+    d = result.decision
+    assert d.chosen == "int8-mixed" and d.mixed_precision["keep_float"] == ["node_linear"], d.verdicts
+    m = edgeml.verify(tmp_path / "m", keypair[1]).manifest
+    assert m["decision"]["candidates"]["int8-mixed"]["fidelity"]["logits"]["cosine"] >= 0.9999
+    (quantize,) = [p for p in m["provenance"]["passes"] if p["name"] == "quantize-static"]
+    assert quantize["config"]["exclude_nodes"] == ["node_linear"] and quantize["config"]["activation_type"] == "int8"
+    assert "int8-mixed" in load_target("gpu-ort").SPEC.precisions
