@@ -1,7 +1,7 @@
 """Accuracy-aware compression on cpu-ort and cpu-openvino: pruning, INT8 and per-layer float fallback vs NNCF,
 in one run.
 
-For each model (digits CNN `build`, wide digits CNN `build_wide`, both PyTorch factories):
+For the digits CNN (`build`), the wide digits CNN (`build_wide`), both PyTorch factories:
 
   fp32                 edgeml --precision fp32 (the reference every other row is compared with)
   int8                 edgeml --precision int8-static
@@ -17,13 +17,28 @@ For each model (digits CNN `build`, wide digits CNN `build_wide`, both PyTorch f
   ov-nncf-aac@FLOOR    nncf.quantize_with_accuracy_control on the OpenVINO model (ov.convert_model of the fp32
                        ONNX), the same validation_fn and max_drop, and ov-int8's quantization settings
 
+For all-MiniLM-L6-v2 (examples/minilm/prepare.py's model.onnx, calib.npz, eval.npz; no labels):
+
+  fp32                 edgeml --precision fp32
+  auto                 edgeml with its defaults (cosine ≥ 0.99, every channel ≥ 0.9): int8-dynamic on a transformer
+  int8-static          edgeml --precision int8-static, budget loosened to show why auto never tries it
+  pruned30             edgeml --prune channels:0.3 --finetune calib.npz (distillation) on the factory
+                       examples.minilm.minilm:build, fp32, budget loosened
+  mixed@FLOOR          edgeml --precision int8-mixed --min-cosine FLOOR
+  ov-fp32, ov-int8     edgeml cpu-openvino fp32 / int8 (NNCF, mixed preset, transformer model type: what auto ships)
+  ov-mixed@FLOOR       edgeml cpu-openvino --precision int8-mixed --min-cosine FLOOR
+  ov-nncf-aac@FLOOR    NNCF accuracy control on ov.convert_model(model.onnx), ov-int8's settings
+
 The budget is a fidelity floor (mean per-sample cosine vs fp32 on eval.npz), the same metric on both sides:
 all-INT8 digits models lose no top-1 accuracy on the 400 eval samples, so a labelled budget would not
-separate anything. All rows of a model are timed in one interleaved loop (edgeml.timing, 1 thread, one eval
-sample per call; ONNX Runtime CPU for the ONNX rows, the OpenVINO CPU plugin for the ov- rows, each row's
-speedup against the fp32 row of its own runtime); accuracy is top-1 on eval.npz's labels.
+separate anything, and MiniLM's embeddings have no labels. All rows of a model are timed in one interleaved
+loop (edgeml.timing, 1 thread, one eval sample per call; ONNX Runtime CPU for the ONNX rows, the OpenVINO CPU
+plugin for the ov- rows, each row's speedup against the fp32 row of its own runtime); accuracy is top-1 on
+eval.npz's labels where it has them. A row that fails records its error and time to failure, not a gap.
 
-    python benchmarks/bench_accuracy.py [--out benchmarks/results/accuracy.json]
+    python benchmarks/bench_accuracy.py [--models minilm] [--out benchmarks/results/accuracy.json]
+
+With --models, the other models' results already in --out are kept.
 """
 
 from __future__ import annotations
@@ -38,6 +53,9 @@ import platform
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -45,175 +63,278 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 DIGITS = ROOT / "examples" / "digits"
+MINILM = ROOT / "examples" / "minilm" / "build"
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "accuracy.json"
-FLOORS = (0.9999, 0.99998)
-MODELS = {"digits": "examples.digits.digits_cnn:build", "digits_wide": "examples.digits.digits_cnn:build_wide"}
+LOOSE = dict(min_cosine=0.0, min_channel_cosine=-1.0)  # a row built to show its numbers, whatever they are
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    parser.add_argument("--seconds", type=float, default=6.0, help="interleaved timing per model")
-    args = parser.parse_args()
-    os.chdir(ROOT)
-    sys.path.insert(0, str(ROOT))
-    logging.disable(logging.WARNING)
-    results = {"host": _host(), "floors": FLOORS, "models": {}}
-    with tempfile.TemporaryDirectory(prefix="bench-accuracy-") as tmp:
-        work = Path(tmp)
-        unlabelled = work / "eval_unlabelled.npz"
-        with np.load(DIGITS / "eval.npz") as z:
-            np.savez(unlabelled, input=z["input"])
-        for name, factory in MODELS.items():
-            print(f"== {name}", flush=True)
-            results["models"][name] = bench_model(factory, work / name, unlabelled, args.seconds)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
-    print_table(results)
-    print(f"wrote {args.out}")
+@dataclass(frozen=True)
+class Suite:
+    """One model's benchmark: its source, data folder (calib.npz, eval.npz), floors and rows."""
+
+    source: str
+    data: Path
+    floors: tuple[float, ...]
+    seconds: float  # interleaved timing
+    variants: Callable[[Suite, Path], dict[str, dict[str, Any]]]  # (suite, unlabelled eval) → edgeml rows
+    nncf_onnx: bool  # NNCF's ONNX-backend rows (plain quantize, accuracy control)
+    ov_settings: dict[str, str | None]  # NNCF OpenVINO accuracy control: ov-int8's preset and model type
 
 
-def bench_model(factory: str, work: Path, unlabelled: Path, seconds: float) -> dict[str, Any]:
-    import edgeml
-    from edgeml.artifact import create_keypair
-
-    key = create_keypair(work / "keys")[0]
-    cache = work / "cache"
-    common = dict(calib=DIGITS / "calib.npz", eval_data=DIGITS / "eval.npz", key=key, cache_dir=cache)
-    prune = dict(finetune=DIGITS / "train.npz", max_drop=100.0, min_channel_cosine=-1.0)
-    variants: dict[str, dict[str, Any]] = {
+def digits_variants(suite: Suite, unlabelled: Path) -> dict[str, dict[str, Any]]:
+    prune = dict(finetune=suite.data / "train.npz", max_drop=100.0, min_channel_cosine=-1.0)
+    return {
         "fp32": dict(options={"precision": "fp32"}),
         "int8": dict(options={"precision": "int8-static"}),
         "pruned30": dict(prune="channels:0.3", options={"precision": "fp32"}, **prune),
         "pruned50": dict(prune="channels:0.5", options={"precision": "fp32"}, **prune),
         "pruned30+int8": dict(prune="channels:0.3", options={"precision": "int8-static"}, **prune),
-    }
-    for floor in FLOORS:
-        variants[f"mixed@{floor}"] = dict(options={"precision": "int8-mixed"}, min_cosine=floor, eval_data=unlabelled)
-    variants["ov-fp32"] = dict(target="cpu-openvino", options={"precision": "fp32"})
-    variants["ov-int8"] = dict(target="cpu-openvino", options={"precision": "int8"})
-    for floor in FLOORS:
-        variants[f"ov-mixed@{floor}"] = dict(
-            target="cpu-openvino", options={"precision": "int8-mixed"}, min_cosine=floor, eval_data=unlabelled
-        )
-    rows: dict[str, dict[str, Any]] = {}
-    for label, kw in variants.items():
-        target = kw.pop("target", "cpu-ort")
-        started = time.perf_counter()
-        try:
-            result = edgeml.compile(factory, target, out=work / label, **(common | kw))
-        except edgeml.EdgemlError as exc:
-            rows[label] = {"error": exc.message}
-            print(f"  {label}: {exc.message[:200]}", flush=True)
-            continue
-        search = result.decision.mixed_precision or {}
-        rows[label] = {
-            "model": str(work / label / result.manifest["target"]["model_file"]),
-            "runtime": result.manifest["target"]["runtime"],
-            "build_seconds": round(time.perf_counter() - started, 2),
-            "layers_in_float": search.get("keep_float"),
-            "pruning": (result.manifest.get("pruning") or {}).get("note"),
-        }
-        print(f"  {label}: built in {rows[label]['build_seconds']} s", flush=True)
-    reference = work / "fp32" / "model.onnx"
-    rows["nncf-int8"] = nncf_quantize(reference, work / "nncf-int8.onnx")
-    for floor in FLOORS:
-        rows[f"nncf-aac@{floor}"] = nncf_accuracy_control(reference, work / f"nncf-{floor}.onnx", floor)
-    for floor in FLOORS:
-        rows[f"ov-nncf-aac@{floor}"] = nncf_openvino_accuracy_control(reference, work / f"ov-nncf-{floor}", floor)
-    measure_rows(rows, reference, seconds)
+    } | _mixed_and_openvino(suite, unlabelled)
+
+
+def minilm_variants(suite: Suite, unlabelled: Path) -> dict[str, dict[str, Any]]:
+    prune = dict(source="examples.minilm.minilm:build", prune="channels:0.3", finetune=suite.data / "calib.npz")
+    return {
+        "fp32": dict(options={"precision": "fp32"}),
+        "auto": dict(),
+        "int8-static": dict(options={"precision": "int8-static"}, **LOOSE),
+        "pruned30": dict(options={"precision": "fp32"}, **prune, **LOOSE),
+    } | _mixed_and_openvino(suite, unlabelled)
+
+
+def _mixed_and_openvino(suite: Suite, unlabelled: Path) -> dict[str, dict[str, Any]]:
+    mixed = dict(options={"precision": "int8-mixed"}, eval_data=unlabelled)
+    rows = {f"mixed@{f}": dict(mixed, min_cosine=f) for f in suite.floors}
+    rows["ov-fp32"] = dict(target="cpu-openvino", options={"precision": "fp32"})
+    rows["ov-int8"] = dict(target="cpu-openvino", options={"precision": "int8"})
+    rows |= {f"ov-mixed@{f}": dict(mixed, target="cpu-openvino", min_cosine=f) for f in suite.floors}
     return rows
 
 
-def nncf_quantize(reference: Path, out: Path) -> dict[str, Any]:
+SUITES = {
+    "digits": Suite("examples.digits.digits_cnn:build", DIGITS, (0.9999, 0.99998), 6.0, digits_variants, True,
+                    {"preset": "performance", "model_type": None}),
+    "digits_wide": Suite("examples.digits.digits_cnn:build_wide", DIGITS, (0.9999, 0.99998), 6.0, digits_variants,
+                         True, {"preset": "performance", "model_type": None}),
+    # NOTE: floors above both all-INT8 results (cpu-ort int8-dynamic 0.993, cpu-openvino int8 0.9976)
+    "minilm": Suite(str(MINILM / "model.onnx"), MINILM, (0.998, 0.999), 20.0, minilm_variants, False,
+                    {"preset": "mixed", "model_type": "transformer"}),
+}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--models", nargs="+", choices=list(SUITES), default=list(SUITES))
+    parser.add_argument("--seconds", type=float, help="interleaved timing per model (default: 6 s, MiniLM 20 s)")
+    args = parser.parse_args()
+    os.chdir(ROOT)
+    sys.path.insert(0, str(ROOT))
+    logging.disable(logging.WARNING)
+    results = _previous(args.out, args.models)
+    results["host"] = _host()
+    with tempfile.TemporaryDirectory(prefix="bench-accuracy-") as tmp:
+        for name in args.models:
+            suite = SUITES[name]
+            if name == "minilm":
+                _prepare_minilm()
+            print(f"== {name}", flush=True)
+            started = time.perf_counter()
+            rows = bench_model(suite, Path(tmp) / name, args.seconds or suite.seconds)
+            results["floors"][name] = list(suite.floors)
+            results["models"][name] = rows
+            results["seconds"][name] = round(time.perf_counter() - started, 1)
+    results["models"] = {k: results["models"][k] for k in SUITES if k in results["models"]}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
+    print_table(results, args.models)
+    print(f"wrote {args.out}")
+
+
+def _previous(out: Path, models: list[str]) -> dict[str, Any]:
+    """The results already in `out` for the models not rerun (floors: one list per model)."""
+    fresh: dict[str, Any] = {"floors": {}, "models": {}, "seconds": {}}
+    if set(models) == set(SUITES) or not out.exists():
+        return fresh
+    old = json.loads(out.read_text())
+    kept = {k: v for k, v in old.get("models", {}).items() if k not in models}
+    floors = old.get("floors", {})
+    floors = floors if isinstance(floors, dict) else {k: floors for k in kept}  # older files: one list for all
+    seconds = old.get("seconds", {})
+    return {"floors": {k: floors[k] for k in kept if k in floors}, "models": kept,
+            "seconds": {k: seconds[k] for k in kept if k in seconds}}  # fmt: skip
+
+
+def _prepare_minilm() -> None:
+    """examples/minilm/build/ (model.onnx, calib.npz, eval.npz): ~15 s the first time, then up to date."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("minilm_prepare", ROOT / "examples" / "minilm" / "prepare.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.prepare(quiet=True)
+
+
+def bench_model(suite: Suite, work: Path, seconds: float) -> dict[str, Any]:
+    from edgeml.artifact import create_keypair
+
+    work.mkdir(parents=True)
+    key = create_keypair(work / "keys")[0]
+    common = dict(calib=suite.data / "calib.npz", eval_data=suite.data / "eval.npz", key=key, cache_dir=work / "cache")
+    variants = suite.variants(suite, _unlabelled(suite, work))
+    rows = {label: build_row(suite, label, kw, work, common) for label, kw in variants.items()}
+    reference = work / "fp32" / "model.onnx"
+    float_onnx = Path(suite.source) if suite.source.endswith(".onnx") else reference  # what both sides start from
+    nncf_rows: dict[str, Callable[[], dict[str, Any]]] = {}
+    if suite.nncf_onnx:
+        nncf_rows["nncf-int8"] = partial(nncf_quantize, suite, reference, work / "nncf-int8.onnx")
+        for f in suite.floors:
+            nncf_rows[f"nncf-aac@{f}"] = partial(nncf_accuracy_control, suite, reference, work / f"nncf-{f}.onnx", f)
+    for f in suite.floors:
+        nncf_rows[f"ov-nncf-aac@{f}"] = partial(nncf_openvino_accuracy_control, suite, float_onnx, work / f"ov-{f}", f)
+    rows |= {label: _nncf_row(label, build) for label, build in nncf_rows.items()}
+    measure_rows(rows, suite, seconds)
+    return rows
+
+
+def _unlabelled(suite: Suite, work: Path) -> Path:
+    """eval.npz without its labels (int8-mixed then judges fidelity, not accuracy): a copy where it has any."""
+    evaluation = suite.data / "eval.npz"
+    with np.load(evaluation) as z:
+        if "labels" not in z.files:
+            return evaluation
+        np.savez(work / "eval_unlabelled.npz", **{k: z[k] for k in z.files if k != "labels"})
+    return work / "eval_unlabelled.npz"
+
+
+def build_row(suite: Suite, label: str, kw: dict[str, Any], work: Path, common: dict[str, Any]) -> dict[str, Any]:
+    """One edgeml compile; a failure becomes the row's error (uncaught: an exception edgeml did not wrap)."""
+    import edgeml
+
+    kw = dict(kw)
+    target, source = kw.pop("target", "cpu-ort"), kw.pop("source", suite.source)
+    started = time.perf_counter()
+    try:
+        result = edgeml.compile(source, target, out=work / label, **(common | kw))
+    except Exception as exc:  # every failure is a result of this benchmark
+        seconds = round(time.perf_counter() - started, 2)
+        error = exc.message if isinstance(exc, edgeml.EdgemlError) else f"{type(exc).__name__}: {exc}"
+        print(f"  {label}: failed after {seconds} s: {error[:300]}", flush=True)
+        return {"error": error, "build_seconds": seconds} | (
+            {} if isinstance(exc, edgeml.EdgemlError) else {"uncaught": True}
+        )
+    search = result.decision.mixed_precision or {}
+    row = {
+        "model": str(work / label / result.manifest["target"]["model_file"]),
+        "runtime": result.manifest["target"]["runtime"],
+        "precision": result.decision.chosen,
+        "build_seconds": round(time.perf_counter() - started, 2),
+        "layers_in_float": search.get("keep_float"),
+        "pruning": (result.manifest.get("pruning") or {}).get("note"),
+    }
+    if search.get("seconds") is not None:
+        row["search"] = {"seconds": search["seconds"], "tries": len(search.get("tries", ())),
+                         "ranked": len(search.get("ranking", ())), "summary": search.get("summary")}  # fmt: skip
+    print(f"  {label}: {row['precision']}, built in {row['build_seconds']} s", flush=True)
+    return row
+
+
+def _nncf_row(label: str, build: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        row = build()
+    except Exception as exc:  # every failure is a result of this benchmark
+        seconds = round(time.perf_counter() - started, 2)
+        print(f"  {label}: failed after {seconds} s: {type(exc).__name__}: {exc}"[:300], flush=True)
+        return {"error": f"{type(exc).__name__}: {exc}", "build_seconds": seconds}
+    print(f"  {label}: built in {row['build_seconds']} s", flush=True)
+    return row
+
+
+def nncf_quantize(suite: Suite, reference: Path, out: Path) -> dict[str, Any]:
     """Plain nncf.quantize, defaults: the starting point NNCF's accuracy control works from."""
     import nncf
     import onnx
 
     model = onnx.load(reference)
-    name = model.graph.input[0].name
-    calib = _inputs(DIGITS / "calib.npz")
+    calib = _feeds(suite.data / "calib.npz", _input_names(model))
     started = time.perf_counter()
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        quantized = nncf.quantize(
-            model, nncf.Dataset([calib[i : i + 1] for i in range(len(calib))], lambda item: {name: item}),
-            subset_size=len(calib),
-        )  # fmt: skip
+    with _quiet():
+        quantized = nncf.quantize(model, nncf.Dataset(calib), subset_size=len(calib))
     onnx.save(quantized, out)
     seconds = round(time.perf_counter() - started, 2)
     return {"model": str(out), "build_seconds": seconds, "layers_in_float": _nncf_float_layers(quantized)}
 
 
-def nncf_accuracy_control(reference: Path, out: Path, floor: float) -> dict[str, Any]:
+def nncf_accuracy_control(suite: Suite, reference: Path, out: Path, floor: float) -> dict[str, Any]:
     import nncf
     import onnx
     import onnxruntime as ort
 
-    calib = _inputs(DIGITS / "calib.npz")
-    x = _inputs(DIGITS / "eval.npz")
-    ref_session = ort.InferenceSession(str(reference), providers=["CPUExecutionProvider"])
-    name = ref_session.get_inputs()[0].name
-    ref = ref_session.run(None, {name: x})[0]
+    model = onnx.load(reference)
+    calib, evaluation = (_feeds(suite.data / f, _input_names(model)) for f in ("calib.npz", "eval.npz"))
+    ref = _reference_outputs(reference, evaluation)
 
-    def validate(model: Any, data: Any) -> tuple[float, list[float]]:
-        session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-        outs = np.concatenate([session.run(None, {name: item})[0] for item in data])
-        per_sample = _cosines(ref[: len(outs)], outs)
-        return float(per_sample.mean()), [float(c) for c in per_sample]
+    def validate(candidate: Any, data: Any) -> tuple[float, list[float]]:
+        session = ort.InferenceSession(candidate.SerializeToString(), providers=["CPUExecutionProvider"])
+        return _mean_cosine(ref, [session.run(None, item)[0] for item in data])
 
     started = time.perf_counter()
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    with _quiet():
         quantized = nncf.quantize_with_accuracy_control(
-            onnx.load(reference),
-            nncf.Dataset([calib[i : i + 1] for i in range(len(calib))], lambda item: {name: item}),
-            nncf.Dataset([x[i : i + 1] for i in range(len(x))], lambda item: {name: item}),
-            validate,
-            max_drop=round(1.0 - floor, 8),
-            drop_type=nncf.DropType.ABSOLUTE,
-            subset_size=len(calib),
-        )
+            model, nncf.Dataset(calib), nncf.Dataset(evaluation), validate,
+            max_drop=round(1.0 - floor, 8), drop_type=nncf.DropType.ABSOLUTE, subset_size=len(calib),
+        )  # fmt: skip
     seconds = time.perf_counter() - started
     onnx.save(quantized, out)
     return {"model": str(out), "build_seconds": round(seconds, 2), "layers_in_float": _nncf_float_layers(quantized)}
 
 
-def nncf_openvino_accuracy_control(reference: Path, out: Path, floor: float) -> dict[str, Any]:
+def nncf_openvino_accuracy_control(suite: Suite, float_onnx: Path, out: Path, floor: float) -> dict[str, Any]:
     """NNCF's own accuracy-aware loop on the OpenVINO backend, at ov-int8's quantization settings."""
     import nncf
     import onnx
-    import onnxruntime as ort
     import openvino as ov
 
-    calib = _inputs(DIGITS / "calib.npz")
-    x = _inputs(DIGITS / "eval.npz")
-    ref_session = ort.InferenceSession(str(reference), providers=["CPUExecutionProvider"])
-    name = ref_session.get_inputs()[0].name
-    ref = ref_session.run(None, {name: x})[0]
+    proto = onnx.load(float_onnx)
+    calib, evaluation = (_feeds(suite.data / f, _input_names(proto)) for f in ("calib.npz", "eval.npz"))
+    ref = _reference_outputs(float_onnx, evaluation)
 
     def validate(compiled: Any, data: Any) -> tuple[float, list[float]]:
-        outs = np.concatenate([compiled({name: item})[0] for item in data])
-        per_sample = _cosines(ref[: len(outs)], outs)
-        return float(per_sample.mean()), [float(c) for c in per_sample]
+        return _mean_cosine(ref, [compiled(item)[0] for item in data])
 
+    settings = suite.ov_settings
+    model_type = settings["model_type"]
     started = time.perf_counter()
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    with _quiet():
         quantized = nncf.quantize_with_accuracy_control(
-            ov.convert_model(str(reference)),
-            nncf.Dataset([calib[i : i + 1] for i in range(len(calib))], lambda item: {name: item}),
-            nncf.Dataset([x[i : i + 1] for i in range(len(x))], lambda item: {name: item}),
-            validate,
-            max_drop=round(1.0 - floor, 8),
-            drop_type=nncf.DropType.ABSOLUTE,
-            preset=nncf.QuantizationPreset.PERFORMANCE,
-            target_device=nncf.TargetDevice.CPU,
-            subset_size=len(calib),
-        )
+            ov.convert_model(str(float_onnx)), nncf.Dataset(calib), nncf.Dataset(evaluation), validate,
+            max_drop=round(1.0 - floor, 8), drop_type=nncf.DropType.ABSOLUTE,
+            preset=nncf.QuantizationPreset(settings["preset"]),
+            model_type=nncf.ModelType(model_type) if model_type else None,
+            target_device=nncf.TargetDevice.CPU, subset_size=len(calib),
+        )  # fmt: skip
     seconds = time.perf_counter() - started
     out.mkdir(parents=True, exist_ok=True)
     ov.save_model(quantized, out / "model.xml", compress_to_fp16=False)
-    float_layers = _ov_float_layers(out / "model.xml", onnx.load(reference))
+    float_layers = _ov_float_layers(out / "model.xml", proto)
     return {"model": str(out / "model.xml"), "runtime": "openvino", "build_seconds": round(seconds, 2),
-            "layers_in_float": float_layers}  # fmt: skip
+            "layers_in_float": float_layers} | _nncf_ops_left(quantized)  # fmt: skip
+
+
+def _nncf_ops_left(model: Any) -> dict[str, int]:
+    """What NNCF left in the IR it returned: quantizers, and SmoothQuant's activation scales (transformers)."""
+    ops = list(model.get_ops())
+    return {
+        "fake_quantize_ops": sum(op.get_type_name() == "FakeQuantize" for op in ops),
+        "smooth_quant_scales": sum(op.get_friendly_name().endswith("/nncf_smooth_quant") for op in ops),
+    }
+
+
+@contextlib.contextmanager
+def _quiet() -> Any:
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        yield
 
 
 def _ov_float_layers(xml: Path, float_onnx: Any) -> list[str]:
@@ -238,28 +359,29 @@ def _nncf_float_layers(model: Any) -> list[str]:
     return found
 
 
-def measure_rows(rows: dict[str, dict[str, Any]], reference: Path, seconds: float) -> None:
+def measure_rows(rows: dict[str, dict[str, Any]], suite: Suite, seconds: float) -> None:
+    """Size, interleaved latency, accuracy (where eval.npz has labels) and mean cosine vs fp32, per built row."""
     from edgeml.device_agent.runtimes import open_session
     from edgeml.timing import interleaved_latency
 
-    x = _inputs(DIGITS / "eval.npz")
-    with np.load(DIGITS / "eval.npz") as z:
-        labels = z["labels"]
     ok = {k: r for k, r in rows.items() if "model" in r}
     sessions = {k: open_session(r.get("runtime", "onnxruntime"), r["model"]) for k, r in ok.items()}
-    name = sessions["fp32"].signature.inputs[0].name
-    outputs = {k: np.concatenate([s.run({name: x[i : i + 1]})[next(iter(s.signature.outputs)).name]
-                                  for i in range(len(x))]) for k, s in sessions.items()}  # fmt: skip
-    latency = interleaved_latency(sessions, {k: {name: x[:1]} for k in sessions}, max_seconds=seconds)
+    samples = _feeds(suite.data / "eval.npz", [t.name for t in sessions["fp32"].signature.inputs])
+    with np.load(suite.data / "eval.npz") as z:
+        labels = z["labels"] if "labels" in z.files else None
+    outputs = {k: np.concatenate([s.run(x)[next(iter(s.signature.outputs)).name] for x in samples])
+               for k, s in sessions.items()}  # fmt: skip
+    latency = interleaved_latency(sessions, {k: samples[0] for k in sessions}, max_seconds=seconds)
     for k, r in ok.items():
         runtime = r.pop("runtime", "onnxruntime")
         ref_p50 = latency["ov-fp32" if runtime == "openvino" else "fp32"].p50_ms
+        accuracy = None if labels is None else round(float((outputs[k].argmax(1) == labels).mean() * 100), 2)
         r |= {
             "runtime": runtime,
             "size_bytes": _size(Path(r["model"])),
             "p50_ms": round(latency[k].p50_ms, 4),
             "speedup_vs_fp32": round(ref_p50 / latency[k].p50_ms, 3),
-            "accuracy": round(float((outputs[k].argmax(1) == labels).mean() * 100), 2),
+            "accuracy": accuracy,
             "cosine": round(float(_cosines(outputs["fp32"], outputs[k]).mean()), 7),
         }
         del r["model"]
@@ -276,9 +398,32 @@ def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
 
 
-def _inputs(path: Path) -> np.ndarray:
+def _mean_cosine(ref: np.ndarray, outs: list[np.ndarray]) -> tuple[float, list[float]]:
+    """NNCF's validation_fn result: the mean per-sample cosine vs the float outputs, and the per-sample values."""
+    per_sample = _cosines(ref[: len(outs)], np.concatenate(outs))
+    return float(per_sample.mean()), [float(c) for c in per_sample]
+
+
+def _reference_outputs(model: Path, feeds: list[dict[str, np.ndarray]]) -> np.ndarray:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    return np.concatenate([session.run(None, item)[0] for item in feeds])
+
+
+def _input_names(model: Any) -> list[str]:
+    initializers = {i.name for i in model.graph.initializer}
+    return [i.name for i in model.graph.input if i.name not in initializers]
+
+
+def _feeds(path: Path, names: list[str]) -> list[dict[str, np.ndarray]]:
+    """One feed per sample (batch 1), keyed by the model's input names (a lone input takes the lone array)."""
     with np.load(path) as z:
-        return np.ascontiguousarray(z["input"], dtype=np.float32)
+        arrays = {k: np.ascontiguousarray(z[k]) for k in z.files if k != "labels"}
+    if set(arrays) != set(names) and len(arrays) == len(names) == 1:
+        arrays = {names[0]: next(iter(arrays.values()))}
+    n = len(next(iter(arrays.values())))
+    return [{k: a[i : i + 1] for k, a in arrays.items()} for i in range(n)]
 
 
 def _host() -> dict[str, Any]:
@@ -290,18 +435,19 @@ def _host() -> dict[str, Any]:
     return host_info().to_dict() | {"python": platform.python_version(), "tools": tools}
 
 
-def print_table(results: dict[str, Any]) -> None:
-    for model, rows in results["models"].items():
+def print_table(results: dict[str, Any], models: list[str]) -> None:
+    for model in models:
         print(f"\n{model}")
         print(f"{'variant':22} {'size KiB':>9} {'p50 ms':>8} {'vs fp32':>8} {'acc %':>6} {'cosine':>10}  float layers")
-        for k, r in rows.items():
+        for k, r in results["models"][model].items():
             if "error" in r:
-                print(f"{k:22} error: {r['error'][:90]}")
+                print(f"{k:22} error after {r['build_seconds']} s: {r['error'][:200]}")
                 continue
             kept = r.get("layers_in_float")
-            kept_text = "" if kept is None else f"{len(kept)} {kept}"
+            kept_text = "" if kept is None else f"{len(kept)} {kept}"[:200]
+            acc = "—" if r["accuracy"] is None else f"{r['accuracy']:.2f}"
             print(f"{k:22} {r['size_bytes'] / 1024:9.1f} {r['p50_ms']:8.4f} {r['speedup_vs_fp32']:7.2f}× "
-                  f"{r['accuracy']:6.2f} {r['cosine']:10.7f}  {kept_text}")  # fmt: skip
+                  f"{acc:>6} {r['cosine']:10.7f}  {kept_text}")  # fmt: skip
 
 
 if __name__ == "__main__":
