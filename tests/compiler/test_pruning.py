@@ -88,3 +88,36 @@ def test_a_failing_finetune_hook_is_reported_and_the_unpruned_model_ships(tmp_pa
     ok = _compile(tmp_path, keypair, "examples.digits.digits_cnn:build", "ok", finetune_hook="my_hooks:keep_as_is",
                   max_drop=100, min_channel_cosine=-1, **common)  # fmt: skip
     assert ok.manifest["pruning"]["recovery"]["kind"] == "hook" and _conv_widths(tmp_path / "ok")[0] == 8
+
+
+HEADS = """
+    import torch
+    from torch import nn
+
+    class Heads(nn.Module):
+        # like a transformer's attention: the projection is reshaped into a fixed 2 heads x 8
+        def __init__(self):
+            super().__init__()
+            self.proj, self.out = nn.Linear(64, 16), nn.Linear(16, 10)
+
+        def forward(self, input):
+            h = self.proj(input.flatten(1)).view(input.shape[0], 2, 8)
+            return self.out(torch.relu(h).flatten(1))
+
+    def build():
+        torch.manual_seed(0)
+        return Heads().eval(), (torch.zeros(2, 1, 8, 8),)
+"""
+
+
+def test_channel_pruning_that_breaks_the_model_says_why_and_the_unpruned_model_ships(tmp_path, keypair, monkeypatch):
+    """torch-pruning narrows a projection the code reshapes into fixed heads (as on all-MiniLM-L6-v2): the
+    compile reports it and ships the un-pruned model instead of failing with a raw RuntimeError."""
+    (tmp_path / "heads_model.py").write_text(textwrap.dedent(HEADS))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    result = _compile(tmp_path, keypair, "heads_model:build", prune="channels:0.5", finetune=DIGITS / "train.npz",
+                      options={"precision": "fp32"}, max_drop=100, min_channel_cosine=-1)  # fmt: skip
+    p = result.manifest["pruning"]
+    assert p["kept_unpruned"] is True and "the channel-pruned model no longer runs" in p["recovery"]["error"]
+    assert any(n.startswith("not pruned: the channel-pruned model no longer runs") for n in result.notes)
+    edgeml.verify(tmp_path / "out", keypair[1])

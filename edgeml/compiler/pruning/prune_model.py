@@ -104,6 +104,10 @@ def _prune(request: PruneRequest, source, signature, calib: Dataset, data: Datas
     report["before"] = model_cost(teacher, examples)
     student, detail = _apply(request.spec, teacher, examples)
     report |= detail
+    broken = _fails_to_run(student, examples)
+    if broken:  # NOTE: like a failing hook: say why, and compile the un-pruned model
+        report |= {"kept_unpruned": True, "recovery": {"kind": "none", "error": broken}}
+        return PrunedModel(None, report)
     try:
         student, report["recovery"] = _recover(request, student, teacher, data, names)
     except FinetuneHookError as exc:
@@ -123,6 +127,24 @@ def _apply(spec: PruneSpec, module: Any, examples: tuple[Any, ...]) -> tuple[Any
         return student, {"channels": widths}
     student, _ = PruneMagnitude(PruneMagnitudeConfig(sparsity=spec.ratio, scope=spec.scope))(module)
     return student, {}
+
+
+def _fails_to_run(model: Any, examples: tuple[Any, ...]) -> str | None:
+    """Why the pruned model no longer runs on the examples, or None. Structured pruning keeps the graph
+    consistent but cannot see a width the code hard-wires (e.g. a reshape into a fixed number of attention
+    heads: all-MiniLM-L6-v2's 12 × 32)."""
+    import torch
+
+    try:
+        with torch.no_grad():
+            model(*examples)
+    except Exception as exc:  # the user's model code: any error means the pruned model is unusable
+        return (
+            f"the channel-pruned model no longer runs ({type(exc).__name__}: {str(exc)[:200]}); pruning changed a "
+            "width the model's code relies on (e.g. a reshape into a fixed number of attention heads): try "
+            "magnitude pruning, a smaller ratio, or a --finetune-hook that prunes whole heads"
+        )
+    return None
 
 
 def _recover(request: PruneRequest, student, teacher, data: Dataset | None, names: list[str]):
