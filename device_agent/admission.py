@@ -63,7 +63,7 @@ def _check_runtime(manifest: dict[str, Any], runtimes: Collection[str]) -> None:
         raise InstallFailure("runtime_unavailable", exc.message, exc.hint) from exc
     minimum = manifest["target"].get("runtime_min_version")
     installed = runtime_version(runtime)
-    if isinstance(minimum, str) and installed is not None and not at_least(installed, minimum):
+    if isinstance(minimum, str) and installed is not None and at_least(installed, minimum) is False:
         raise InstallFailure(
             "runtime_too_old",
             f"{_label(manifest)} needs {runtime} ≥ {minimum}; this device has {installed}",

@@ -42,25 +42,14 @@ def runtime_version(runtime: str) -> str | None:
     return None
 
 
-def at_least(version: str, minimum: str) -> bool:
-    """Compare the leading numeric parts: "1.32.0" ≥ "1.17"; "2026.4.1" ≥ "2024.0"; "1.20rc1" counts as 1.20."""
-    return _numbers(version) >= _numbers(minimum)
+def at_least(version: str, minimum: str) -> bool | None:
+    """PEP 440 comparison ("1.32.0" ≥ "1.17", "1.20rc1" < "1.21"); None when either is not a version."""
+    from packaging.version import InvalidVersion, Version
 
-
-def _numbers(version: str) -> tuple[int, ...]:
-    parts = []
-    for part in version.split("."):
-        digits = ""
-        for ch in part:
-            if not ch.isdigit():
-                break
-            digits += ch
-        if not digits:
-            break
-        parts.append(int(digits))
-        if len(digits) < len(part):
-            break
-    return tuple(parts)
+    try:
+        return Version(version) >= Version(minimum)
+    except InvalidVersion:
+        return None
 
 
 def runtime_class(runtime: str) -> type:

@@ -120,7 +120,8 @@ def test_validly_signed_but_unfit_manifests_are_refused(
 
 def test_runtime_versions_compare_by_their_numbers():
     assert at_least("1.32.0", "1.17") and at_least("2026.4.1", "2024.0") and at_least("1.17", "1.17")
-    assert not at_least("1.9.2", "1.17") and not at_least("1.20rc1", "1.21")
+    assert at_least("1.9.2", "1.17") is False and at_least("1.20rc1", "1.21") is False
+    assert at_least("not a version", "1.17") is None  # unknown: not refused (as when no version is found)
     assert runtime_version("onnxruntime") == ORT_VERSION and runtime_version("no-such-runtime") is None
 
 
