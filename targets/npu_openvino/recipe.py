@@ -19,7 +19,8 @@ class Recipe:
     )
     shape: str = target_option(
         "",
-        "static input shapes for the NPU, e.g. input:1x1x8x8 (several: ids:1x32,mask:1x32); '': the model's own",
+        "static input shapes for the NPU, e.g. input:1x1x8x8 (several: ids:1x32,mask:1x32); '': the model's own, "
+        "its dynamic dims taken from the calibration data",
     )
     nncf_preset: str = target_option(
         "auto",
