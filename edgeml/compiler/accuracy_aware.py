@@ -3,11 +3,18 @@ with the fewest layers kept in float that meet the budget (edgeml/compiler/mixed
 not.
 
 A target takes part by naming its all-INT8 candidate and two functions (cpu-ort: int8-static and QDQ node
-names; cpu-openvino, npu-openvino: NNCF's int8 and ONNX node names mapped to NNCF's ignored scope):
+names, or on transformers int8-dynamic and `quantize_dynamic`'s excluded nodes; cpu-openvino, npu-openvino:
+NNCF's int8 and ONNX node names mapped to NNCF's ignored scope):
 
     MIXED_BASE                              the candidate a mix starts from
-    mixed_layers(base: Built, prepared)     its INT8 layers, by the names mixed_plan takes
+    mixed_layers(base: Built, prepared)     its INT8 layers, by the names mixed_plan takes, in the order the
+                                            search cuts them to its cap where no per-layer report orders them
     mixed_plan(base_plan, keep_float)       the base candidate's plan with those layers left in float
+
+and optionally, where one target mixes from different candidates on different graphs:
+
+    mixed_base(candidates) -> str           the candidate a mix starts from in this compile's plan
+    mixed_max_ranked(base) -> int | None    how many layers the search measures one by one (None: MAX_RANKED)
 
 The contract, the report and the failure are the same on every target. The search runs when the base was
 built and misses the budget, and — unless the precision is pinned to int8-mixed — the base is within
@@ -28,7 +35,7 @@ from edgeml.compiler.build_candidate import Built, build_candidate
 from edgeml.compiler.candidate_evaluator import CandidateEvaluator
 from edgeml.compiler.content_cache import Blob, ContentCache, cache_key
 from edgeml.compiler.measure import FLOAT, Measurements
-from edgeml.compiler.mixed_precision_search import MixedSearch, search_mixed_precision
+from edgeml.compiler.mixed_precision_search import MAX_RANKED, MixedSearch, search_mixed_precision
 from edgeml.compiler.passes.base import PassContext
 from edgeml.compiler.progress import NullProgress, Progress
 from edgeml.compiler.run_passes import PassRecord
@@ -74,8 +81,18 @@ class AccuracyAwareStep:
 
     @property
     def base(self) -> str:
-        """The all-INT8 candidate a mix starts from (int8-static where the target names none)."""
+        """The all-INT8 candidate a mix starts from: the target's choice for this plan where it makes one, else
+        its MIXED_BASE (int8-static where it names none)."""
+        choose = getattr(self.target_mod, "mixed_base", None)
+        if choose is not None:
+            return choose(self.candidates)
         return getattr(self.target_mod, "MIXED_BASE", "int8-static")
+
+    @property
+    def max_ranked(self) -> int:
+        """How many layers the search measures one by one: the target's figure for its base, else MAX_RANKED."""
+        ranked = getattr(self.target_mod, "mixed_max_ranked", None)
+        return (ranked(self.base) if ranked is not None else None) or MAX_RANKED
 
     @property
     def base_plan(self) -> CandidatePlan | None:
@@ -144,6 +161,7 @@ class AccuracyAwareStep:
             evaluation=self.evalset.digest(),
             budget=self.budget.to_dict(),
             worst_first=list(self.worst_first),
+            max_ranked=self.max_ranked,
             tools=tool_versions(self._tools()),
         )
         hit = self.cache.get_json("mixed-search", key)
@@ -151,7 +169,9 @@ class AccuracyAwareStep:
             return MixedSearch.from_dict(hit)
         layers = self.target_mod.mixed_layers(base, self.prepared.data)
         evaluator = CandidateEvaluator(self.source, self.evalset, self.ctx.scratch, self.threads)
-        search = search_mixed_precision(base, layers, self._build, evaluator, self.budget, self.worst_first)
+        search = search_mixed_precision(
+            base, layers, self._build, evaluator, self.budget, self.worst_first, self.max_ranked
+        )
         self.cache.put_json("mixed-search", key, search.to_dict())
         return search
 

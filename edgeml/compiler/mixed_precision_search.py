@@ -1,20 +1,22 @@
-"""A static INT8 model that misses the accuracy budget → the fewest layers to keep in float to meet it.
+"""An INT8 model that misses the accuracy budget → the fewest layers to keep in float to meet it.
 
 1. Rank (measured, not estimated). Each adjustable INT8 layer (quantized weights, or an output rounded with
    its own scale) is kept in float on its own, and the model's output SQNR vs float is measured: the dB it
    recovers is that layer's sensitivity. Per-layer activation SQNR was tried as the ranking and rejected: on
    the digits CNNs it is cumulative (every later layer looks worse), and it cannot see that keeping some
    layers in float makes the output *worse* (measured: −0.3 dB for the wide CNN's third conv). A model with
-   more than `MAX_RANKED` such layers ranks only the `MAX_RANKED` that its per-layer report marks worst (in
-   graph order where there is no report: the OpenVINO targets).
+   more than `max_ranked` (default `MAX_RANKED`) such layers ranks only those its per-layer report marks
+   worst; where there is no report, the first in the order the target lists them (graph order on the
+   OpenVINO targets; lowest weight SQNR first for dynamic INT8, whose tries are cheap enough that the target
+   ranks up to 48: every layer of MiniLM).
 2. Search. Keep the top 1, 2, 3, 4, 6, 8, 12, … sensitive layers (those that recover ≥ 0.05 dB) in
    float until a mix meets the budget, then bisect between the last miss and the first hit. Every mix is
    judged on the real budget (accuracy drop where labels exist, else the cosine floors) by the same
    evaluation the selection uses. At most `MAX_TRIES` mixes are built. A mix leaves at least one layer in
    INT8: one with every layer in float is the float model, which the fp32 candidate already is.
 
-A try costs one quantization (cpu-ort reuses its calibration ranges; NNCF recalibrates, ~1 s on digits) and
-one pass over the evaluation set.
+A try costs one quantization (cpu-ort reuses its calibration ranges; NNCF recalibrates, ~1 s on digits, ~10 s
+on MiniLM; dynamic INT8 needs no calibration, ~1.9 s on MiniLM) and one pass over the evaluation set.
 """
 
 from __future__ import annotations
@@ -126,15 +128,17 @@ def search_mixed_precision(
     evaluator: CandidateEvaluator,
     budget: Budget,
     worst_first: Sequence[str] = (),
+    max_ranked: int = MAX_RANKED,
 ) -> MixedSearch:
     """`build(keep_float)` makes the INT8 candidate with those layers in float; `worst_first` orders the
-    layers for the cut to MAX_RANKED (the per-layer report's order)."""
+    layers for the cut to `max_ranked` (the per-layer report's order; layers it does not name keep their
+    order in `layers`)."""
     started = time.perf_counter()
     base_m = evaluator.metrics(base)
     base_miss = budget_verdict(base_m, evaluator.float_metrics, budget) or ""
     if not base_miss:
         return MixedSearch(base_m["sqnr_db"], "", (), (), (), seconds=round(time.perf_counter() - started, 3))
-    adjustable = _to_rank(layers, worst_first)
+    adjustable = _to_rank(layers, worst_first, max_ranked)
     ranking = _rank(adjustable, build, evaluator, base_m["sqnr_db"])
     sensitive = [s for s in ranking if s.gain_db >= _MIN_GAIN_DB]
     tries: list[MixTry] = []
@@ -159,12 +163,12 @@ def search_mixed_precision(
     )
 
 
-def _to_rank(layers: Sequence[QuantizedLayer], worst_first: Sequence[str]) -> list[QuantizedLayer]:
+def _to_rank(layers: Sequence[QuantizedLayer], worst_first: Sequence[str], limit: int) -> list[QuantizedLayer]:
     adjustable = [la for la in layers if la.adjustable]
-    if len(adjustable) <= MAX_RANKED:
+    if len(adjustable) <= limit:
         return adjustable
     order = {name: i for i, name in enumerate(worst_first)}
-    return sorted(adjustable, key=lambda la: order.get(la.name, len(order)))[:MAX_RANKED]
+    return sorted(adjustable, key=lambda la: order.get(la.name, len(order)))[:limit]
 
 
 def _rank(layers, build, evaluator: CandidateEvaluator, base_sqnr: float) -> list[LayerSensitivity]:
