@@ -1,5 +1,7 @@
 """The Ethos-U pipeline, shared by the Ethos-U targets: no ONNX passes; one candidate, full INT8 from the
-PyTorch source, compiled by Vela for the target's accelerator.
+PyTorch source, compiled by Vela for the target's accelerator. Pinning `int8-mixed` plans that candidate as
+the start of the compiler's accuracy-aware search (../tflite_mixed_plan.py): layers it keeps in float32 run
+on the Cortex-M CPU.
 
 Before any work: the toolchain is installed, the Vela system configuration and memory mode exist, and, with
 `require_full_offload`, the pre-flight placement puts every operator on the NPU (Vela's own placement is
@@ -21,12 +23,23 @@ from edgeml.targets.target_spec import TargetSpec
 
 __all__ = ["ethos_u_plan"]
 
+_MIXED_NOTE = (
+    "int8-mixed: layers the search keeps in float32 run on the Cortex-M CPU (vela_report.json names them); "
+    "Vela's cycle estimate covers the NPU part only"
+)
+
 
 def ethos_u_plan(model: Any, recipe: EthosURecipe, has_calibration: bool, spec: TargetSpec) -> Plan:
     require_modules(("litert_torch", "ai_edge_litert", "ethosu.vela"), "ethos-u", f"target {spec.id}")
     if not has_calibration:
         raise CalibrationError(f"target {spec.id} quantizes to full INT8 and needs calibration data", "pass --calib")
     _check_vela_config(recipe, spec.id)
+    if recipe.precision == "int8-mixed" and recipe.require_full_offload:
+        raise TargetError(
+            f"target {spec.id}: int8-mixed keeps layers in float32, which only the CPU runs, and "
+            "require_full_offload refuses any operator on the CPU",
+            "pick one: -O precision=int8 (all on the NPU) or drop require_full_offload",
+        )
     placement = predict_placement(model, spec.device)
     if recipe.require_full_offload and placement.cpu:
         raise TargetError(
@@ -45,6 +58,7 @@ def ethos_u_plan(model: Any, recipe: EthosURecipe, has_calibration: bool, spec: 
         )
     )
     notes = (
+        *((_MIXED_NOTE,) if recipe.precision == "int8-mixed" else ()),
         placement.describe(),
         "host accuracy, fidelity and latency are of reference_int8.tflite (the INT8 model Vela compiled, run by "
         "LiteRT); the NPU figures are Vela's estimates in vela_report.json",

@@ -4,6 +4,9 @@
     int8-dynamic  that float model + ai-edge-quantizer dynamic_wi8_afp32 (int8 weights, float activations):
                   LiteRT's own default; skipped when no operator has weights it quantizes (../tflite_dynamic_range.py)
     int8          litert-torch PT2E full INT8, int8 inputs and outputs (needs calibration data)
+    int8-mixed    that INT8 model with the fewest layers kept in float32 that meet the accuracy budget: built
+                  by the compiler from the int8 plan (../tflite_mixed_plan.py) when int8 misses the budget;
+                  pinning it plans int8 as its start
 
 Auto builds all three and ships the fastest within budget (speed judged against the fp32 TFLite); a pinned
 precision builds only that one. litert-torch converts from PyTorch, not from ONNX, so the prepared ONNX only
@@ -27,11 +30,14 @@ from edgeml.targets.tflite_dynamic_range import dynamic_range
 __all__ = ["PRECISIONS", "plan"]
 
 PRECISIONS = ("fp32", "int8-dynamic", "int8")
+_WITH_INT8 = ("auto", "int8", "int8-mixed")  # NOTE: int8-mixed starts from the int8 model
 _INT8_IO = "int8: int8 inputs and outputs; the LiteRT adapter quantizes feeds and dequantizes outputs with their scales"
 
 
 def plan(model: Any, recipe: Recipe, has_calibration: bool) -> Plan:
     wanted = PRECISIONS if recipe.precision == "auto" else (recipe.precision,)
+    if recipe.precision == "int8-mixed":
+        wanted = ("int8",)
     modules = ("litert_torch", "ai_edge_litert") + (("ai_edge_quantizer",) if "int8-dynamic" in wanted else ())
     require_modules(modules, "litert", "target tflite-cpu")
     candidates: dict[str, CandidatePlan] = {}
@@ -46,9 +52,9 @@ def plan(model: Any, recipe: Recipe, has_calibration: bool) -> Plan:
     if "int8" in wanted and has_calibration:
         candidates["int8"] = CandidatePlan([], ConvertToTfliteInt8(ConvertToTfliteInt8Config(recipe.per_channel)))
         notes.append(_INT8_IO)
-    elif "int8" in wanted and recipe.precision == "int8":
+    elif "int8" in wanted and recipe.precision in _WITH_INT8[1:]:
         raise CalibrationError(
-            "target tflite-cpu precision int8 is full INT8 and needs calibration data", "pass --calib"
+            f"target tflite-cpu precision {recipe.precision} is full INT8 and needs calibration data", "pass --calib"
         )
     elif "int8" in wanted:
         notes.append("int8 skipped: no calibration data")

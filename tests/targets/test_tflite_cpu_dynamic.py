@@ -244,7 +244,7 @@ def test_edgeml_targets_lists_the_new_precision_and_its_option():
 
     listed = json.loads(CliRunner().invoke(main, ["targets", "--json"]).output)
     (spec,) = [t for t in listed if t["id"] == "tflite-cpu"]
-    assert spec["precisions"] == ["fp32", "int8-dynamic", "int8"]
+    assert spec["precisions"] == ["fp32", "int8-dynamic", "int8", "int8-mixed"]
     options = json.loads(CliRunner().invoke(main, ["targets", "--options", "tflite-cpu", "--json"]).output)
     (precision,) = [o for o in options if o["name"] == "precision"]
-    assert precision["default"] == "auto" and precision["choices"] == ["auto", "fp32", "int8-dynamic", "int8"]
+    assert precision["default"] == "auto" and precision["choices"] == ["auto", "fp32", "int8-dynamic", "int8", "int8-mixed"]

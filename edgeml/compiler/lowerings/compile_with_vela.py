@@ -39,6 +39,7 @@ class CompileWithVelaConfig(PassConfig):
     optimise: str = option("Performance", "Vela --optimise: Performance or Size")
     require_full_offload: bool = option(False, "fail when Vela leaves any operator on the CPU")
     per_channel: bool = option(True, "per-output-channel int8 weight scales")
+    keep_float: tuple[str, ...] = option((), "submodules (paths in the PyTorch source) left in float32 on the CPU")
 
 
 class CompileWithVela(Lowering):
@@ -51,7 +52,7 @@ class CompileWithVela(Lowering):
         cfg, needed_for = self.config, f"lowering {self.name}"
         module = torch_module_for(ctx.source, ctx.calibration, needed_for)
         tflite = quantize_pt2e_to_tflite(
-            module, ctx.signature, ctx.calibration, cfg.per_channel, ctx.scratch, needed_for
+            module, ctx.signature, ctx.calibration, cfg.per_channel, ctx.scratch, needed_for, cfg.keep_float
         )
         options = VelaOptions(cfg.accelerator, cfg.system_config, cfg.memory_mode, cfg.config_file, cfg.optimise)
         run = run_vela(tflite.model, options, ctx.scratch, needed_for)

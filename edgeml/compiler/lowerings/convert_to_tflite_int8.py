@@ -26,6 +26,7 @@ TFLITE_TOOLS = ("onnx", "torch", "torchao", "litert-torch", "ai-edge-litert")
 @dataclass(frozen=True)
 class ConvertToTfliteInt8Config(PassConfig):
     per_channel: bool = option(True, "per-output-channel int8 weight scales (per-tensor when false)")
+    keep_float: tuple[str, ...] = option((), "submodules (paths in the PyTorch source) left in float32: int8-mixed")
 
 
 class ConvertToTfliteInt8(Lowering):
@@ -37,7 +38,13 @@ class ConvertToTfliteInt8(Lowering):
     def apply(self, model: bytes, ctx: PassContext) -> Lowered:
         module = torch_module_for(ctx.source, ctx.calibration, f"lowering {self.name}")
         tflite = quantize_pt2e_to_tflite(
-            module, ctx.signature, ctx.calibration, self.config.per_channel, ctx.scratch, f"lowering {self.name}"
+            module,
+            ctx.signature,
+            ctx.calibration,
+            self.config.per_channel,
+            ctx.scratch,
+            f"lowering {self.name}",
+            self.config.keep_float,
         )
         notes = (*tflite.notes, describe_io(tflite.model))
         return Lowered({TFLITE_MODEL: tflite.model}, TFLITE_MODEL, "litert", notes)
