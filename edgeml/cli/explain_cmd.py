@@ -11,6 +11,7 @@ from rich.table import Table
 
 from edgeml.cli.output import console, errors_handled, human_size, print_json
 from edgeml.compiler.explain_html import render_html
+from edgeml.compiler.explain_report import search_rows
 from edgeml.compiler.pruning.pruning_summary import pruning_rows, recovery_line
 from edgeml.compiler.read_explain import read_explain
 
@@ -93,22 +94,13 @@ def _layers(name: str, rows: list[dict], total: int, explain: dict) -> Table:
 
 def _search_ranking(search: dict, top: int) -> Table:
     """The accuracy-aware search's measured ranking, where no per-layer numerics table covers the mix (IRs)."""
-    kept = set(search.get("keep_float") or ())
     table = Table("#", "layer", "op", "float gain dB", "cosine, this layer in float", "precision", "why",
                   title="layers ranked by the accuracy-aware search (output SQNR each recovers in float)",
                   title_justify="left")  # fmt: skip
-    for rank, s in enumerate(search["ranking"][:top], start=1):
-        in_float = s["layer"] in kept
-        why = "kept in float: needed to meet the budget" if in_float else _not_kept(s["gain_db"], search)
-        table.add_row(str(rank), s["layer"], s["op"], f"{s['gain_db']:+.2f}", f"{s['cosine']:.6f}",
-                      "float" if in_float else "int8", why, style="yellow" if in_float else "")  # fmt: skip
+    for r in search_rows(search)[:top]:
+        table.add_row(str(r["rank"]), r["layer"], r["op"], f"{r['gain_db']:+.2f}", f"{r['cosine']:.6f}",
+                      r["precision"], r["why"], style="yellow" if r["precision"] == "float" else "")  # fmt: skip
     return table
-
-
-def _not_kept(gain: float, search: dict) -> str:
-    if gain <= 0:
-        return "INT8: float does not help"
-    return "INT8: not needed to meet the budget" if search.get("found") else "INT8: the budget is out of reach"
 
 
 def _pruning(p: dict) -> Table:

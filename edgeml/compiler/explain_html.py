@@ -1,4 +1,5 @@
-"""`explain.json` (+ manifest) → one self-contained HTML page: candidates, a latency/quality scatter, and per
+"""`explain.json` (+ manifest) → one self-contained HTML page: candidates, a latency/quality scatter, the
+accuracy-aware search (its measured layer ranking as a bar chart and table, and every mix it tried), and per
 candidate a per-layer SQNR bar chart and table. Inline CSS and SVG only: no script, no external file."""
 
 from __future__ import annotations
@@ -6,6 +7,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from edgeml.compiler.explain_report import search_rows
 from edgeml.compiler.pruning.pruning_summary import pruning_rows, recovery_line
 
 __all__ = ["render_html"]
@@ -35,6 +37,9 @@ def render_html(explain: dict[str, Any], manifest: dict[str, Any]) -> str:
     ]
     if explain.get("pruning"):
         parts += ["<h2>Pruning</h2>", _pruning(explain["pruning"])]
+    search = explain.get("mixed_precision") or {}
+    if search.get("ranking"):
+        parts += ["<h2>Accuracy-aware search (int8-mixed)</h2>", _search(search)]
     for name, rows in explain.get("layers", {}).items():
         parts += [
             f"<h2>Layers of {e(name)}</h2>",
@@ -178,6 +183,70 @@ def _layers_table(rows: list[dict[str, Any]]) -> str:
             f"<td class=l>{e(r['why'])}</td></tr>"
         )
     return f"<table>{head}{''.join(body)}</table>"
+
+
+def _search(search: dict[str, Any]) -> str:
+    """What the search measured: all-INT8's miss, each layer's gain in float (bars, then a table), each mix tried."""
+    e = html.escape
+    rows = search_rows(search)
+    seconds = f"; {search['seconds']:.1f} s" if search.get("seconds") else ""
+    unranked = f"; {search['unranked']} more INT8 layer(s) not ranked" if search.get("unranked") else ""
+    parts = [
+        f"<p><b>{e(search['summary'])}</b></p>",
+        f"<p class='muted'>all INT8: {e(search['base_miss'])} (output SQNR {search['base_sqnr_db']:.1f} dB); "
+        f"{len(rows)} layer(s) ranked, {len(search.get('tries', []))} mix(es) tried{unranked}{seconds}.</p>",
+        _gain_bars(rows),
+    ]
+    head = (
+        "<tr><th>rank</th><th class=l>layer</th><th class=l>op</th><th>float gain dB</th>"
+        "<th>output SQNR dB</th><th>cosine</th><th>accuracy</th><th class=l>precision</th><th class=l>why</th></tr>"
+    )
+    body = "".join(
+        f"<tr><td>{r['rank']}</td><td class=l>{e(r['layer'])}</td><td class=l>{e(r['op'])}</td>"
+        f"<td>{r['gain_db']:+.2f}</td><td>{r['sqnr_db']:.1f}</td><td>{r['cosine']:.6f}</td>"
+        f"<td>{_fmt(r['accuracy'], '.2f')}</td><td class='l {r['precision']}'>{r['precision']}</td>"
+        f"<td class=l>{e(r['why'])}</td></tr>"
+        for r in rows
+    )
+    parts.append(f"<p class='muted'>Each layer alone kept in float, measured on the evaluation set.</p>"
+                 f"<table>{head}{body}</table>")  # fmt: skip
+    tries = search.get("tries", [])
+    if tries:
+        head = (
+            "<tr><th class=l>layers in float</th><th>output SQNR dB</th><th>cosine</th><th>accuracy</th>"
+            "<th class=l>verdict</th></tr>"
+        )
+        body = "".join(
+            f"<tr class='{'shipped' if t['keep_float'] == search.get('keep_float') else ''}'>"
+            f"<td class=l>{e(', '.join(t['keep_float']))}</td><td>{t['sqnr_db']:.1f}</td><td>{t['cosine']:.6f}</td>"
+            f"<td>{_fmt(t['accuracy'], '.2f')}</td><td class=l>{e(t['miss'] or 'within budget')}</td></tr>"
+            for t in tries
+        )
+        parts.append(f"<p class='muted'>Mixes tried, in order.</p><table>{head}{body}</table>")
+    return "".join(parts)
+
+
+def _gain_bars(rows: list[dict[str, Any]]) -> str:
+    """One bar per ranked layer: the output SQNR it recovers in float (negative: float made it worse)."""
+    bar_h, label_w, w = 18, 260, 760
+    span = max(max(abs(r["gain_db"]) for r in rows), 1e-3)
+    zero = label_w + (w - label_w - 90) * (min(r["gain_db"] for r in rows) < 0) / 3
+    scale = (w - zero - 90) / span
+    h = bar_h * len(rows) + 24
+    svg = [f"<svg width='{w}' height='{h}' viewBox='0 0 {w} {h}' role='img'>"]
+    for i, r in enumerate(rows):
+        y, length = i * bar_h + 4, r["gain_db"] * scale
+        x = zero + min(0.0, length)
+        color = _FLOAT if r["precision"] == "float" else _INT8
+        svg.append(f"<text x='{label_w - 6}' y='{y + 12}' text-anchor='end'>"
+                   f"{html.escape(r['layer'])} ({html.escape(r['op'])})</text>")  # fmt: skip
+        svg.append(f"<rect x='{x:.1f}' y='{y}' width='{max(1.0, abs(length)):.1f}' height='{bar_h - 4}' "
+                   f"fill='{color}'/>")  # fmt: skip
+        svg.append(f"<text x='{zero + max(0.0, length) + 4:.1f}' y='{y + 12}'>{r['gain_db']:+.2f} dB</text>")
+    svg.append(f"<text x='{label_w}' y='{h - 4}' class='muted'>output SQNR recovered with the layer in float "
+               f"(dB) — <tspan fill='{_FLOAT}'>kept in float</tspan> / <tspan fill='{_INT8}'>INT8</tspan>"
+               "</text></svg>")  # fmt: skip
+    return "".join(svg)
 
 
 def _pruning(p: dict[str, Any]) -> str:

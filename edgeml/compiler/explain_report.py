@@ -14,7 +14,7 @@ from edgeml.compiler.layer_numerics import LayerNumerics
 from edgeml.compiler.measure import FLOAT
 from edgeml.compiler.select_candidate import Budget, Decision, worst_cosine
 
-__all__ = ["EXPLAIN_FILE", "EXPLAIN_VERSION", "explain_report", "ranked_layers"]
+__all__ = ["EXPLAIN_FILE", "EXPLAIN_VERSION", "explain_report", "ranked_layers", "search_rows"]
 
 EXPLAIN_FILE = "explain.json"
 EXPLAIN_VERSION = 1
@@ -72,6 +72,24 @@ def _why(row: LayerNumerics, gain: float | None, kept: set[str], search: dict[st
         return f"INT8: keeping it in float does not help ({gain:+.2f} dB)"
     needed = "not needed to meet the budget" if search and search.get("found") else "the budget is out of reach"
     return f"INT8: float would recover {gain:+.2f} dB output SQNR; {needed}"
+
+
+def search_rows(search: dict[str, Any]) -> list[dict[str, Any]]:
+    """The accuracy-aware search's ranking (`explain.json` → `mixed_precision`) as rows for a report: rank,
+    layer, op, gain_db, cosine and accuracy with only that layer in float, the precision chosen and why. The
+    one view of the search on every target, per-layer numerics or not (OpenVINO IRs, TFLite have none)."""
+    kept = set(search.get("keep_float") or ())
+    rows = []
+    for rank, s in enumerate(search.get("ranking", []), start=1):
+        in_float = s["layer"] in kept
+        if in_float:
+            why = "kept in float: needed to meet the budget"
+        elif s["gain_db"] <= 0:
+            why = "INT8: float does not help"
+        else:
+            why = "INT8: not needed to meet the budget" if search.get("found") else "INT8: the budget is out of reach"
+        rows.append(s | {"rank": rank, "precision": "float" if in_float else "int8", "why": why})
+    return rows
 
 
 def _float_row(m: dict[str, Any]) -> dict[str, Any]:

@@ -149,3 +149,20 @@ def test_weighted_modules_are_named_by_their_full_path_in_the_source():
     assert [(path, op) for path, op, _ in weighted_modules(proto)] == [
         ("blocks.0.fc", "Gemm"), ("blocks.1.fc", "Gemm"), ("head", "Gemm"),
     ]  # fmt: skip
+
+
+def test_the_html_report_shows_the_search_ranking_and_every_mix_tried(tflite_mixed, tmp_path):
+    from click.testing import CliRunner
+
+    from edgeml.cli import main
+
+    page = tmp_path / "report.html"
+    result = CliRunner().invoke(main, ["explain", str(tflite_mixed), "--html", str(page)])
+    assert result.exit_code == 0, result.output
+    text = page.read_text()
+    search = json.loads((tflite_mixed / "explain.json").read_text())["mixed_precision"]
+    assert "<h2>Accuracy-aware search (int8-mixed)</h2>" in text and search["summary"] in text
+    for s in search["ranking"]:
+        assert f"<td class=l>{s['layer']}</td><td class=l>{s['op']}</td><td>{s['gain_db']:+.2f}</td>" in text
+    assert text.count("<td class=l>within budget</td></tr>") == sum(t["miss"] is None for t in search["tries"])
+    assert "kept in float: needed to meet the budget" in text and "<script" not in text
