@@ -4,6 +4,12 @@ torch-pruning's dependency graph keeps coupled layers consistent (a conv's remov
 removed from the next layer's inputs, from BatchNorm, from residual partners). Channels are ranked by the L1
 norm of their weights. Layers whose output is a model output keep their width, so the model's signature
 does not change.
+
+A model with attention modules (see attention_heads.py) is pruned head-aware: the same share of each attention
+module's heads is removed as whole heads (query, key and value together, head size kept, ranked by the mean
+L1 norm of the head's weights), the other layers (a transformer's feed-forward intermediate channels) lose the
+share of their channels, and the residual stream keeps its width. The modules' head counts are then set to
+match, so their reshape into heads still works.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from edgeml.compiler.passes.base import PassConfig, option
+from edgeml.compiler.pruning.attention_heads import Attention, find_attention, residual_layers, set_head_counts
 from edgeml.errors import ModelIntakeError
 
 __all__ = ["PruneChannels", "PruneChannelsConfig"]
@@ -20,7 +27,7 @@ __all__ = ["PruneChannels", "PruneChannelsConfig"]
 
 @dataclass(frozen=True)
 class PruneChannelsConfig(PassConfig):
-    ratio: float = option(0.3, "share of each layer's output channels removed")
+    ratio: float = option(0.3, "share of each layer's output channels (of each attention layer's heads) removed")
     round_to: int = option(1, "keep channel counts a multiple of this (8 or 16 suits SIMD kernels)")
 
 
@@ -31,10 +38,10 @@ class PruneChannels:
     def __init__(self, config: PruneChannelsConfig | None = None) -> None:
         self.config = config or PruneChannelsConfig()
 
-    def __call__(self, module: Any, examples: tuple[Any, ...]) -> tuple[Any, dict[str, list[int]]]:
-        """(pruned copy, {layer: [channels before, after]})."""
+    def __call__(self, module: Any, examples: tuple[Any, ...]) -> tuple[Any, dict[str, Any]]:
+        """(pruned copy, {"channels": {layer: [channels before, after]}}), with, where the model has attention,
+        "heads": {attention module: [heads before, after]} and "heads_kept": {attention module: why}."""
         import torch
-        import torch_pruning as tp
 
         if not isinstance(module, torch.nn.Module) or isinstance(module, torch.fx.GraphModule):
             raise ModelIntakeError(
@@ -44,17 +51,55 @@ class PruneChannels:
             )
         model = copy.deepcopy(module).eval()
         before = _widths(model)
+        attentions = find_attention(model)
+        ignored = _output_layers(model, examples)
+        report: dict[str, Any] = {}
+        if attentions:
+            report = self._prune_heads(model, examples, attentions, ignored)
+        else:
+            self._prune(model, examples, ignored)
+        after = _widths(model)
+        channels = {name: [before[name], after[name]] for name in before if before[name] != after[name]}
+        return model.eval(), {"channels": channels} | report
+
+    def _prune(self, model: Any, examples: tuple[Any, ...], ignored: list[Any], **heads: Any) -> dict[Any, int]:
+        """Prunes `model` in place; returns torch-pruning's head counts after pruning (keyed by q/k/v Linear)."""
+        import torch_pruning as tp
+
         pruner = tp.pruner.MetaPruner(
             model,
             examples,
             importance=tp.importance.MagnitudeImportance(p=1),
             pruning_ratio=self.config.ratio,
-            ignored_layers=_output_layers(model, examples),
+            ignored_layers=ignored,
             round_to=self.config.round_to if self.config.round_to > 1 else None,
+            **heads,
         )
         pruner.step()
-        after = _widths(model)
-        return model.eval(), {name: [before[name], after[name]] for name in before if before[name] != after[name]}
+        return pruner.num_heads
+
+    def _prune_heads(self, model: Any, examples: tuple[Any, ...], attentions: list[Attention], ignored: list[Any]):
+        import torch_pruning as tp
+
+        graph = tp.DependencyGraph().build_dependency(model, example_inputs=examples)
+        ignored = ignored + residual_layers(graph, attentions) + [m for a in attentions if a.kept for m in a.layers]
+        cut = [a for a in attentions if a.kept is None]
+        num_heads = self._prune(
+            model, examples, ignored,
+            num_heads={p: a.heads for a in cut for p in a.projections},
+            prune_num_heads=True,
+            prune_head_dims=False,  # NOTE: whole heads go, the head size stays (the code reshapes by it)
+            head_pruning_ratio_dict={a.module: _head_ratio(a.heads, self.config.ratio) for a in cut},
+        )  # fmt: skip
+        kept = {a.name: a.kept for a in attentions if a.kept}
+        return {"heads": set_head_counts(cut, num_heads)} | ({"heads_kept": kept} if kept else {})
+
+
+def _head_ratio(heads: int, ratio: float) -> float:
+    """The ratio that makes torch-pruning remove round(ratio × heads) heads, at least one kept: it removes
+    ceil(r × heads), so r is set half a head below the wanted count."""
+    removed = min(heads - 1, int(ratio * heads + 0.5))
+    return (removed - 0.5) / heads if removed > 0 else 0.0
 
 
 def _widths(model: Any) -> dict[str, int]:

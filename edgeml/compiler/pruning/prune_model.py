@@ -32,7 +32,7 @@ from edgeml.errors import EdgemlError
 
 __all__ = ["PruneRequest", "PrunedModel", "prune_model"]
 
-PRUNE_VERSION = 1
+PRUNE_VERSION = 2  # 2: attention pruned by whole heads
 _EXAMPLES = 2
 
 
@@ -123,8 +123,7 @@ def _prune(request: PruneRequest, source, signature, calib: Dataset, data: Datas
 
 def _apply(spec: PruneSpec, module: Any, examples: tuple[Any, ...]) -> tuple[Any, dict[str, Any]]:
     if spec.kind == "channels":
-        student, widths = PruneChannels(PruneChannelsConfig(ratio=spec.ratio))(module, examples)
-        return student, {"channels": widths}
+        return PruneChannels(PruneChannelsConfig(ratio=spec.ratio))(module, examples)
     student, _ = PruneMagnitude(PruneMagnitudeConfig(sparsity=spec.ratio, scope=spec.scope))(module)
     return student, {}
 
@@ -132,7 +131,7 @@ def _apply(spec: PruneSpec, module: Any, examples: tuple[Any, ...]) -> tuple[Any
 def _fails_to_run(model: Any, examples: tuple[Any, ...]) -> str | None:
     """Why the pruned model no longer runs on the examples, or None. Structured pruning keeps the graph
     consistent but cannot see a width the code hard-wires (e.g. a reshape into a fixed number of attention
-    heads: all-MiniLM-L6-v2's 12 × 32)."""
+    heads in a module attention_heads.py does not recognise)."""
     import torch
 
     try:
@@ -142,7 +141,8 @@ def _fails_to_run(model: Any, examples: tuple[Any, ...]) -> str | None:
         return (
             f"the channel-pruned model no longer runs ({type(exc).__name__}: {str(exc)[:200]}); pruning changed a "
             "width the model's code relies on (e.g. a reshape into a fixed number of attention heads): try "
-            "magnitude pruning, a smaller ratio, or a --finetune-hook that prunes whole heads"
+            "magnitude pruning, a smaller ratio, or a --finetune-hook that prunes whole heads (edgeml handles the "
+            "heads of nn.MultiheadAttention and of modules with query/key/value Linears and a num_attention_heads)"
         )
     return None
 

@@ -1,9 +1,11 @@
-"""A pruning record + the compile's measurements → before/after: MACs, parameters, host latency, accuracy,
-and what the change buys on this target, said plainly (unstructured sparsity: a smaller zip, no speed)."""
+"""A pruning record + the compile's measurements → before/after: MACs, parameters, attention heads, host latency,
+accuracy, and what the change buys on this target, said plainly (unstructured sparsity: a smaller zip, no speed;
+a transformer: how many heads each attention layer lost)."""
 
 from __future__ import annotations
 
 import zlib
+from collections import Counter
 from typing import Any
 
 from edgeml.compiler.measure import FLOAT
@@ -29,8 +31,26 @@ def pruning_summary(report: dict[str, Any], models: dict[str, dict[str, Any]], u
     else:
         b, a = report["before"], report["after"]
         share = f"{a['macs'] / b['macs']:.0%} of the MACs, " if b.get("macs") and a.get("macs") else ""
-        out["note"] = f"{share}{a['params'] / b['params']:.0%} of the parameters{_latency(before, after)}"
+        params = f"{a['params'] / b['params']:.0%} of the parameters"
+        out["note"] = f"{_heads(report)}{share}{params}{_latency(before, after)}"
     return out
+
+
+def _heads(report: dict[str, Any]) -> str:
+    """'4 of 12 heads removed in each of 6 attention layers (head size kept), ...; ' or '' without attention."""
+    heads, kept = report.get("heads") or {}, report.get("heads_kept") or {}
+    if not heads and not kept:
+        return ""
+    parts = [
+        f"{b - a} of {b} heads removed in {'each of ' if n > 1 else ''}{n} attention layer{'s' if n > 1 else ''}"
+        for (b, a), n in Counter(tuple(v) for v in heads.values()).items()
+    ]
+    if heads:
+        parts[-1] += " (head size kept)"
+    if kept:
+        reason = next(iter(kept.values()))
+        parts.append(f"{len(kept)} attention layer{'s' if len(kept) > 1 else ''} keep their heads ({reason})")
+    return "; ".join(parts) + "; the residual stream (hidden size) keeps its width; "
 
 
 def _row(m: dict[str, Any]) -> dict[str, Any]:
@@ -55,6 +75,8 @@ def pruning_rows(p: dict[str, Any]) -> list[tuple[str, str, str]]:
     if b.get("macs") and a.get("macs"):
         rows.append(("MACs", f"{b['macs'] / 1e6:.2f} M", f"{a['macs'] / 1e6:.2f} M"))
     rows.append(("parameters", f"{b['params']:,}", f"{a['params']:,}" if a else "—"))
+    if p.get("heads") and a:  # NOTE: no "after" when the un-pruned model was kept
+        rows.append(("attention heads", *(str(sum(h[i] for h in p["heads"].values())) for i in (0, 1))))
     rows.append(("non-zero parameters", f"{b['nonzero_params']:,}", f"{a['nonzero_params']:,}" if a else "—"))
     mb, ma = (p.get("measured") or {}).get("before"), (p.get("measured") or {}).get("after")
     if mb and ma:
