@@ -247,4 +247,5 @@ def test_edgeml_targets_lists_the_new_precision_and_its_option():
     assert spec["precisions"] == ["fp32", "int8-dynamic", "int8", "int8-mixed"]
     options = json.loads(CliRunner().invoke(main, ["targets", "--options", "tflite-cpu", "--json"]).output)
     (precision,) = [o for o in options if o["name"] == "precision"]
-    assert precision["default"] == "auto" and precision["choices"] == ["auto", "fp32", "int8-dynamic", "int8", "int8-mixed"]
+    assert precision["default"] == "auto"
+    assert precision["choices"] == ["auto", "fp32", "int8-dynamic", "int8", "int8-mixed"]
