@@ -75,11 +75,11 @@ def choose_candidate(
 
     if pinned == MIXED:  # NOTE: pinned, only the mix is measured; the all-INT8 base is the search's starting point
         analysed[base] = built.pop(base)
-        mixed.worst_first = _lowest_sqnr_first(tables.of(analysed[base]))
+        mixed.worst_first = _costliest_first(tables.of(analysed[base]))
         built = {MIXED: mixed.run(analysed[base], required=True)}
     measured = measure_all()
     if pinned is None and mixed.worth_trying(measured, built):
-        mixed.worst_first = _lowest_sqnr_first(tables.of(built[base]))
+        mixed.worst_first = _costliest_first(tables.of(built[base]))
         if found := mixed.run(built[base]):
             built[MIXED] = found
             measured = measure_all()
@@ -138,8 +138,10 @@ def _costliest(tables: dict[str, list[LayerNumerics]], mixed: AccuracyAwareStep)
     return ", ".join(r.describe() for r in rows[:3])
 
 
-def _lowest_sqnr_first(rows: list[LayerNumerics] | None) -> tuple[str, ...]:
-    return tuple(r.layer for r in sorted(rows or [], key=lambda r: r.sqnr_db))
+def _costliest_first(rows: list[LayerNumerics] | None) -> tuple[str, ...]:
+    """The order in which layers are cut to the search's ranking cap: most SQNR lost at the layer itself first
+    (the activation SQNR is cumulative: by it alone every late layer looks worse than the early ones)."""
+    return tuple(r.layer for r in sorted(rows or [], key=lambda r: (-r.sqnr_drop_db, r.sqnr_db)))
 
 
 def _quantize_seconds(base_records: list[PassRecord]) -> float | None:

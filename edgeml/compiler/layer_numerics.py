@@ -25,7 +25,7 @@ from edgeml.compiler.passes.quantize_static import feeds_for
 from edgeml.compiler.quantized_layers import QuantizedLayer, quantized_layers
 from edgeml.signature import ModelSignature
 
-__all__ = ["SAMPLES", "LayerNumerics", "LayerProbe"]
+__all__ = ["SAMPLES", "LayerNumerics", "LayerProbe", "cosine", "sqnr"]
 
 SAMPLES = 64
 _CAP_DB = 200.0
@@ -65,6 +65,13 @@ class LayerProbe:
         self.samples = min(samples, len(data))
         self._float = _run_with(self.float_proto, _all_tensors(self.float_proto), self.feeds)
 
+    def has(self, tensor: str) -> bool:
+        return tensor in self._float
+
+    def float_tensor(self, tensor: str) -> np.ndarray:
+        """The float model's `tensor` over the samples, stacked along the batch."""
+        return self._float[tensor]
+
     def compare(self, qdq_model: bytes, kept_float: tuple[str, ...] = ()) -> list[LayerNumerics]:
         """Every INT8 layer and every layer named in `kept_float`, in graph order."""
         import onnx
@@ -74,19 +81,19 @@ class LayerProbe:
         rounded_inputs = _rounded_graph_inputs(qdq)
         wanted = {la.rounded_output for la in layers} | set(rounded_inputs.values())
         acts = _run_with(qdq, wanted, self.feeds)
-        sqnr = {name: _sqnr(self._float[name], acts[r]) for name, r in rounded_inputs.items() if r in acts}
+        sqnr_of = {name: sqnr(self._float[name], acts[r]) for name, r in rounded_inputs.items() if r in acts}
         rows = []
         for la in layers:
-            row = self._numerics(la, acts, sqnr)
-            sqnr[la.raw_output] = row.sqnr_db
+            row = self._numerics(la, acts, sqnr_of)
+            sqnr_of[la.raw_output] = row.sqnr_db
             rows.append(row)
         return [r for r, la in zip(rows, layers, strict=True) if la.int8 or la.name in kept_float]
 
-    def _numerics(self, la: QuantizedLayer, acts: dict[str, np.ndarray], sqnr: dict[str, float]) -> LayerNumerics:
+    def _numerics(self, la: QuantizedLayer, acts: dict[str, np.ndarray], sqnr_of: dict[str, float]) -> LayerNumerics:
         ref = self._float[la.output].astype(np.float64)
         out = acts[la.rounded_output].astype(np.float64)
-        value = _sqnr(ref, out)
-        upstream = [sqnr[t] for t in la.inputs_from if t in sqnr]
+        value = sqnr(ref, out)
+        upstream = [sqnr_of[t] for t in la.inputs_from if t in sqnr_of]
         lo, hi = la.int8_range if la.int8_range else (None, None)
         half_step = 0.0 if lo is None else (hi - lo) / 255 / 2
         clipped = float(((ref < lo - half_step) | (ref > hi + half_step)).mean()) if lo is not None else 0.0
@@ -97,7 +104,7 @@ class LayerProbe:
             precision="int8" if la.int8 else "float",
             sqnr_db=round(value, 3),
             sqnr_drop_db=round(max(0.0, min(upstream, default=_CAP_DB) - value), 3),
-            cosine=round(_cosine(ref, out), 6),
+            cosine=round(cosine(ref, out), 6),
             max_abs_err=float(np.abs(ref - out).max()),
             float_min=float(ref.min()),
             float_max=float(ref.max()),
@@ -150,7 +157,7 @@ def _join(values: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(values) if np.ndim(values[0]) else np.stack(values)
 
 
-def _sqnr(ref: np.ndarray, out: np.ndarray) -> float:
+def sqnr(ref: np.ndarray, out: np.ndarray) -> float:
     ref, out = ref.astype(np.float64), out.astype(np.float64)
     noise = float(((ref - out) ** 2).sum())
     signal = float((ref**2).sum())
@@ -159,7 +166,7 @@ def _sqnr(ref: np.ndarray, out: np.ndarray) -> float:
     return min(_CAP_DB, 10 * math.log10(max(signal, 1e-30) / noise))
 
 
-def _cosine(ref: np.ndarray, out: np.ndarray) -> float:
+def cosine(ref: np.ndarray, out: np.ndarray) -> float:
     r, o = ref.reshape(len(ref), -1), out.reshape(len(out), -1)
     nr, no = np.linalg.norm(r, axis=1), np.linalg.norm(o, axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):

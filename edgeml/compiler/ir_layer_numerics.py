@@ -1,0 +1,192 @@
+"""An NNCF-quantized OpenVINO IR + the float ONNX model it came from → per-layer numerics, like a QDQ model's
+(layer_numerics.py): for each INT8 layer (ir_quantized_layers.py), its output in the IR against the float
+model's tensor on the same calibration samples — SQNR, cosine, max error, value ranges, and the INT8 range
+of the FakeQuantize that rounds it with the share of float values outside it.
+
+The layer's output is read where OpenVINO computes it (the op's output port, added as a model output), before
+the FakeQuantize that rounds it for the next layer: it carries this layer's rounded inputs and weights. The
+IR runs on OpenVINO's CPU plugin in f32 (no bf16 down-conversion), once over the samples; the float side is
+the probe's ONNX Runtime run, shared with the QDQ tables. `sqnr_drop_db` is the SQNR a layer loses against
+its worst upstream layer, found by walking the float ONNX graph back from the layer's node.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from edgeml.compiler.ir_quantized_layers import ir_quantized_layers
+from edgeml.compiler.layer_numerics import LayerNumerics, LayerProbe, cosine, sqnr
+from edgeml.compiler.lowerings.onnx_origins import OnnxOrigins
+from edgeml.compiler.quantized_layers import QuantizedLayer
+
+__all__ = ["ir_layer_numerics"]
+
+_CAP_DB = 200.0
+
+
+def ir_layer_numerics(
+    xml: bytes, weights: bytes, probe: LayerProbe, kept_float: tuple[str, ...] = ()
+) -> list[LayerNumerics]:
+    """Every INT8 layer of the IR and every layer named in `kept_float`, in graph order."""
+    import openvino as ov
+
+    proto = probe.float_proto
+    origins = OnnxOrigins(proto)
+    layers = ir_quantized_layers(xml, weights, proto)
+    named = {la.name for la in layers}
+    layers += [_float_layer(name, origins) for name in kept_float if name not in named and name in origins.outputs]
+    layers = [la for la in layers if probe.has(la.output)]
+    if not layers:
+        return []
+    model = ov.Core().read_model(xml, weights)
+    ports = _output_ports(model, origins, {la.name: la.output for la in layers})
+    layers = [la for la in layers if la.name in ports]
+    inputs = _rounded_inputs(model, {i.name for i in proto.graph.input})
+    got = _run(model, probe.feeds, [ports[la.name] for la in layers] + list(inputs.values()))
+    by_name = {  # NOTE: a rounded graph input is the first layer's upstream, as in the QDQ tables
+        name: sqnr(probe.float_tensor(name), out) for name, out in zip(inputs, got[len(layers) :], strict=True)
+    }
+    ranges = {la.name: _fake_quantize_range(ports[la.name]) for la in layers}
+    upstream = _upstream(proto, {la.output: la.name for la in layers} | {name: name for name in inputs})
+    rows = []
+    for la, out in zip(layers, got[: len(layers)], strict=True):
+        if out.size != probe.float_tensor(la.output).size:
+            continue  # NOTE: laid out differently from the ONNX tensor (e.g. a layout change OpenVINO folded in)
+        row = _numerics(la, probe.float_tensor(la.output), out, ranges[la.name], upstream[la.name], by_name)
+        by_name[la.name] = row.sqnr_db
+        rows.append(row)
+    order = {n.name: i for i, n in enumerate(proto.graph.node)}
+    return sorted(rows, key=lambda r: order.get(r.layer, len(order)))
+
+
+def _float_layer(name: str, origins: OnnxOrigins) -> QuantizedLayer:
+    return QuantizedLayer(name, origins.op_type(name, "?"), origins.outputs[name], False, False, False, None)
+
+
+def _output_ports(model: Any, origins: OnnxOrigins, outputs: dict[str, str]) -> dict[str, Any]:
+    """Layer → the IR output port computing its ONNX output tensor: the port carrying that tensor name,
+    else the last op converted from the layer's node."""
+    by_tensor = {name: layer for layer, name in outputs.items()}
+    found: dict[str, Any] = {}
+    last: dict[str, Any] = {}
+    for op in model.get_ordered_ops():
+        if op.get_type_name() in ("Result", "Constant", "FakeQuantize", "Parameter"):
+            continue
+        for port in op.outputs():
+            for tensor in port.get_names():
+                if tensor in by_tensor:
+                    found.setdefault(by_tensor[tensor], port)
+        origin = origins.of(op.get_friendly_name())
+        if origin in outputs and op.get_output_size() == 1:
+            last[origin] = op.output(0)
+    return {layer: found.get(layer, last.get(layer)) for layer in outputs if layer in found or layer in last}
+
+
+def _rounded_inputs(model: Any, names: set[str]) -> dict[str, Any]:
+    """Graph input name → the output of the FakeQuantize that rounds it, where the IR rounds it."""
+    found = {}
+    for parameter in model.get_parameters():
+        name = next((n for n in parameter.output(0).get_names() if n in names), None)
+        fq = next(
+            (
+                t.get_node()
+                for t in parameter.output(0).get_target_inputs()
+                if t.get_node().get_type_name() == "FakeQuantize"
+            ),
+            None,
+        )
+        if name and fq is not None:
+            found[name] = fq.output(0)
+    return found
+
+
+def _run(model: Any, feeds: list[dict[str, np.ndarray]], ports: list[Any]) -> list[np.ndarray]:
+    """Each added port's values over the feeds, stacked along the batch; sample by sample where the IR's
+    batch is fixed (npu-openvino reshapes to static shapes)."""
+    import openvino as ov
+
+    added = model.add_outputs(ports)
+    index = [next(i for i, o in enumerate(model.outputs) if o == a) for a in added]
+    compiled = ov.Core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32", "NUM_STREAMS": 1})
+    request = compiled.create_infer_request()
+    static = all(p.get_partial_shape().is_static for p in compiled.inputs)
+    names = [p.get_any_name() for p in compiled.inputs]
+    results: list[list[np.ndarray]] = [[] for _ in ports]
+    for feed in feeds:
+        for sample in _split(feed) if static else [feed]:
+            out = request.infer({n: sample[n] for n in names if n in sample}).to_tuple()
+            for i, at in enumerate(index):
+                results[i].append(np.array(out[at]))
+    return [np.concatenate(r) if r[0].ndim else np.stack(r) for r in results]
+
+
+def _split(feed: dict[str, np.ndarray]) -> list[dict[str, np.ndarray]]:
+    count = len(next(iter(feed.values())))
+    return [{k: v[i : i + 1] for k, v in feed.items()} for i in range(count)]
+
+
+def _fake_quantize_range(port: Any) -> tuple[float, float] | None:
+    """The range the FakeQuantize after this output rounds into (per-tensor or its per-channel extremes)."""
+    for target in port.get_target_inputs():
+        fq = target.get_node()
+        if fq.get_type_name() != "FakeQuantize":
+            continue
+        low, high = (fq.input(i).get_source_output().get_node() for i in (1, 2))
+        if low.get_type_name() == "Constant" and high.get_type_name() == "Constant":
+            return float(np.min(low.get_data())), float(np.max(high.get_data()))
+    return None
+
+
+def _upstream(proto: Any, layer_of_tensor: dict[str, str]) -> dict[str, set[str]]:
+    """Layer → the layers whose outputs reach its node's inputs through non-layer nodes of the float graph."""
+    producers = {out: n for n in proto.graph.node for out in n.output if out}
+    found: dict[str, set[str]] = {}
+    layers = set(layer_of_tensor.values())
+    for node in proto.graph.node:
+        if node.name not in layers:
+            continue
+        seen, todo, hits = set(), list(node.input), set()
+        while todo:
+            tensor = todo.pop()
+            if tensor in seen:
+                continue
+            seen.add(tensor)
+            if tensor in layer_of_tensor:
+                hits.add(layer_of_tensor[tensor])
+            elif tensor in producers:
+                todo.extend(producers[tensor].input)
+        found[node.name] = hits
+    return found
+
+
+def _numerics(
+    la: QuantizedLayer,
+    ref: np.ndarray,
+    out: np.ndarray,
+    int8_range: tuple[float, float] | None,
+    upstream: set[str],
+    sqnr_of: dict[str, float],
+) -> LayerNumerics:
+    ref, out = ref.astype(np.float64), out.astype(np.float64).reshape(ref.shape)
+    value = sqnr(ref, out)
+    worst_upstream = min((sqnr_of[u] for u in upstream if u in sqnr_of), default=_CAP_DB)
+    lo, hi = int8_range if int8_range else (None, None)
+    half_step = 0.0 if lo is None else (hi - lo) / 255 / 2
+    clipped = float(((ref < lo - half_step) | (ref > hi + half_step)).mean()) if lo is not None else 0.0
+    return LayerNumerics(
+        layer=la.name,
+        op=la.label,
+        tensor=la.output,
+        precision="int8" if la.int8 else "float",
+        sqnr_db=round(value, 3),
+        sqnr_drop_db=round(max(0.0, worst_upstream - value), 3),
+        cosine=round(cosine(ref, out), 6),
+        max_abs_err=float(np.abs(ref - out).max()),
+        float_min=float(ref.min()),
+        float_max=float(ref.max()),
+        int8_min=None if lo is None else round(lo, 6),
+        int8_max=None if hi is None else round(hi, 6),
+        clipping_rate=round(clipped, 6),
+    )
