@@ -4,7 +4,9 @@ ethos-u65-256): their litert-torch PT2E `int8` lowering with named layers left i
 Layers are named by their module path in the PyTorch source ("conv3", "encoder.layer.0.output.dense"):
 litert-torch quantizes the PyTorch module, not the ONNX model, and a module path is what the user wrote. The
 layers offered are the modules with weights the PT2E quantizer rounds to int8 (convolutions, linear layers),
-read from the prepared ONNX model's `namespace` metadata, which the torch exporter writes on every node.
+read from the prepared ONNX model's `namespace` metadata, which the dynamo exporter writes on every node, or,
+where there is none (a TorchScript source goes through the TorchScript exporter), from the weights' names
+("conv3.weight"), which are parameter paths in both exporters.
 The compiler's search (edgeml/compiler/accuracy_aware.py) ranks them and picks the fewest to keep.
 
 On Ethos-U a float layer cannot run on the NPU: Vela places it, and the ops around it that stay float, on
@@ -49,14 +51,14 @@ def mixed_layers(base: Built, prepared: bytes) -> list[QuantizedLayer]:
 
 def weighted_modules(model: Any) -> list[tuple[str, str, str]]:
     """(module path, ONNX op, output tensor) of each module whose convolution or matrix product has constant
-    weights, once per module, in graph order. Empty where the exporter wrote no `namespace` metadata."""
+    weights, once per module, in graph order."""
     constants = {i.name for i in model.graph.initializer}
     constants |= {o for n in model.graph.node if n.op_type == "Constant" for o in n.output}
     found: dict[str, tuple[str, str, str]] = {}
     for node in model.graph.node:
         if node.op_type not in _WEIGHTED_OPS or not any(i in constants for i in node.input[1:]):
             continue
-        path = _module_path(node)
+        path = _module_path(node) or _weight_owner(node, constants)
         if path and path not in found:
             found[path] = (path, node.op_type, node.output[0])
     return list(found.values())
@@ -68,3 +70,9 @@ def _module_path(node: Any) -> str:
     namespace = next((p.value for p in node.metadata_props if p.key == "namespace"), "")
     modules = [seg.split(": ", 1)[0] for seg in namespace.split("/") if ": aten." not in seg and ": " in seg]
     return modules[-1] if modules else ""
+
+
+def _weight_owner(node: Any, constants: set[str]) -> str:
+    """ "conv3" for a node reading the initializer "conv3.weight"; "" where no weight is named by a path."""
+    weight = next((i for i in node.input[1:] if i in constants and i.endswith(".weight")), "")
+    return weight.removesuffix(".weight")

@@ -166,3 +166,18 @@ def test_the_html_report_shows_the_search_ranking_and_every_mix_tried(tflite_mix
         assert f"<td class=l>{s['layer']}</td><td class=l>{s['op']}</td><td>{s['gain_db']:+.2f}</td>" in text
     assert text.count("<td class=l>within budget</td></tr>") == sum(t["miss"] is None for t in search["tries"])
     assert "kept in float: needed to meet the budget" in text and "<script" not in text
+
+
+def test_without_namespace_metadata_layers_are_named_by_their_weights():
+    """The TorchScript exporter writes no `namespace`; its initializers keep the parameter paths."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    weight = numpy_helper.from_array(np.ones((2, 4), np.float32), "blocks.0.fc.weight")
+    graph = helper.make_graph(
+        [helper.make_node("Gemm", ["x", "blocks.0.fc.weight"], ["y"], name="/blocks.0/fc/Gemm", transB=1)],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])],
+        [weight],
+    )
+    assert weighted_modules(helper.make_model(graph)) == [("blocks.0.fc", "Gemm", "y")]
