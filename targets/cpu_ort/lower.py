@@ -5,29 +5,35 @@ MatMul-heavy graphs, never static INT8 on transformers (quantizing the Add/Mul t
 mask collapsed MiniLM to cosine 0.23 here). Float is always a candidate: it is what ships when INT8
 does not pay off on the measured host or misses the accuracy budget.
 
-`mixed_plan` is the accuracy-aware candidate `int8-mixed`: the static INT8 plan (`MIXED_BASE`) with named
-layers kept in float, chosen among `mixed_layers`. The compiler asks for it (edgeml/compiler/accuracy_aware.py)
-when int8-static misses the budget.
+`mixed_plan` is the accuracy-aware candidate `int8-mixed`: an all-INT8 plan with named layers kept in float,
+chosen among `mixed_layers`. It starts from the INT8 candidate the graph gets (`mixed_base`): int8-static
+(QDQ `exclude_nodes`, edgeml/targets/qdq_mixed_plan.py), or on a transformer, where static INT8 is never
+built, int8-dynamic (`quantize_dynamic`'s `nodes_to_exclude`, edgeml/targets/dynamic_mixed_plan.py). The
+compiler asks for it (edgeml/compiler/accuracy_aware.py) when that base misses the budget.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from edgeml.compiler.build_candidate import Built
+from edgeml.compiler.layer_tables import is_qdq
 from edgeml.compiler.passes.infer_shapes import InferShapes
 from edgeml.compiler.passes.optimize_graph import OptimizeGraph, OptimizeGraphConfig
 from edgeml.compiler.passes.quantize_dynamic import QuantizeDynamic, QuantizeDynamicConfig
 from edgeml.compiler.passes.quantize_static import QuantizeStatic, QuantizeStaticConfig
 from edgeml.compiler.passes.upgrade_opset import UpgradeOpset, UpgradeOpsetConfig
+from edgeml.compiler.quantized_layers import QuantizedLayer
 from edgeml.host import host_info
+from edgeml.targets import dynamic_mixed_plan, qdq_mixed_plan
 from edgeml.targets.cpu_ort.recipe import Recipe
 from edgeml.targets.graph_kind import graph_kind
 from edgeml.targets.plan import CandidatePlan, Plan
-from edgeml.targets.qdq_mixed_plan import mixed_layers, mixed_plan
 
-__all__ = ["MIXED_BASE", "mixed_layers", "mixed_plan", "plan"]
+__all__ = ["MIXED_BASE", "mixed_base", "mixed_layers", "mixed_max_ranked", "mixed_plan", "plan"]
 
-MIXED_BASE = "int8-static"  # the candidate a mix starts from
+MIXED_BASE = "int8-static"  # the candidate a mix starts from, unless `mixed_base` says otherwise
+_DYNAMIC = "int8-dynamic"
 
 
 def plan(model: Any, recipe: Recipe, has_calibration: bool) -> Plan:
@@ -39,18 +45,40 @@ def plan(model: Any, recipe: Recipe, has_calibration: bool) -> Plan:
     ]
     candidates: dict[str, CandidatePlan] = {"fp32": CandidatePlan()}
     notes = [f"graph kind: {kind}"]
-    if _wants(recipe, "int8-static", kind in ("conv", "dense"), notes, kind) or recipe.precision == "int8-mixed":
+    mixed = recipe.precision == "int8-mixed"  # NOTE: pinned, the plan holds only the INT8 base the mix starts from
+    if mixed and kind == "transformer":
+        notes.append("int8-mixed starts from int8-dynamic: static INT8 quantizes the attention mask's Add/Mul")
+    if _wants(recipe, "int8-static", kind in ("conv", "dense"), notes, kind) or (mixed and kind != "transformer"):
         if has_calibration:
             candidates["int8-static"] = CandidatePlan([QuantizeStatic(static_config(recipe))])
         else:
             notes.append("int8-static skipped: no calibration data")
-    if _wants(recipe, "int8-dynamic", kind in ("transformer", "dense"), notes, kind):
-        candidates["int8-dynamic"] = CandidatePlan(
-            [QuantizeDynamic(QuantizeDynamicConfig(weight_type=recipe.weight_type))]
-        )
+    if _wants(recipe, _DYNAMIC, kind in ("transformer", "dense"), notes, kind) or (mixed and kind == "transformer"):
+        candidates[_DYNAMIC] = CandidatePlan([QuantizeDynamic(QuantizeDynamicConfig(weight_type=recipe.weight_type))])
     if recipe.precision not in ("auto", "fp32"):
         candidates.pop("fp32")
     return Plan(prepare, candidates, tuple(notes))
+
+
+def mixed_base(candidates: dict[str, CandidatePlan]) -> str:
+    """The candidate a mix starts from: int8-static where the plan has it, else int8-dynamic where it has that."""
+    return _DYNAMIC if MIXED_BASE not in candidates and _DYNAMIC in candidates else MIXED_BASE
+
+
+def mixed_plan(base: CandidatePlan, keep_float: tuple[str, ...]) -> CandidatePlan:
+    quantizer = dynamic_mixed_plan if dynamic_mixed_plan.quantizes_dynamically(base) else qdq_mixed_plan
+    return quantizer.mixed_plan(base, keep_float)
+
+
+def mixed_layers(base: Built, prepared: bytes) -> list[QuantizedLayer]:
+    quantizer = qdq_mixed_plan if is_qdq(base) else dynamic_mixed_plan
+    return quantizer.mixed_layers(base, prepared)
+
+
+def mixed_max_ranked(base: str) -> int | None:
+    """How many layers the search may measure one by one (None: its default): a dynamic try needs no
+    calibration, so it ranks more."""
+    return dynamic_mixed_plan.MAX_RANKED if base == _DYNAMIC else None
 
 
 def _wants(recipe: Recipe, precision: str, fits: bool, notes: list[str], kind: str) -> bool:

@@ -13,8 +13,8 @@ __all__ = ["Recipe"]
 class Recipe:
     precision: str = target_option(
         "auto",
-        "auto measures every fitting candidate and ships the best passing one; int8-mixed: static INT8 "
-        "with the fewest layers kept in float that meet the accuracy budget",
+        "auto measures every fitting candidate and ships the best passing one; int8-mixed: INT8 (static; "
+        "dynamic on transformers) with the fewest layers kept in float that meet the accuracy budget",
         ("auto", "fp32", "int8-static", "int8-mixed", "int8-dynamic"),
     )
     arch: str = target_option(
