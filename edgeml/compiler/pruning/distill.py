@@ -3,6 +3,8 @@
 Loss: KL divergence between the softened teacher and student outputs (temperature T, scaled by T²) for
 classifier-shaped outputs, mean squared error otherwise; plus cross-entropy on the labels where the data has
 them. A few epochs of Adam, seeded: the same inputs give the same weights. Only the first output is matched.
+A student with attention modules (a pretrained transformer) trains at a lower learning rate: at 1e-3 it drifts
+(all-MiniLM-L6-v2 pruned 30 %, 5 epochs on 100 sentences: eval cosine 0.74 at 1e-3, 0.79 at 3e-4).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import numpy as np
 
 from edgeml.calibration.dataset import Dataset
 from edgeml.compiler.passes.base import PassConfig, option
+from edgeml.compiler.pruning.attention_heads import find_attention
 
 __all__ = ["Distill", "DistillConfig"]
 
@@ -24,6 +27,7 @@ class DistillConfig(PassConfig):
     epochs: int = option(5, "passes over the fine-tuning data")
     batch: int = option(64, "samples per step")
     lr: float = option(1e-3, "Adam learning rate")
+    transformer_lr: float = option(3e-4, "Adam learning rate for a student with attention modules")
     temperature: float = option(4.0, "softening of the logits the student matches")
     label_weight: float = option(0.5, "weight of the cross-entropy on labels (when the data has them)")
     seed: int = option(0, "seeds shuffling and the optimizer: the same inputs give the same weights")
@@ -48,7 +52,8 @@ class Distill:
         with torch.no_grad():
             targets = _first(teacher(*inputs))
         classifier = targets.dim() == 2 and targets.shape[1] > 1
-        optimizer = torch.optim.Adam(student.parameters(), lr=cfg.lr)
+        lr = cfg.transformer_lr if find_attention(student) else cfg.lr
+        optimizer = torch.optim.Adam(student.parameters(), lr=lr)
         started = time.perf_counter()
         first = self._epoch_loss(student, inputs, targets, labels, classifier)
         student.train()
@@ -70,6 +75,7 @@ class Distill:
             "loss_before": round(first, 5),
             "loss_after": round(self._epoch_loss(student, inputs, targets, labels, classifier), 5),
             "seconds": round(time.perf_counter() - started, 2),
+            "learning_rate": lr,  # lr or transformer_lr, whichever applied
         } | self.config.to_dict()
 
     def _loss(self, out: Any, target: Any, labels: Any, classifier: bool) -> Any:

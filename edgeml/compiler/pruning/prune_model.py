@@ -32,7 +32,7 @@ from edgeml.errors import EdgemlError
 
 __all__ = ["PruneRequest", "PrunedModel", "prune_model"]
 
-PRUNE_VERSION = 2  # 2: attention pruned by whole heads
+PRUNE_VERSION = 3  # 2: attention pruned by whole heads; 3: transformers distilled at transformer_lr
 _EXAMPLES = 2
 
 

@@ -94,7 +94,7 @@ def recovery_line(p: dict[str, Any]) -> str:
     if r.get("kind") == "distillation":
         return (
             f"recovery: distillation from the float model, {r['epochs']} epochs on {r['samples']} samples "
-            f"({r['loss']}), loss {r['loss_before']} → {r['loss_after']}"
+            f"({r['loss']}, lr {r.get('learning_rate', r.get('lr'))}), loss {r['loss_before']} → {r['loss_after']}"
         )
     if r.get("kind") == "hook":
         return f"recovery: hook {r['hook']}" + (f" FAILED: {r['error']}" if r.get("error") else f", {r['seconds']} s")
