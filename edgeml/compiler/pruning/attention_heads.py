@@ -93,6 +93,8 @@ def residual_layers(graph: Any, attentions: list[Attention]) -> list[Any]:
 
     layers: dict[int, Any] = {}
     for a in attentions:
+        if a.layers[0] not in graph.module2node:
+            continue  # NOTE: not run by the model's forward: torch-pruning leaves it alone
         if a.projections is not None:
             q = a.projections[0]
             group = graph.get_pruning_group(q, tp.prune_linear_in_channels, list(range(q.in_features)))
