@@ -1,6 +1,8 @@
 """`--prune KIND:RATIO[:SCOPE]` → a checked PruneSpec.
 
-channels:0.3              remove 30 % of the output channels of every prunable layer (torch-pruning)
+channels:0.3              remove 30 % of the output channels of every prunable layer (torch-pruning); on a
+                          transformer, 30 % of each attention layer's heads (whole heads) and of its
+                          feed-forward channels, the hidden size unchanged (see attention_heads.py)
 magnitude:0.5             zero the 50 % smallest weights, ranked over all layers together (global L1)
 magnitude:0.5:per-layer   zero the 50 % smallest weights of each layer
 """
