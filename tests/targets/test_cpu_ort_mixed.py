@@ -29,10 +29,12 @@ LAYERS = {"q_proj": "MatMul", "k_proj": "MatMul", "ffn": "MatMul"}  # what dynam
 
 
 def _attention(width: int = 8) -> onnx.ModelProto:
-    """An embedding, two projections and a Softmax between MatMuls (a transformer to graph_kind), an FFN."""
+    """An embedding, two projections and a Softmax between MatMuls (a transformer to graph_kind), an FFN. The
+    key projection's weights have one outlier per output channel: the lowest weight SQNR in INT8."""
     rng = np.random.default_rng(0)
     shapes = {"table": (16, width), "wq": (width, width), "wk": (width, width), "w1": (width, width)}
     weights = {name: rng.standard_normal(shape).astype(np.float32) for name, shape in shapes.items()}
+    weights["wk"][0] *= 50
     n = helper.make_node
     nodes = [
         n("Gather", ["table", "ids"], ["x"], name="embed"), n("MatMul", ["x", "wq"], ["q"], name="q_proj"),
@@ -83,6 +85,7 @@ def test_the_dynamic_mix_keeps_the_named_nodes_float_and_offers_every_quantized_
     layers = TARGET.mixed_layers(base, prepared)
     # float-model names; `scores`, `attend` have no weights; `embed`'s table is INT8 only in storage (below)
     assert {la.name: la.op for la in layers} == LAYERS
+    assert layers[0].name == "k_proj"  # lowest weight SQNR first (not graph order): how the search cuts past its cap
     assert all(la.adjustable for la in layers)
     assert {la.name for la in TARGET.mixed_layers(mix, prepared)} == set(LAYERS) - {"ffn"}
     nodes = {n.name: n for n in onnx.load_model_from_string(mix.onnx.data).graph.node}
