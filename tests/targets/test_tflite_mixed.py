@@ -181,3 +181,18 @@ def test_without_namespace_metadata_layers_are_named_by_their_weights():
         [weight],
     )
     assert weighted_modules(helper.make_model(graph)) == [("blocks.0.fc", "Gemm", "y")]
+
+
+def test_auto_mode_builds_the_mix_when_full_int8_misses_and_selects_among_all(tflite_mixed, tmp_path, keypair, cache):
+    result = edgeml.compile(
+        str(DIGITS / "model.pt2"), "tflite-cpu", key=keypair[0], out=tmp_path / "auto", cache_dir=cache,
+        calib=DIGITS / "calib.npz", eval_data=DIGITS / "calib.npz", min_cosine=FLOOR,
+        options={"min_speedup": 0, "objective": "size"},
+    )  # fmt: skip  # NOTE: after the fixture, the same cache: the search is read back, not redone
+    v = result.decision.verdicts
+    assert v["int8"].startswith("rejected: cosine") and "layers that cost most: fc (Gemm, +" in v["int8"]
+    assert v["int8-mixed"].split(":")[0] in ("passes", "shipped") and "keeps 1 of 4" in v["int8-mixed"]
+    assert set(v) == {"fp32", "int8-dynamic", "int8", "int8-mixed"}
+    explain = json.loads((tmp_path / "auto" / "explain.json").read_text())
+    passing = {c["name"]: c["size_bytes"] for c in explain["candidates"] if c["name"] != "int8"}
+    assert passing[result.decision.chosen] == min(passing.values())  # objective=size among those within budget
