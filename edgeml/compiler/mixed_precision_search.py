@@ -6,9 +6,9 @@
    the digits CNNs it is cumulative (every later layer looks worse), and it cannot see that keeping some
    layers in float makes the output *worse* (measured: −0.3 dB for the wide CNN's third conv). A model with
    more than `max_ranked` (default `MAX_RANKED`) such layers ranks only those its per-layer report marks
-   worst; where there is no report, the first in the order the target lists them (graph order on the
-   OpenVINO targets; lowest weight SQNR first for dynamic INT8, whose tries are cheap enough that the target
-   ranks up to 48: every layer of MiniLM).
+   worst (most SQNR lost at the layer itself: QDQ models and OpenVINO IRs); where there is no report, the
+   first in the order the target lists them (lowest weight SQNR first for dynamic INT8, whose tries are cheap
+   enough that the target ranks up to 48: every layer of MiniLM; graph order on the TFLite targets).
 2. Search. Keep the top 1, 2, 3, 4, 6, 8, 12, … sensitive layers (those that recover ≥ 0.05 dB) in
    float until a mix meets the budget, then bisect between the last miss and the first hit. Every mix is
    judged on the real budget (accuracy drop where labels exist, else the cosine floors) by the same
@@ -16,7 +16,8 @@
    INT8: one with every layer in float is the float model, which the fp32 candidate already is.
 
 A try costs one quantization (cpu-ort reuses its calibration ranges; NNCF recalibrates, ~1 s on digits, ~10 s
-on MiniLM; dynamic INT8 needs no calibration, ~1.9 s on MiniLM) and one pass over the evaluation set.
+on MiniLM; dynamic INT8 needs no calibration, ~1.9 s on MiniLM; litert-torch PT2E recalibrates and converts,
+~8 s on digits) and one pass over the evaluation set.
 """
 
 from __future__ import annotations
