@@ -14,6 +14,7 @@ import pytest
 import torch
 
 import edgeml
+from edgeml.compiler.pruning.activation_importance import input_magnitudes
 from edgeml.compiler.pruning.prune_channels import PruneChannels, PruneChannelsConfig
 from edgeml.device_agent.runtimes import open_session
 
@@ -96,12 +97,14 @@ def test_the_hidden_size_keeps_its_width_under_a_classifier_head():
         assert pruned(ids, mask).shape == (2, 3)
 
 
-def test_the_pruned_bert_computes_what_the_original_computes_without_the_removed_heads_and_channels():
+@pytest.mark.parametrize("ranked_on_data", [False, True])
+def test_the_pruned_bert_computes_what_the_original_computes_without_the_removed_heads_and_channels(ranked_on_data):
     """The same heads are cut from query, key, value and the output projection's inputs, and the same FFN
     channels from both FFN layers: zeroing exactly those heads' values and those channels in the original gives
     the pruned model's output."""
     model, examples = _tiny_bert()
-    pruned, report = PruneChannels(PruneChannelsConfig(ratio=0.5))(model, examples)
+    calibration = [examples] if ranked_on_data else None
+    pruned, report = PruneChannels(PruneChannelsConfig(ratio=0.5))(model, examples, calibration, 1)
     assert report["channels"]["bert.encoder.layer.1.intermediate.dense"] == [128, 64]
     masked = copy.deepcopy(model)
     for layer, small in zip(masked.bert.encoder.layer, pruned.bert.encoder.layer, strict=True):
@@ -124,6 +127,38 @@ def test_the_pruned_bert_computes_what_the_original_computes_without_the_removed
         original, expected, got = model(*examples), masked(*examples), pruned(*examples)
     assert torch.allclose(got, expected, atol=1e-5)
     assert not torch.allclose(got, original, atol=1e-2)  # removing heads did change the output
+
+
+def test_with_calibration_data_heads_are_ranked_by_what_they_output_not_by_their_weights():
+    """Head 0 of each layer gets large q/k/v weights but an output projection that all but ignores it: weight
+    magnitude keeps it, its contribution on data (|context| x output column norm) removes it."""
+    model, examples = _tiny_bert()
+    with torch.no_grad():
+        for layer in model.bert.encoder.layer:
+            for proj in (layer.attention.self.query, layer.attention.self.key, layer.attention.self.value):
+                proj.weight[:16] *= 10
+            layer.attention.output.dense.weight[:, :16] *= 1e-3
+    removed = {}
+    for how, calibration in (("weights", None), ("data", [examples])):
+        pruned, report = PruneChannels(PruneChannelsConfig(ratio=0.25))(model, examples, calibration, 1)
+        value = (
+            pruned.bert.encoder.layer[0].attention.self.value.weight,
+            model.bert.encoder.layer[0].attention.self.value.weight,
+        )
+        removed[how] = sorted(set(range(4)) - {i // 16 for i in _kept_rows(*value)})
+        assert report["importance"].startswith("activation" if calibration else "weight L1")
+    assert removed["weights"] != [0] and removed["data"] == [0]
+
+
+def test_padding_does_not_count_towards_the_input_magnitudes():
+    layer = torch.nn.Linear(2, 2)
+    model = torch.nn.Module()
+    model.layer = layer
+    model.forward = lambda x, mask: layer(x)
+    x = torch.tensor([[[1.0, 2.0], [100.0, 100.0]]])  # [batch 1, seq 2, features 2]; the 2nd position is padding
+    mask = torch.tensor([[1, 0]])
+    assert input_magnitudes(model, [(x, mask)], mask_input=1)[layer].tolist() == [1.0, 2.0]
+    assert input_magnitudes(model, [(x, mask)])[layer].tolist() == [50.5, 51.0]
 
 
 def test_multihead_attention_keeps_its_heads_and_the_feed_forward_layers_are_pruned():
@@ -156,7 +191,9 @@ def test_compile_prunes_a_bert_by_heads_distils_it_and_ships_the_smaller_model(t
     )  # fmt: skip
     p = result.manifest["pruning"]
     assert "kept_unpruned" not in p and p["heads"] == {f"bert.encoder.layer.{i}.attention.self": [4, 2] for i in (0, 1)}
-    assert p["note"].startswith("2 of 4 heads removed in each of 2 attention layers (head size kept)")
+    assert p["note"].startswith("2 of 4 heads removed in each of 2 attention layers (head size kept; heads and "
+                                "channels ranked by their output on the calibration data)")  # fmt: skip
+    assert p["importance"].startswith("activation")
     assert p["after"]["params"] < p["before"]["params"] and p["after"]["macs"] < p["before"]["macs"]
     assert p["recovery"]["kind"] == "distillation" and p["recovery"]["learning_rate"] == 3e-4
     graph = onnx.load(tmp_path / "out" / "model.onnx").graph

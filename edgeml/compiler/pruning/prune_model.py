@@ -32,7 +32,8 @@ from edgeml.errors import EdgemlError
 
 __all__ = ["PruneRequest", "PrunedModel", "prune_model"]
 
-PRUNE_VERSION = 3  # 2: attention pruned by whole heads; 3: transformers distilled at transformer_lr
+PRUNE_VERSION = 4  # 2: attention by whole heads; 3: transformers distilled at transformer_lr; 4: ranked on calib
+_RANKING_SAMPLES, _RANKING_BATCH = 64, 16
 _EXAMPLES = 2
 
 
@@ -77,6 +78,7 @@ def prune_model(
             version=PRUNE_VERSION,
             source=source.digest,
             request=request.to_dict() | {"finetune": data.digest() if data is not None else None},
+            calib=calib.digest(),  # NOTE: a transformer's heads and channels are ranked on it
             distill=DistillConfig(epochs=request.epochs).to_dict(),
             tools=tool_versions(("torch", "torch-pruning", "onnx", "onnxscript")),
         )
@@ -102,7 +104,7 @@ def _prune(request: PruneRequest, source, signature, calib: Dataset, data: Datas
     examples = tuple(torch.from_numpy(calib.inputs[n][:_EXAMPLES].copy()) for n in names)
     report: dict[str, Any] = {"method": str(request.spec), "request": request.to_dict()}
     report["before"] = model_cost(teacher, examples)
-    student, detail = _apply(request.spec, teacher, examples)
+    student, detail = _apply(request.spec, teacher, examples, calib, names)
     report |= detail
     broken = _fails_to_run(student, examples)
     if broken:  # NOTE: like a failing hook: say why, and compile the un-pruned model
@@ -121,11 +123,23 @@ def _prune(request: PruneRequest, source, signature, calib: Dataset, data: Datas
     return PrunedModel(Blob.of(onnx_bytes), report)
 
 
-def _apply(spec: PruneSpec, module: Any, examples: tuple[Any, ...]) -> tuple[Any, dict[str, Any]]:
+def _apply(spec: PruneSpec, module: Any, examples: tuple[Any, ...], calib: Dataset, names: list[str]):
     if spec.kind == "channels":
-        return PruneChannels(PruneChannelsConfig(ratio=spec.ratio))(module, examples)
+        mask = names.index("attention_mask") if "attention_mask" in names else None  # NOTE: the HF convention
+        return PruneChannels(PruneChannelsConfig(ratio=spec.ratio))(module, examples, _batches(calib, names), mask)
     student, _ = PruneMagnitude(PruneMagnitudeConfig(sparsity=spec.ratio, scope=spec.scope))(module)
     return student, {}
+
+
+def _batches(calib: Dataset, names: list[str]) -> list[tuple[Any, ...]]:
+    """The first calibration samples, in batches: what a transformer's heads and channels are ranked on."""
+    import torch
+
+    n = min(len(calib), _RANKING_SAMPLES)
+    arrays = [calib.inputs[name][:n] for name in names]
+    return [
+        tuple(torch.from_numpy(a[i : i + _RANKING_BATCH].copy()) for a in arrays) for i in range(0, n, _RANKING_BATCH)
+    ]
 
 
 def _fails_to_run(model: Any, examples: tuple[Any, ...]) -> str | None:

@@ -37,7 +37,7 @@ def pruning_summary(report: dict[str, Any], models: dict[str, dict[str, Any]], u
 
 
 def _heads(report: dict[str, Any]) -> str:
-    """'4 of 12 heads removed in each of 6 attention layers (head size kept), ...; ' or '' without attention."""
+    """'4 of 12 heads removed in each of 6 attention layers (head size kept; ...); ...' or '' without attention."""
     heads, kept = report.get("heads") or {}, report.get("heads_kept") or {}
     if not heads and not kept:
         return ""
@@ -46,7 +46,9 @@ def _heads(report: dict[str, Any]) -> str:
         for (b, a), n in Counter(tuple(v) for v in heads.values()).items()
     ]
     if heads:
-        parts[-1] += " (head size kept)"
+        on_data = "activation" in report.get("importance", "")
+        ranked = "by their output on the calibration data" if on_data else "by weight"
+        parts[-1] += f" (head size kept; heads and channels ranked {ranked})"
     if kept:
         reason = next(iter(kept.values()))
         parts.append(f"{len(kept)} attention layer{'s' if len(kept) > 1 else ''} keep their heads ({reason})")
