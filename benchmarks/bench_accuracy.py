@@ -1,5 +1,5 @@
-"""Accuracy-aware compression on cpu-ort and cpu-openvino: pruning, INT8 and per-layer float fallback vs NNCF,
-in one run.
+"""Accuracy-aware compression on cpu-ort, cpu-openvino and tflite-cpu: pruning, INT8 and per-layer float
+fallback vs NNCF, in one run.
 
 For the digits CNN (`build`), the wide digits CNN (`build_wide`), both PyTorch factories:
 
@@ -16,6 +16,9 @@ For the digits CNN (`build`), the wide digits CNN (`build_wide`), both PyTorch f
   ov-mixed@FLOOR       edgeml cpu-openvino --precision int8-mixed --min-cosine FLOOR (eval data without labels)
   ov-nncf-aac@FLOOR    nncf.quantize_with_accuracy_control on the OpenVINO model (ov.convert_model of the fp32
                        ONNX), the same validation_fn and max_drop, and ov-int8's quantization settings
+  tflite-fp32          edgeml tflite-cpu --precision fp32 (the LiteRT rows' speed reference)
+  tflite-int8          edgeml tflite-cpu --precision int8 (litert-torch PT2E full INT8)
+  tflite-mixed@FLOOR   edgeml tflite-cpu --precision int8-mixed --min-cosine FLOOR (layers are module paths)
 
 For all-MiniLM-L6-v2 (examples/minilm/prepare.py's model.onnx, calib.npz, eval.npz; no labels):
 
@@ -33,7 +36,8 @@ The budget is a fidelity floor (mean per-sample cosine vs fp32 on eval.npz), the
 all-INT8 digits models lose no top-1 accuracy on the 400 eval samples, so a labelled budget would not
 separate anything, and MiniLM's embeddings have no labels. All rows of a model are timed in one interleaved
 loop (edgeml.timing, 1 thread, one eval sample per call; ONNX Runtime CPU for the ONNX rows, the OpenVINO CPU
-plugin for the ov- rows, each row's speedup against the fp32 row of its own runtime); accuracy is top-1 on
+plugin for the ov- rows, the LiteRT interpreter for the tflite- rows, each row's speedup against the fp32 row of
+its own runtime); accuracy is top-1 on
 eval.npz's labels where it has them. A row that fails records its error and time to failure, not a gap.
 
     python benchmarks/bench_accuracy.py [--models minilm] [--out benchmarks/results/accuracy.json]
@@ -83,13 +87,17 @@ class Suite:
 
 def digits_variants(suite: Suite, unlabelled: Path) -> dict[str, dict[str, Any]]:
     prune = dict(finetune=suite.data / "train.npz", max_drop=100.0, min_channel_cosine=-1.0)
-    return {
-        "fp32": dict(options={"precision": "fp32"}),
-        "int8": dict(options={"precision": "int8-static"}),
-        "pruned30": dict(prune="channels:0.3", options={"precision": "fp32"}, **prune),
-        "pruned50": dict(prune="channels:0.5", options={"precision": "fp32"}, **prune),
-        "pruned30+int8": dict(prune="channels:0.3", options={"precision": "int8-static"}, **prune),
-    } | _mixed_and_openvino(suite, unlabelled)
+    return (
+        {
+            "fp32": dict(options={"precision": "fp32"}),
+            "int8": dict(options={"precision": "int8-static"}),
+            "pruned30": dict(prune="channels:0.3", options={"precision": "fp32"}, **prune),
+            "pruned50": dict(prune="channels:0.5", options={"precision": "fp32"}, **prune),
+            "pruned30+int8": dict(prune="channels:0.3", options={"precision": "int8-static"}, **prune),
+        }
+        | _mixed_and_openvino(suite, unlabelled)
+        | _tflite(suite, unlabelled)
+    )
 
 
 def minilm_variants(suite: Suite, unlabelled: Path) -> dict[str, dict[str, Any]]:
@@ -109,6 +117,16 @@ def _mixed_and_openvino(suite: Suite, unlabelled: Path) -> dict[str, dict[str, A
     rows["ov-int8"] = dict(target="cpu-openvino", options={"precision": "int8"})
     rows |= {f"ov-mixed@{f}": dict(mixed, target="cpu-openvino", min_cosine=f) for f in suite.floors}
     return rows
+
+
+def _tflite(suite: Suite, unlabelled: Path) -> dict[str, dict[str, Any]]:
+    """tflite-cpu from the PyTorch source: its fp32 and full-INT8 candidates and int8-mixed at each floor."""
+    rows = {
+        "tflite-fp32": dict(target="tflite-cpu", options={"precision": "fp32"}),
+        "tflite-int8": dict(target="tflite-cpu", options={"precision": "int8"}),
+    }
+    mixed = dict(target="tflite-cpu", options={"precision": "int8-mixed"}, eval_data=unlabelled)
+    return rows | {f"tflite-mixed@{f}": dict(mixed, min_cosine=f) for f in suite.floors}
 
 
 SUITES = {
@@ -374,7 +392,7 @@ def measure_rows(rows: dict[str, dict[str, Any]], suite: Suite, seconds: float) 
     latency = interleaved_latency(sessions, {k: samples[0] for k in sessions}, max_seconds=seconds)
     for k, r in ok.items():
         runtime = r.pop("runtime", "onnxruntime")
-        ref_p50 = latency["ov-fp32" if runtime == "openvino" else "fp32"].p50_ms
+        ref_p50 = latency[{"openvino": "ov-fp32", "litert": "tflite-fp32"}.get(runtime, "fp32")].p50_ms
         accuracy = None if labels is None else round(float((outputs[k].argmax(1) == labels).mean() * 100), 2)
         r |= {
             "runtime": runtime,
