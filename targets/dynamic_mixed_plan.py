@@ -58,7 +58,7 @@ def mixed_layers(base: Built, prepared: bytes) -> list[QuantizedLayer]:
     float_model = onnx.load_model_from_string(prepared)
     quantized = onnx.load_model_from_string(base.onnx.data)
     after = {n.name: n for n in quantized.graph.node}
-    weights = {i.name for i in float_model.graph.initializer}
+    weights = {i.name: i for i in float_model.graph.initializer}
     sqnr = _weight_sqnr(float_model, quantized)
     layers = []
     for node in float_model.graph.node:
@@ -68,14 +68,14 @@ def mixed_layers(base: Built, prepared: bytes) -> list[QuantizedLayer]:
             continue  # no weights, no name to exclude it by, or INT8 only in storage
         if same is not None and list(same.input) == list(node.input):
             continue  # left as it was: float
-        layers.append((sqnr.get(weight, np.inf), _layer(node)))
+        layers.append((sqnr.get(weight, np.inf), _layer(node, int(np.prod(weights[weight].dims, dtype=np.int64)))))
     return [layer for _, layer in sorted(layers, key=lambda pair: pair[0])]
 
 
-def _layer(node: Any) -> QuantizedLayer:
+def _layer(node: Any, weights: int) -> QuantizedLayer:
     return QuantizedLayer(
         name=node.name, op=node.op_type, output=node.output[0], int8=True, has_weights=True, own_scale=False,
-        int8_range=None, raw_output=node.output[0], rounded_output=node.output[0],
+        int8_range=None, raw_output=node.output[0], rounded_output=node.output[0], weights=weights,
     )  # fmt: skip
 
 

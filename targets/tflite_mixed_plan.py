@@ -16,8 +16,9 @@ the Ethos-U plan refuses it together with `require_full_offload`.
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from edgeml.compiler.build_candidate import Built
 from edgeml.compiler.lowerings.compile_with_vela import CompileWithVela
@@ -25,10 +26,17 @@ from edgeml.compiler.lowerings.convert_to_tflite_int8 import ConvertToTfliteInt8
 from edgeml.compiler.quantized_layers import QuantizedLayer
 from edgeml.targets.plan import CandidatePlan
 
-__all__ = ["MIXED_BASE", "mixed_layers", "mixed_plan", "weighted_modules"]
+__all__ = ["MIXED_BASE", "WeightedModule", "mixed_layers", "mixed_plan", "weighted_modules"]
 
 MIXED_BASE = "int8"  # the candidate a mix starts from: litert-torch PT2E full INT8
 _WEIGHTED_OPS = frozenset({"Conv", "ConvTranspose", "Gemm", "MatMul"})  # what PT2E's conv/linear patterns round
+
+
+class WeightedModule(NamedTuple):
+    path: str  # e.g. "blocks.0.fc"
+    op: str  # the ONNX op of its first weighted node
+    output: str  # … and that node's output tensor
+    weights: int  # weight elements of its weighted nodes (biases not counted)
 
 
 def mixed_plan(base: CandidatePlan, keep_float: tuple[str, ...]) -> CandidatePlan:
@@ -44,24 +52,35 @@ def mixed_layers(base: Built, prepared: bytes) -> list[QuantizedLayer]:
     import onnx
 
     return [
-        QuantizedLayer(path, op, output, int8=True, has_weights=True, own_scale=True, int8_range=None)
-        for path, op, output in weighted_modules(onnx.load_model_from_string(prepared))
+        QuantizedLayer(
+            m.path, m.op, m.output, int8=True, has_weights=True, own_scale=True, int8_range=None, weights=m.weights
+        )
+        for m in weighted_modules(onnx.load_model_from_string(prepared))
     ]
 
 
-def weighted_modules(model: Any) -> list[tuple[str, str, str]]:
-    """(module path, ONNX op, output tensor) of each module whose convolution or matrix product has constant
-    weights, once per module, in graph order."""
-    constants = {i.name for i in model.graph.initializer}
-    constants |= {o for n in model.graph.node if n.op_type == "Constant" for o in n.output}
-    found: dict[str, tuple[str, str, str]] = {}
+def weighted_modules(model: Any) -> list[WeightedModule]:
+    """Each module whose convolution or matrix product has constant weights, once per module, in graph order."""
+    constants = {i.name: math.prod(i.dims) for i in model.graph.initializer}
+    constants |= {n.output[0]: _constant_elements(n) for n in model.graph.node if n.op_type == "Constant"}
+    found: dict[str, WeightedModule] = {}
     for node in model.graph.node:
         if node.op_type not in _WEIGHTED_OPS or not any(i in constants for i in node.input[1:]):
             continue
         path = _module_path(node) or _weight_owner(node, constants)
-        if path and path not in found:
-            found[path] = (path, node.op_type, node.output[0])
+        if not path:
+            continue
+        weights = constants.get(node.input[1], 0)  # input 2, where there is one, is the bias
+        if path in found:  # a module with several weighted nodes: one layer, all its weights
+            found[path] = found[path]._replace(weights=found[path].weights + weights)
+        else:
+            found[path] = WeightedModule(path, node.op_type, node.output[0], weights)
     return list(found.values())
+
+
+def _constant_elements(node: Any) -> int:
+    value = next((a.t for a in node.attribute if a.name == "value"), None)
+    return math.prod(value.dims) if value is not None else 1
 
 
 def _module_path(node: Any) -> str:
@@ -72,7 +91,7 @@ def _module_path(node: Any) -> str:
     return modules[-1] if modules else ""
 
 
-def _weight_owner(node: Any, constants: set[str]) -> str:
+def _weight_owner(node: Any, constants: dict[str, int]) -> str:
     """ "conv3" for a node reading the initializer "conv3.weight"; "" where no weight is named by a path."""
     weight = next((i for i in node.input[1:] if i in constants and i.endswith(".weight")), "")
     return weight.removesuffix(".weight")

@@ -5,11 +5,13 @@ NNCF quantizes an op by putting FakeQuantize on its inputs: on activations (a Fa
 a few quantization-agnostic ops upstream: NNCF moves a Conv's input quantizer above a MaxPool) and on
 weights (low-bit constants decompressed by Convert → Multiply, or a FakeQuantize on a constant). A layer is
 an op with such an input, other than those agnostic ops themselves. Several OpenVINO ops from one ONNX node
-(a Gemm becomes MatMul + Add) are one layer.
+(a Gemm becomes MatMul + Add) are one layer. A layer's `weights` is the element count of its quantized
+weights (the largest constant behind each: the weight itself, not its scales or zero points).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from edgeml.compiler.lowerings.onnx_origins import OnnxOrigins
@@ -36,9 +38,9 @@ def ir_quantized_layers(xml: bytes, weights: bytes, onnx_proto: Any) -> list[Qua
             continue
         sources = [i.get_source_output().get_node() for i in op.inputs()]
         activations = [s for s in sources if not walk.constant(s)]
-        weights_q = any(walk.low_bit(s) for s in sources if walk.constant(s))
+        quantized_weights = [s for s in sources if walk.constant(s) and walk.low_bit(s)]
         activations_q = any(walk.from_fake_quantize(s) for s in activations)
-        if not activations or not (weights_q or activations_q):
+        if not activations or not (quantized_weights or activations_q):
             continue
         origin = origins.of(op.get_friendly_name())
         if origin in found:
@@ -48,9 +50,10 @@ def ir_quantized_layers(xml: bytes, weights: bytes, onnx_proto: Any) -> list[Qua
             op=origins.op_type(origin, op.get_type_name()),
             output=origins.outputs.get(origin, op.get_friendly_name()),
             int8=True,
-            has_weights=weights_q,
+            has_weights=bool(quantized_weights),
             own_scale=activations_q,
             int8_range=None,
+            weights=sum(walk.largest_constant(s) for s in quantized_weights),
         )
     return list(found.values())
 
@@ -89,6 +92,12 @@ class _Walk:
         if node.get_type_name() == "Constant":
             return node.get_output_element_type(0).get_type_name() in _LOW_BIT
         return any(self.low_bit(i.get_source_output().get_node()) for i in node.inputs())
+
+    def largest_constant(self, node: Any) -> int:
+        """The element count of the largest Constant in a constant subgraph: its weight tensor."""
+        if node.get_type_name() == "Constant":
+            return math.prod(node.get_output_shape(0))
+        return max((self.largest_constant(i.get_source_output().get_node()) for i in node.inputs()), default=0)
 
     def from_fake_quantize(self, node: Any) -> bool:
         """An activation rounded by a FakeQuantize, directly or through quantization-agnostic ops."""

@@ -5,6 +5,10 @@ A layer is a node other than QuantizeLinear/DequantizeLinear. It runs in INT8 wh
 through a DequantizeLinear. Its name is the float model's node name (what `QuantizeStatic`'s
 `exclude_nodes` takes). ONNX Runtime folds a Relu into the Conv before it, so the Conv's output tensor
 carries the Relu's name: `fused` records that, from the float model.
+
+`weights` is how many weight elements a layer has (its quantized weight initializers, biases not counted):
+what keeping it in float costs in bytes, and a proxy for the work it adds in float. The accuracy-aware search
+weighs a layer's recovered SQNR against it (edgeml/compiler/mixed_precision_search.py).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ class QuantizedLayer:
     raw_output: str = ""  # its output in the QDQ model, before rounding
     rounded_output: str = ""  # … after QuantizeLinear → DequantizeLinear: what the next layer reads
     inputs_from: tuple[str, ...] = ()  # the raw outputs (or graph inputs) its activation inputs come from
+    weights: int = 0  # weight elements (biases not counted): what it costs in float; 0 where it has none
 
     @property
     def adjustable(self) -> bool:
@@ -82,6 +87,7 @@ def quantized_layers(qdq: Any, float_model: Any | None = None) -> list[Quantized
                 raw_output=node.output[0],
                 rounded_output=dequant.output[0] if dequant is not None else node.output[0],
                 inputs_from=tuple(u for u in (_upstream(i, producers) for i in node.input if i) if u not in inits),
+                weights=sum(_elements(inits[d.input[0]]) for d in dq_inputs if d.input[0] in inits and not _is_bias(d)),
             )
         )
     return layers
@@ -92,6 +98,10 @@ def _upstream(tensor: str, producers: dict[str, Any]) -> str:
     while tensor in producers and producers[tensor].op_type in _QDQ_OPS:
         tensor = producers[tensor].input[0]
     return tensor
+
+
+def _elements(tensor: Any) -> int:
+    return int(np.prod(tensor.dims, dtype=np.int64))
 
 
 def _is_bias(dq: Any) -> bool:

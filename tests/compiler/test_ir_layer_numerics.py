@@ -49,6 +49,13 @@ def test_explain_reports_every_int8_layer_of_the_ir_with_its_numbers(int8_ir):
     assert ranged and all(r["int8_min"] < r["int8_max"] and 0.0 <= r["clipping_rate"] < 0.1 for r in ranged)
 
 
+def test_each_int8_layer_carries_its_weight_count(int8_ir):
+    """What keeping it in float costs: the quantized weight's elements, not its scales; none for ReduceMean."""
+    weights = {la.name: la.weights for la in _layers(int8_ir)}
+    assert weights == {"node_conv2d": 144, "node_conv2d_1": 4608, "node_conv2d_2": 18432, "node_mean": 0,
+                       "node_linear": 640}  # fmt: skip
+
+
 def test_a_layer_kept_in_float_is_reported_float_and_loses_less_than_in_int8(int8_ir, probe, tmp_path):
     xml, weights = (int8_ir / "model.xml").read_bytes(), (int8_ir / "model.bin").read_bytes()
     all_int8 = {r.layer: r for r in ir_layer_numerics(xml, weights, probe)}

@@ -86,7 +86,7 @@ def test_the_dynamic_mix_keeps_the_named_nodes_float_and_offers_every_quantized_
     # float-model names; `scores`, `attend` have no weights; `embed`'s table is INT8 only in storage (below)
     assert {la.name: la.op for la in layers} == LAYERS
     assert layers[0].name == "k_proj"  # lowest weight SQNR first (not graph order): how the search cuts past its cap
-    assert all(la.adjustable for la in layers)
+    assert all(la.adjustable and la.weights == 64 for la in layers)  # 8 × 8 weights each: what float costs
     assert {la.name for la in TARGET.mixed_layers(mix, prepared)} == set(LAYERS) - {"ffn"}
     nodes = {n.name: n for n in onnx.load_model_from_string(mix.onnx.data).graph.node}
     assert nodes["ffn"].op_type == "MatMul" and list(nodes["ffn"].input) == ["a", "w1"]  # float, float weights

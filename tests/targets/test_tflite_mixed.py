@@ -146,9 +146,9 @@ def test_weighted_modules_are_named_by_their_full_path_in_the_source():
             return self.head(self.blocks(x))
 
     proto = torch.onnx.export(Model().eval(), (torch.randn(2, 8),), dynamo=True).model_proto
-    assert [(path, op) for path, op, _ in weighted_modules(proto)] == [
-        ("blocks.0.fc", "Gemm"), ("blocks.1.fc", "Gemm"), ("head", "Gemm"),
-    ]  # fmt: skip
+    assert [(m.path, m.op, m.weights) for m in weighted_modules(proto)] == [
+        ("blocks.0.fc", "Gemm", 64), ("blocks.1.fc", "Gemm", 64), ("head", "Gemm", 16),
+    ]  # fmt: skip  # weights: the weight matrix's elements, not the bias
 
 
 def test_the_html_report_shows_the_search_ranking_and_every_mix_tried(tflite_mixed, tmp_path):
@@ -180,7 +180,7 @@ def test_without_namespace_metadata_layers_are_named_by_their_weights():
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])],
         [weight],
     )
-    assert weighted_modules(helper.make_model(graph)) == [("blocks.0.fc", "Gemm", "y")]
+    assert weighted_modules(helper.make_model(graph)) == [("blocks.0.fc", "Gemm", "y", 8)]
 
 
 def test_auto_mode_builds_the_mix_when_full_int8_misses_and_selects_among_all(tflite_mixed, tmp_path, keypair, cache):
