@@ -4,8 +4,8 @@ weights), for every Linear in the group that reads the channel. Groups no such L
 magnitude of the weights.
 
 For a transformer this ranks by what the data does: a head whose context is near zero, or a feed-forward channel
-GELU keeps near zero, goes first even where its weights are large. all-MiniLM-L6-v2 at 30 %, before any recovery:
-eval cosine 0.79 against 0.69 ranked by weight magnitude.
+GELU keeps near zero, goes first even where its weights are large. all-MiniLM-L6-v2, before any recovery, eval
+cosine vs the unpruned model: 0.80 at 30 % and 0.66 at 50 %, against 0.69 and 0.54 ranked by weight magnitude.
 """
 
 from __future__ import annotations

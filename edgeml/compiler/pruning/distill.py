@@ -4,7 +4,8 @@ Loss: KL divergence between the softened teacher and student outputs (temperatur
 classifier-shaped outputs, mean squared error otherwise; plus cross-entropy on the labels where the data has
 them. A few epochs of Adam, seeded: the same inputs give the same weights. Only the first output is matched.
 A student with attention modules (a pretrained transformer) trains at a lower learning rate: at 1e-3 it drifts
-(all-MiniLM-L6-v2 pruned 30 %, 5 epochs on 100 sentences: eval cosine 0.74 at 1e-3, 0.79 at 3e-4).
+(all-MiniLM-L6-v2 pruned 30 % by weight magnitude, 5 epochs on 100 sentences: eval cosine 0.74 at 1e-3, 0.79 at
+3e-4; ranked on data, 0.80 → 0.86 at 3e-4).
 """
 
 from __future__ import annotations
