@@ -2,7 +2,8 @@
 static QDQ INT8 plan with named layers (ONNX node names) excluded from quantization, so they stay float.
 
 A target offers it by naming its all-INT8 candidate `MIXED_BASE` and exporting these two functions; the
-compiler's search (edgeml/compiler/accuracy_aware.py) ranks the layers and picks the fewest to keep.
+compiler's search (edgeml/compiler/accuracy_aware.py) ranks the layers and picks the fewest to keep, then swaps
+them for cheaper ones (fewer weights) where those meet the budget too.
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@ layers offered are the modules with weights the PT2E quantizer rounds to int8 (c
 read from the prepared ONNX model's `namespace` metadata, which the dynamo exporter writes on every node, or,
 where there is none (a TorchScript source goes through the TorchScript exporter), from the weights' names
 ("conv3.weight"), which are parameter paths in both exporters.
-The compiler's search (edgeml/compiler/accuracy_aware.py) ranks them and picks the fewest to keep.
+The compiler's search (edgeml/compiler/accuracy_aware.py) ranks them and picks the fewest to keep, then swaps
+them for cheaper ones (fewer weights: `WeightedModule.weights`) where those meet the budget too.
 
 On Ethos-U a float layer cannot run on the NPU: Vela places it, and the ops around it that stay float, on
 the Cortex-M CPU. The mix is then a trade the report shows (vela_report.json names every CPU operator), and

@@ -1,6 +1,6 @@
 """An all-INT8 candidate that misses the accuracy budget → the `int8-mixed` candidate: the same quantization
-with the fewest layers kept in float that meet the budget (edgeml/compiler/mixed_precision_search.py), or why
-not.
+with a few layers kept in float that meet the budget — the fewest, then swapped for cheaper ones where that
+still meets it (edgeml/compiler/mixed_precision_search.py) — or why not.
 
 A target takes part by naming its all-INT8 candidate and two functions (cpu-ort: int8-static and QDQ node
 names, or on transformers int8-dynamic and `quantize_dynamic`'s excluded nodes; cpu-openvino, npu-openvino:
@@ -8,7 +8,8 @@ NNCF's int8 and ONNX node names mapped to NNCF's ignored scope):
 
     MIXED_BASE                              the candidate a mix starts from
     mixed_layers(base: Built, prepared)     its INT8 layers, by the names mixed_plan takes, in the order the
-                                            search cuts them to its cap where no per-layer report orders them
+                                            search cuts them to its cap where no per-layer report orders them,
+                                            each with its weight count (`weights`: what it costs in float)
     mixed_plan(base_plan, keep_float)       the base candidate's plan with those layers left in float
 
 and optionally, where one target mixes from different candidates on different graphs:
@@ -47,7 +48,7 @@ from edgeml.targets.plan import CandidatePlan
 __all__ = ["MIXED", "AccuracyAwareStep"]
 
 MIXED = "int8-mixed"
-SEARCH_VERSION = 2
+SEARCH_VERSION = 3  # 3: layers carry their cost; the found mix is cheapened
 _STEP = "accuracy-aware search (int8-mixed)"
 _SPEED_MARGIN = 0.8  # search while the all-INT8 base reaches this fraction of the required speedup
 _EVALUATION_TOOLS = ("onnx", "onnxruntime", "numpy")  # the float reference and the metrics

@@ -1,4 +1,4 @@
-"""An INT8 model that misses the accuracy budget → the fewest layers to keep in float to meet it.
+"""An INT8 model that misses the accuracy budget → a cheap set of layers to keep in float that meets it.
 
 1. Rank (measured, not estimated). Each adjustable INT8 layer (quantized weights, or an output rounded with
    its own scale) is kept in float on its own, and the model's output SQNR vs float is measured: the dB it
@@ -10,10 +10,24 @@
    first in the order the target lists them (lowest weight SQNR first for dynamic INT8, whose tries are cheap
    enough that the target ranks up to 48: every layer of MiniLM; graph order on the TFLite targets).
 2. Search. Keep the top 1, 2, 3, 4, 6, 8, 12, … sensitive layers (those that recover ≥ 0.05 dB) in
-   float until a mix meets the budget, then bisect between the last miss and the first hit. Every mix is
-   judged on the real budget (accuracy drop where labels exist, else the cosine floors) by the same
-   evaluation the selection uses. At most `MAX_TRIES` mixes are built. A mix leaves at least one layer in
-   INT8: one with every layer in float is the float model, which the fp32 candidate already is.
+   float until a mix meets the budget, then bisect between the last miss and the first hit: the fewest layers.
+3. Cheapen. What a layer costs in float is its weight count (`LayerSensitivity.cost`: bytes, and a proxy
+   for the work it adds). A layer without weights (a ReduceMean, an Add rounded anew) costs 0: it adds no
+   bytes, and its float work is small next to a weighted layer's, so it is the first offered in a swap (an
+   OpenVINO transformer's activation × activation MatMuls have real work and no weights: not measured yet).
+   With the tries left, each layer of the mix, costliest first, is swapped for cheaper sensitive layers from
+   outside it (most dB per weight first, while together they cost less than it), and the first swap that
+   meets the budget is kept, so the mix only ever gets cheaper. Digits on cpu-openvino: at cosine 0.9999
+   Gemm + conv3 (18,432 of the 23,824 weights) becomes Gemm + ReduceMean + conv1, 99.7 → 44.6 KiB (2 more
+   tries); at a 0.3-point budget, Gemm + ReduceMean + conv1 + conv2, 54.9 KiB (3 more). MiniLM: the try left
+   misses; same mix.
+   Ordering the search itself by dB per weight was measured and rejected: per-layer gains do not add up, and
+   the cheap layers' add up least. On MiniLM (cpu-ort, from dynamic INT8) it kept 16 layers at cosine 0.998
+   (37.2 MiB, 1.37× fp32) where gain order keeps 10 (34.7 MiB, 1.44×), and 19 vs 13 at 0.999 (41.0 vs
+   38.4 MiB); a knapsack on predicted noise, and gain/√weights, kept 13–17: never fewer weights than gain order.
+Every mix is judged on the real budget (accuracy drop where labels exist, else the cosine floors) by the
+same evaluation the selection uses. At most `MAX_TRIES` mixes are built in all. A mix leaves at least one
+layer in INT8: one with every layer in float is the float model, which the fp32 candidate already is.
 
 A try costs one quantization (cpu-ort reuses its calibration ranges; NNCF recalibrates, ~1 s on digits, ~10 s
 on MiniLM; dynamic INT8 needs no calibration, ~1.9 s on MiniLM; litert-torch PT2E recalibrates and converts,
@@ -48,6 +62,11 @@ class LayerSensitivity:
     gain_db: float  # … minus the all-INT8 output SQNR
     cosine: float
     accuracy: float | None
+    cost: int = 0  # what keeping it in float costs: its weight elements (0: a layer without weights)
+
+    @property
+    def gain_per_weight(self) -> float:
+        return self.gain_db / max(self.cost, 1)
 
     def describe(self) -> str:
         return f"{self.layer} ({self.op}, {self.gain_db:+.1f} dB output SQNR in float)"
@@ -143,22 +162,26 @@ def search_mixed_precision(
     ranking = _rank(adjustable, build, evaluator, base_m["sqnr_db"])
     sensitive = [s for s in ranking if s.gain_db >= _MIN_GAIN_DB]
     tries: list[MixTry] = []
+    met: dict[frozenset[str], bool] = {}  # each mix is built once, whichever step asks
 
-    def attempt(k: int) -> bool:
-        keep = tuple(s.layer for s in sensitive[:k])
-        m = evaluator.metrics(build(keep))
-        miss = budget_verdict(m, evaluator.float_metrics, budget)
-        tries.append(MixTry(keep, m["sqnr_db"], worst_cosine(m["fidelity"]), m["accuracy"], miss))
-        return miss is None
+    def attempt(mix: Sequence[LayerSensitivity]) -> bool:
+        keep = tuple(s.layer for s in sensitive if s in mix)  # in rank order, whatever order the mix came in
+        if frozenset(keep) not in met:
+            m = evaluator.metrics(build(keep))
+            miss = budget_verdict(m, evaluator.float_metrics, budget)
+            tries.append(MixTry(keep, m["sqnr_db"], worst_cosine(m["fidelity"]), m["accuracy"], miss))
+            met[frozenset(keep)] = miss is None
+        return met[frozenset(keep)]
 
     total = sum(1 for la in layers if la.adjustable)
-    best = _smallest_passing_prefix(min(len(sensitive), total - 1), attempt, MAX_TRIES)
+    best = _smallest_passing_prefix(min(len(sensitive), total - 1), lambda k: attempt(sensitive[:k]), MAX_TRIES)
+    mix = None if best is None else _cheapen(sensitive[:best], sensitive, attempt, lambda: MAX_TRIES - len(tries))
     return MixedSearch(
         base_sqnr_db=base_m["sqnr_db"],
         base_miss=base_miss,
         ranking=tuple(ranking),
         tries=tuple(tries),
-        keep_float=None if best is None else tuple(s.layer for s in sensitive[:best]),
+        keep_float=None if mix is None else tuple(s.layer for s in sensitive if s in mix),
         unranked=total - len(adjustable),
         seconds=round(time.perf_counter() - started, 3),
     )
@@ -178,7 +201,9 @@ def _rank(layers, build, evaluator: CandidateEvaluator, base_sqnr: float) -> lis
         m = evaluator.metrics(build((layer.name,)))
         gain = round(m["sqnr_db"] - base_sqnr, 3)
         found.append(
-            LayerSensitivity(layer.name, layer.label, m["sqnr_db"], gain, worst_cosine(m["fidelity"]), m["accuracy"])
+            LayerSensitivity(
+                layer.name, layer.label, m["sqnr_db"], gain, worst_cosine(m["fidelity"]), m["accuracy"], layer.weights
+            )
         )
     return sorted(found, key=lambda s: -s.gain_db)
 
@@ -203,3 +228,28 @@ def _smallest_passing_prefix(n: int, passes: Callable[[int], bool], max_tries: i
         else:
             low = mid
     return high
+
+
+def _cheapen(
+    mix: Sequence[LayerSensitivity],
+    sensitive: Sequence[LayerSensitivity],
+    passes: Callable[[Sequence[LayerSensitivity]], bool],
+    tries_left: Callable[[], int],
+) -> list[LayerSensitivity]:
+    """`mix` meets the budget; swap each of its layers, costliest first, for cheaper ones from outside it (most dB
+    per weight first, while together they cost less than it) and keep the first swap that `passes`."""
+    mix = list(mix)
+    for dear in sorted(mix, key=lambda s: (-s.cost, s.gain_db)):
+        rest = [s for s in mix if s is not dear]
+        spare = sorted((s for s in sensitive if s not in mix), key=lambda s: -s.gain_per_weight)
+        added: list[LayerSensitivity] = []
+        for s in spare:
+            if sum(a.cost for a in added) + s.cost >= dear.cost:
+                continue
+            if tries_left() <= 0:
+                return mix
+            added.append(s)
+            if passes(rest + added):
+                mix = rest + added
+                break
+    return mix

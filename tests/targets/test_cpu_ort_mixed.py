@@ -106,7 +106,8 @@ def _run(plan, model: bytes, scratch: Path) -> Blob:
 @pytest.mark.slow
 def test_minilm_at_cosine_0998_ships_a_mix_from_dynamic_int8(minilm, tmp_path, keypair):
     """All-INT8 dynamic misses 0.998 (cosine 0.9928); float shipped before the mix. ~2.3 min here: the search
-    ranks all 36 MatMuls (~2 s a try) and tries 9 mixes."""
+    ranks all 36 MatMuls (~2 s a try) and tries 10 mixes: 9 find the fewest layers (10), and 1 swaps one of them
+    for cheaper layers, which misses."""
     result = edgeml.compile(str(minilm / "model.onnx"), "cpu-ort", key=keypair[0], out=tmp_path / "m", name="minilm",
                             min_cosine=0.998, cache_dir=tmp_path / "cache")  # fmt: skip
     m = edgeml.verify(tmp_path / "m", keypair[1]).manifest
@@ -116,7 +117,7 @@ def test_minilm_at_cosine_0998_ships_a_mix_from_dynamic_int8(minilm, tmp_path, k
     assert m["metrics"]["fidelity"]["sentence_embedding"]["cosine"] >= 0.998
     search = d["mixed_precision"]
     assert len(search["ranking"]) == 36 and search["unranked"] == 0  # every MatMul measured
-    assert 0 < len(search["keep_float"]) <= 16  # 12 here, of 36
+    assert 0 < len(search["keep_float"]) <= 16  # 10 here, of 36
     (quantize,) = [p for p in m["provenance"]["passes"] if p["name"] == "quantize-dynamic"]
     assert quantize["config"]["exclude_nodes"] == search["keep_float"]
     assert m["metrics"]["size_bytes"] < 0.6 * m["metrics"]["float_size_bytes"]

@@ -1,0 +1,110 @@
+"""The accuracy-aware search's logic on fakes: a "model" whose output noise is the sum of what each INT8 layer
+adds, so which mix meets a floor is known in advance. The real runtimes: tests/compiler/test_accuracy_aware.py.
+
+The layers mimic digits on cpu-openvino, where the search was measured: the Gemm recovers most, conv3 the next
+most but holds most of the weights, the ReduceMean (no weights) and conv1 a little each."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from edgeml.compiler.mixed_precision_search import MAX_TRIES, MixedSearch, search_mixed_precision
+from edgeml.compiler.quantized_layers import QuantizedLayer
+from edgeml.compiler.select_candidate import Budget
+
+# name: (weights, output noise it adds in INT8, as a fraction of the signal)
+DIGITS_OV = {
+    "gemm": (640, 6.0e-5),
+    "conv3": (18432, 3.0e-5),
+    "mean": (0, 1.2e-5),
+    "conv1": (144, 0.9e-5),
+    "conv2": (4608, 0.3e-5),
+}
+
+
+class FakeEvaluator:
+    """`metrics(keep_float)`: cosine 1 − noise, the noise of the layers left in INT8 adding up."""
+
+    def __init__(self, layers: dict[str, tuple[int, float]]) -> None:
+        self.float_metrics = {"accuracy": None}  # no labels: the budget is the cosine floor
+        self.layers = layers
+        self.built: list[tuple[str, ...]] = []
+
+    def build(self, keep_float: tuple[str, ...]) -> tuple[str, ...]:
+        self.built.append(keep_float)
+        return keep_float
+
+    def metrics(self, keep_float: tuple[str, ...]) -> dict:
+        noise = sum(n for name, (_, n) in self.layers.items() if name not in keep_float)
+        sqnr = math.inf if noise == 0 else round(-10 * math.log10(noise), 3)
+        return {"sqnr_db": sqnr, "fidelity": {"out": {"cosine": round(1 - noise, 9)}}, "accuracy": None}
+
+
+def _layers(spec: dict[str, tuple[int, float]]) -> list[QuantizedLayer]:
+    return [
+        QuantizedLayer(name, "Op", name, int8=True, has_weights=weights > 0, own_scale=True, int8_range=None,
+                       weights=weights)
+        for name, (weights, _) in spec.items()
+    ]  # fmt: skip
+
+
+def _search(spec: dict[str, tuple[int, float]], floor: float) -> tuple[MixedSearch, FakeEvaluator]:
+    fake = FakeEvaluator(spec)
+    search = search_mixed_precision((), _layers(spec), fake.build, fake, Budget(max_drop=1.0, min_cosine=floor))
+    return search, fake
+
+
+def _cost(spec, keep) -> int:
+    return sum(spec[name][0] for name in keep)
+
+
+def test_layers_are_ranked_by_what_they_recover_and_carry_their_cost():
+    search, _ = _search(DIGITS_OV, 0.999966)
+    assert [(s.layer, s.cost) for s in search.ranking] == [
+        ("gemm", 640), ("conv3", 18432), ("mean", 0), ("conv1", 144), ("conv2", 4608),
+    ]  # fmt: skip
+    assert MixedSearch.from_dict(search.to_dict()) == search  # the cached form keeps the cost
+
+
+def test_the_fewest_layers_are_swapped_for_cheaper_ones_that_still_meet_the_budget():
+    """Gemm + conv3 (19,072 weights) is the fewest; Gemm + ReduceMean + conv1 (784) meets the floor too."""
+    search, fake = _search(DIGITS_OV, 0.999966)
+    tried = [t.keep_float for t in search.tries]
+    assert tried[:2] == [("gemm",), ("gemm", "conv3")]  # the prefix search: the fewest layers
+    assert tried[2:] == [("gemm", "mean"), ("gemm", "mean", "conv1")]  # conv3 swapped, most dB per weight first
+    assert search.keep_float == ("gemm", "mean", "conv1")  # in rank order
+    assert _cost(DIGITS_OV, search.keep_float) < _cost(DIGITS_OV, ("gemm", "conv3"))
+    assert "keeps 3 of 5 sensitive layers in float: gemm (Op, +" in search.summary()
+    assert len(fake.built) == len(DIGITS_OV) + len(search.tries)  # each mix built once: one per rank, one per try
+
+
+def test_a_swap_that_misses_leaves_the_fewest_layers():
+    search, _ = _search(DIGITS_OV, 0.999975)  # needs conv3: nothing cheaper makes up for it
+    assert search.keep_float == ("gemm", "conv3")
+    assert [t.keep_float for t in search.tries] == [
+        ("gemm",), ("gemm", "conv3"),  # the fewest
+        ("gemm", "mean"), ("gemm", "mean", "conv1"), ("gemm", "mean", "conv1", "conv2"),  # instead of conv3
+        ("conv3", "mean"), ("conv3", "mean", "conv1"),  # instead of the Gemm (conv2 costs more than it)
+    ]  # fmt: skip
+    assert [t.miss is None for t in search.tries] == [False, True, False, False, False, False, False]
+
+
+def test_the_swaps_stop_at_the_try_cap():
+    """Layers of cost 4 and 1 (a MiniLM's FFN and attention projections): the prefix search takes most of the
+    tries; the swaps get what is left, and the search is deterministic."""
+    spec = {f"ffn{i}": (4, 3.0e-5) for i in range(12)} | {f"attn{i}": (1, 0.6e-5) for i in range(12)}
+    search, _ = _search(spec, 0.999855)  # 10 FFNs in float: 3e-4 of the 4.32e-4 noise removed
+    assert [len(t.keep_float) for t in search.tries] == [1, 2, 3, 4, 6, 9, 13, 11, 10, 10]
+    assert len(search.tries) == MAX_TRIES and search.keep_float == tuple(f"ffn{i}" for i in range(10))
+    assert search.tries[-1].keep_float == (*(f"ffn{i}" for i in range(1, 10)), "attn0")  # the one swap left
+    again, _ = _search(spec, 0.999855)
+    assert again.to_dict() | {"seconds": 0} == search.to_dict() | {"seconds": 0}
+
+
+@pytest.mark.parametrize("floor", [0.999966, 0.999975, 0.999999])
+def test_a_mix_never_keeps_every_layer_in_float(floor):
+    search, _ = _search(DIGITS_OV, floor)
+    assert all(len(t.keep_float) < len(DIGITS_OV) for t in search.tries)
+    assert search.found == (floor < 0.999999)
