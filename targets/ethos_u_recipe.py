@@ -18,8 +18,8 @@ __all__ = ["EthosURecipe"]
 class EthosURecipe:
     precision: str = target_option(
         "int8",
-        "int8: full INT8 (weights, activations, inputs, outputs), all the NPU runs; int8-mixed: the fewest layers "
-        "kept in float32 (on the Cortex-M CPU) that meet the accuracy budget",
+        "int8: full INT8 (weights, activations, inputs, outputs), all the NPU runs; int8-mixed: the fewest (then "
+        "cheapest) layers kept in float32 (on the Cortex-M CPU) that meet the accuracy budget",
         ("int8", "int8-mixed"),
     )
     system_config: str = target_option("", "Vela --system-config: a System_Config section of config_file")

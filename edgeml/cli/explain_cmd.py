@@ -94,11 +94,12 @@ def _layers(name: str, rows: list[dict], total: int, explain: dict) -> Table:
 
 def _search_ranking(search: dict, top: int) -> Table:
     """The accuracy-aware search's measured ranking, where no per-layer numerics table covers the mix (IRs)."""
-    table = Table("#", "layer", "op", "float gain dB", "cosine, this layer in float", "precision", "why",
+    table = Table("#", "layer", "op", "float gain dB", "weights", "cosine, this layer in float", "precision", "why",
                   title="layers ranked by the accuracy-aware search (output SQNR each recovers in float)",
                   title_justify="left")  # fmt: skip
     for r in search_rows(search)[:top]:
-        table.add_row(str(r["rank"]), r["layer"], r["op"], f"{r['gain_db']:+.2f}", f"{r['cosine']:.6f}",
+        table.add_row(str(r["rank"]), r["layer"], r["op"], f"{r['gain_db']:+.2f}", f"{r.get('cost', 0):,}",
+                      f"{r['cosine']:.6f}",
                       r["precision"], r["why"], style="yellow" if r["precision"] == "float" else "")  # fmt: skip
     return table
 

@@ -198,17 +198,19 @@ def _search(search: dict[str, Any]) -> str:
         _gain_bars(rows),
     ]
     head = (
-        "<tr><th>rank</th><th class=l>layer</th><th class=l>op</th><th>float gain dB</th>"
+        "<tr><th>rank</th><th class=l>layer</th><th class=l>op</th><th>float gain dB</th><th>weights</th>"
         "<th>output SQNR dB</th><th>cosine</th><th>accuracy</th><th class=l>precision</th><th class=l>why</th></tr>"
     )
     body = "".join(
         f"<tr><td>{r['rank']}</td><td class=l>{e(r['layer'])}</td><td class=l>{e(r['op'])}</td>"
-        f"<td>{r['gain_db']:+.2f}</td><td>{r['sqnr_db']:.1f}</td><td>{r['cosine']:.6f}</td>"
+        f"<td>{r['gain_db']:+.2f}</td><td>{r.get('cost', 0):,}</td><td>{r['sqnr_db']:.1f}</td>"
+        f"<td>{r['cosine']:.6f}</td>"
         f"<td>{_fmt(r['accuracy'], '.2f')}</td><td class='l {r['precision']}'>{r['precision']}</td>"
         f"<td class=l>{e(r['why'])}</td></tr>"
         for r in rows
     )
-    parts.append(f"<p class='muted'>Each layer alone kept in float, measured on the evaluation set.</p>"
+    parts.append(f"<p class='muted'>Each layer alone kept in float, measured on the evaluation set; weights: what "
+                 "keeping it in float costs (its weight elements).</p>"
                  f"<table>{head}{body}</table>")  # fmt: skip
     tries = search.get("tries", [])
     if tries:

@@ -5,8 +5,9 @@ INT8 is tried on every kind of graph: OpenVINO's CPU plugin runs NNCF's INT8 fas
 MatMuls alike (MiniLM: 2.9× ONNX Runtime FP32 here). Transformers get NNCF's transformer settings (mask
 Add/Mul kept in float, asymmetric activations). FP32 ships when INT8 misses the budget or does not pay off.
 
-`int8-mixed` (accuracy-aware: the int8 IR with the fewest layers kept in float that meet the budget) is built
-by the compiler from the int8 plan, through targets/nncf_mixed_plan.py; pinning it plans int8 as its start.
+`int8-mixed` (accuracy-aware: the int8 IR with the fewest (then cheapest) layers kept in float that meet the
+budget) is built by the compiler from the int8 plan, through targets/nncf_mixed_plan.py; pinning it plans int8
+as its start.
 """
 
 from __future__ import annotations

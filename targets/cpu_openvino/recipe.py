@@ -14,7 +14,7 @@ class Recipe:
     precision: str = target_option(
         "auto",
         "auto measures every fitting candidate and ships the best passing one; int8-mixed: NNCF INT8 with the "
-        "fewest layers kept in float that meet the accuracy budget",
+        "fewest (then cheapest) layers kept in float that meet the accuracy budget",
         ("auto", "fp32", "int8", "int8-mixed"),
     )
     nncf_preset: str = target_option(

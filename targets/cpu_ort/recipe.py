@@ -14,7 +14,7 @@ class Recipe:
     precision: str = target_option(
         "auto",
         "auto measures every fitting candidate and ships the best passing one; int8-mixed: INT8 (static; "
-        "dynamic on transformers) with the fewest layers kept in float that meet the accuracy budget",
+        "dynamic on transformers) with the fewest (then cheapest) layers kept in float that meet the accuracy budget",
         ("auto", "fp32", "int8-static", "int8-mixed", "int8-dynamic"),
     )
     arch: str = target_option(

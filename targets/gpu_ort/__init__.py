@@ -1,5 +1,5 @@
 """gpu-ort: ONNX Runtime on an NVIDIA GPU (CUDA / TensorRT execution providers), ONNX in FP32, FP16, INT8
-or int8-mixed (the accuracy-aware INT8 with the fewest layers kept in float)."""
+or int8-mixed (the accuracy-aware INT8 with the fewest (then cheapest) layers kept in float)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """The gpu-ort pipeline: the cpu-ort preparation, then one pass list per candidate precision: FP32 as is,
 FP16 (ONNX Runtime's converter, float32 I/O, overflow-prone ops kept in FP32), and QDQ INT8 as TensorRT
 reads it (symmetric signed activations and weights, per-channel weights) where there is calibration data;
-`int8-mixed`, the accuracy-aware candidate, keeps the fewest layers of that INT8 model in float (as on cpu-ort).
+`int8-mixed`, the accuracy-aware candidate, keeps the fewest (then cheapest) layers of that INT8 model in
+float (as on cpu-ort).
 
 No candidate is lowered: the artifact is the ONNX file. Every candidate is validated on ONNX Runtime's
 CPU provider, and the plan's notes say so, because the compile host has no CUDA or TensorRT.

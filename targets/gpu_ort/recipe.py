@@ -13,8 +13,8 @@ __all__ = ["Recipe"]
 class Recipe:
     precision: str = target_option(
         "auto",
-        "auto measures every fitting candidate and ships the best passing one; int8-mixed keeps the fewest layers "
-        "of the INT8 model in float that meet the budget",
+        "auto measures every fitting candidate and ships the best passing one; int8-mixed keeps the fewest (then "
+        "cheapest) layers of the INT8 model in float that meet the budget",
         ("auto", "fp32", "fp16", "int8", "int8-mixed"),
     )
     provider: str = target_option(

@@ -3,8 +3,8 @@ then one lowering per candidate: an FP16 IR, and an NNCF INT8 IR (float leftover
 calibration data. Each IR is compiled once for the NPU, or for the CPU plugin where this host has no NPU.
 
 Transformers get NNCF's transformer settings (mask Add/Mul kept in float, asymmetric activations).
-`int8-mixed` (accuracy-aware: the int8 IR with the fewest layers kept in float, FP16 on the NPU, that meet the
-budget) is built by the compiler from the int8 plan, through targets/nncf_mixed_plan.py.
+`int8-mixed` (accuracy-aware: the int8 IR with the fewest (then cheapest) layers kept in float, FP16 on the
+NPU, that meet the budget) is built by the compiler from the int8 plan, through targets/nncf_mixed_plan.py.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ class Recipe:
     precision: str = target_option(
         "auto",
         "auto measures every fitting candidate and ships the best passing one; int8-mixed: NNCF INT8 with the "
-        "fewest layers kept in FP16 that meet the accuracy budget",
+        "fewest (then cheapest) layers kept in FP16 that meet the accuracy budget",
         ("auto", "fp16", "int8", "int8-mixed"),
     )
     shape: str = target_option(

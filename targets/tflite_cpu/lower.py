@@ -4,8 +4,8 @@
     int8-dynamic  that float model + ai-edge-quantizer dynamic_wi8_afp32 (int8 weights, float activations):
                   LiteRT's own default; skipped when no operator has weights it quantizes (../tflite_dynamic_range.py)
     int8          litert-torch PT2E full INT8, int8 inputs and outputs (needs calibration data)
-    int8-mixed    that INT8 model with the fewest layers kept in float32 that meet the accuracy budget: built
-                  by the compiler from the int8 plan (../tflite_mixed_plan.py) when int8 misses the budget;
+    int8-mixed    that INT8 model with the fewest (then cheapest) layers kept in float32 that meet the accuracy
+                  budget: built by the compiler from the int8 plan (../tflite_mixed_plan.py) when int8 misses it;
                   pinning it plans int8 as its start
 
 Auto builds all three and ships the fastest within budget (speed judged against the fp32 TFLite); a pinned

@@ -15,7 +15,7 @@ class Recipe:
         "auto",
         "auto builds fp32, int8-dynamic (ai-edge-quantizer dynamic_wi8_afp32: int8 weights, float activations) "
         "and int8 (full INT8: weights, activations, inputs, outputs) and ships the fastest within budget; "
-        "int8-mixed: full INT8 with the fewest layers kept in float32 that meet the accuracy budget",
+        "int8-mixed: full INT8 with the fewest (then cheapest) layers kept in float32 that meet the accuracy budget",
         ("auto", "fp32", "int8-dynamic", "int8", "int8-mixed"),
     )
     per_channel: bool = target_option(True, "full INT8: per-output-channel weight scales (per-tensor when false)")

@@ -163,7 +163,8 @@ def test_the_html_report_shows_the_search_ranking_and_every_mix_tried(tflite_mix
     search = json.loads((tflite_mixed / "explain.json").read_text())["mixed_precision"]
     assert "<h2>Accuracy-aware search (int8-mixed)</h2>" in text and search["summary"] in text
     for s in search["ranking"]:
-        assert f"<td class=l>{s['layer']}</td><td class=l>{s['op']}</td><td>{s['gain_db']:+.2f}</td>" in text
+        row = f"<td class=l>{s['layer']}</td><td class=l>{s['op']}</td><td>{s['gain_db']:+.2f}</td>"
+        assert row + f"<td>{s['cost']:,}</td>" in text and s["cost"] > 0  # each is a layer with weights
     assert text.count("<td class=l>within budget</td></tr>") == sum(t["miss"] is None for t in search["tries"])
     assert "kept in float: needed to meet the budget" in text and "<script" not in text
 
