@@ -87,8 +87,9 @@ from edgeml.targets.recipe import parse_option_flags
     "--prune",
     default=None,
     metavar="KIND:RATIO",
-    help="Prune the PyTorch model before export: channels:0.3 (structured, torch-pruning), magnitude:0.5 "
-    "(unstructured, global L1; magnitude:0.5:per-layer for each layer alone).",
+    help="Prune the PyTorch model before export: channels:0.3 (structured, torch-pruning; on a transformer, "
+    "whole attention heads and FFN channels, the hidden size kept), magnitude:0.5 (unstructured, global L1; "
+    "magnitude:0.5:per-layer for each layer alone).",
 )
 @click.option(
     "--finetune",
