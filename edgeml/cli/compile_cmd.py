@@ -88,7 +88,8 @@ from edgeml.targets.recipe import parse_option_flags
     default=None,
     metavar="KIND:RATIO",
     help="Prune the PyTorch model before export: channels:0.3 (structured, torch-pruning; on a transformer, "
-    "whole attention heads and FFN channels, the hidden size kept), magnitude:0.5 (unstructured, global L1; "
+    "whole attention heads and FFN channels, the hidden size kept), channels:macs=0.5 (the least channel "
+    "pruning that halves the MACs), magnitude:0.5 (unstructured, global L1; "
     "magnitude:0.5:per-layer for each layer alone).",
 )
 @click.option(

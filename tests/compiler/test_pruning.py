@@ -121,3 +121,41 @@ def test_channel_pruning_that_breaks_the_model_says_why_and_the_unpruned_model_s
     assert p["kept_unpruned"] is True and "the channel-pruned model no longer runs" in p["recovery"]["error"]
     assert any(n.startswith("not pruned: the channel-pruned model no longer runs") for n in result.notes)
     edgeml.verify(tmp_path / "out", keypair[1])
+
+
+def test_channel_pruning_to_a_mac_budget_takes_the_smallest_ratio_that_meets_it(tmp_path, keypair, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    result = _compile(
+        tmp_path, keypair, "examples.digits.digits_cnn:build_wide", prune="channels:macs=0.5",
+        options={"precision": "fp32"}, max_drop=100.0, min_channel_cosine=-1.0,
+    )  # fmt: skip
+    p = result.manifest["pruning"]
+    share = p["after"]["macs"] / p["before"]["macs"]
+    assert p["method"] == "channels:macs=0.5" and 0.45 < share <= 0.5  # met, and not pruned far past it
+    budget = p["mac_budget"]
+    assert budget["share"] == 0.5 and abs(budget["macs_kept"] - share) < 1e-3 and 0.2 < budget["ratio"] < 0.4
+    assert p["note"].startswith(f"MAC budget 50%: {budget['ratio']:.1%} of the channels removed")
+    assert result.manifest["provenance"]["recipe"]["prune"]["spec"] == "channels:macs=0.5"
+
+
+def test_a_mac_budget_out_of_reach_says_what_the_most_pruning_keeps(tmp_path, keypair, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    with pytest.raises(edgeml.EdgemlError) as info:
+        _compile(tmp_path, keypair, "examples.digits.digits_cnn:build", prune="channels:macs=0.001")
+    assert "even pruning 90% of the channels keeps" in info.value.message and "macs=0." in info.value.hint
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [("magnitude:macs=0.5", "takes channel pruning"), ("channels:macs=1.5", "out of range"),
+     ("channels:macs=half", "is not macs=NUMBER"), ("channels:macs=0.5:per-layer", "takes channel pruning")],
+)  # fmt: skip
+def test_a_bad_mac_budget_is_refused_before_any_work(text, problem):
+    from edgeml.compiler.pruning.prune_spec import PruneSpec
+
+    with pytest.raises(edgeml.EdgemlError, match=problem):
+        PruneSpec.parse(text)
+    assert PruneSpec.parse("channels:macs=0.25").macs == 0.25 and str(PruneSpec.parse("channels:macs=0.25")) == (
+        "channels:macs=0.25"
+    )

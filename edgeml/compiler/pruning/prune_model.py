@@ -34,6 +34,7 @@ __all__ = ["PruneRequest", "PrunedModel", "prune_model"]
 
 PRUNE_VERSION = 4  # 2: attention by whole heads; 3: transformers distilled at transformer_lr; 4: ranked on calib
 _RANKING_SAMPLES, _RANKING_BATCH = 64, 16
+_MAC_BISECTIONS = 7  # the ratio to 0.9/128 ≈ 0.007
 _EXAMPLES = 2
 
 
@@ -126,9 +127,46 @@ def _prune(request: PruneRequest, source, signature, calib: Dataset, data: Datas
 def _apply(spec: PruneSpec, module: Any, examples: tuple[Any, ...], calib: Dataset, names: list[str]):
     if spec.kind == "channels":
         mask = names.index("attention_mask") if "attention_mask" in names else None  # NOTE: the HF convention
-        return PruneChannels(PruneChannelsConfig(ratio=spec.ratio))(module, examples, _batches(calib, names), mask)
+        batches = _batches(calib, names)
+        if spec.macs is not None:
+            return _prune_to_macs(spec, module, examples, batches, mask)
+        return PruneChannels(PruneChannelsConfig(ratio=spec.ratio))(module, examples, batches, mask)
     student, _ = PruneMagnitude(PruneMagnitudeConfig(sparsity=spec.ratio, scope=spec.scope))(module)
     return student, {}
+
+
+def _prune_to_macs(spec: PruneSpec, module: Any, examples: tuple[Any, ...], batches, mask: int | None):
+    """The smallest channel ratio (to 1/128 of its range) whose pruned model keeps at most `spec.macs` of the
+    original MACs: MACs fall with the ratio, so bisect on it, each step a fresh prune of the original."""
+    total = model_cost(module, examples)["macs"]
+    if total is None:
+        raise EdgemlError(
+            "a MAC budget needs the model's multiply-accumulates counted, and torch-pruning's counter cannot "
+            "trace this model",
+            "prune by ratio instead (channels:0.3)",
+        )
+
+    def prune(ratio: float) -> tuple[Any, dict[str, Any], float]:
+        student, detail = PruneChannels(PruneChannelsConfig(ratio=ratio))(module, examples, batches, mask)
+        return student, detail, (model_cost(student, examples)["macs"] or total) / total
+
+    low, high = 0.0, spec.ratio
+    best = prune(high)
+    if best[2] > spec.macs:
+        raise EdgemlError(
+            f"--prune {spec}: even pruning {high:.0%} of the channels keeps {best[2]:.0%} of the MACs (budget "
+            f"{spec.macs:.0%}): layers that keep their width (model outputs, the residual stream) hold the rest",
+            f"ask for macs={best[2]:.2f} or more, or prune by ratio (channels:0.3)",
+        )
+    for _ in range(_MAC_BISECTIONS):
+        mid = (low + high) / 2
+        found = prune(mid)
+        if found[2] <= spec.macs:
+            high, best = mid, found
+        else:
+            low = mid
+    student, detail, share = best
+    return student, detail | {"mac_budget": {"share": spec.macs, "ratio": round(high, 4), "macs_kept": round(share, 4)}}
 
 
 def _batches(calib: Dataset, names: list[str]) -> list[tuple[Any, ...]]:

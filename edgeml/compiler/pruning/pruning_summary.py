@@ -32,7 +32,9 @@ def pruning_summary(report: dict[str, Any], models: dict[str, dict[str, Any]], u
         b, a = report["before"], report["after"]
         share = f"{a['macs'] / b['macs']:.0%} of the MACs, " if b.get("macs") and a.get("macs") else ""
         params = f"{a['params'] / b['params']:.0%} of the parameters"
-        out["note"] = f"{_heads(report)}{share}{params}{_latency(before, after)}"
+        budget = report.get("mac_budget")
+        found = f"MAC budget {budget['share']:.0%}: {budget['ratio']:.1%} of the channels removed; " if budget else ""
+        out["note"] = f"{found}{_heads(report)}{share}{params}{_latency(before, after)}"
     return out
 
 
