@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from edgeml.compiler.content_cache import Blob, ContentCache, cache_key
 from edgeml.compiler.lowering import Lowering, bundle, unbundle
@@ -29,6 +30,7 @@ class Built:
     runtime: str
     digest: str  # sha256 of the deterministic bundle of `files`
     device_model_file: str | None = None  # what the device runs when the host measures another file
+    layers: tuple[dict[str, Any], ...] = ()  # per-layer numerics the lowering measured (TFLite: PT2E's twin)
 
     @property
     def shipped_model_file(self) -> str:
@@ -76,8 +78,9 @@ def _lower(onnx: Blob, lowering: Lowering, ctx, cache, progress, calibration_dig
     if hit is not None and meta is not None:
         progress.finished(step, "cached")
         built = Built(
-            onnx, unbundle(hit.data), meta["model_file"], meta["runtime"], hit.sha256, meta.get("device_model_file")
-        )
+            onnx, unbundle(hit.data), meta["model_file"], meta["runtime"], hit.sha256, meta.get("device_model_file"),
+            tuple(meta.get("layers", ())),
+        )  # fmt: skip
         return built, PassRecord(lowering.name, lowering.config.to_dict(), True, True, 0.0, tuple(meta["notes"]))
     lowered = lowering(onnx.data, ctx)
     packed = Blob.of(bundle(lowered.files))
@@ -86,9 +89,13 @@ def _lower(onnx: Blob, lowering: Lowering, ctx, cache, progress, calibration_dig
         "runtime": lowered.runtime,
         "notes": list(lowered.notes),
         "device_model_file": lowered.device_model_file,
+        "layers": list(lowered.layers),
     }
     cache.put_bytes("lowerings", key, packed, meta)
     seconds = time.perf_counter() - start
     progress.finished(step, f"{seconds:.1f} s")
-    built = Built(onnx, lowered.files, lowered.model_file, lowered.runtime, packed.sha256, lowered.device_model_file)
+    built = Built(
+        onnx, lowered.files, lowered.model_file, lowered.runtime, packed.sha256, lowered.device_model_file,
+        lowered.layers,
+    )  # fmt: skip
     return built, PassRecord(lowering.name, lowering.config.to_dict(), True, False, seconds, lowered.notes)

@@ -1,8 +1,9 @@
 """Candidates built from one prepared float model → each quantized candidate's per-layer numerics, cached by
-content: QDQ ONNX models (layer_numerics.py) and NNCF-quantized OpenVINO IRs (ir_layer_numerics.py).
+content: QDQ ONNX models (layer_numerics.py) and NNCF-quantized OpenVINO IRs (ir_layer_numerics.py); the
+full-INT8 TFLite lowerings measure their own (lowerings/pt2e_layer_numerics.py) and carry them on the build.
 
 The float model runs once (lazily: not at all when every table comes from the cache); each quantized
-candidate runs once more. Other candidates (float, dynamic INT8, TFLite) have no table.
+candidate runs once more. Other candidates (float, dynamic INT8) have no table.
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ class LayerTables:
         return min(SAMPLES, len(self.calib))
 
     def of(self, built: Built, kept_float: tuple[str, ...] = ()) -> list[LayerNumerics] | None:
+        if built.layers:  # NOTE: measured by the lowering itself (full-INT8 TFLite), cached with its files
+            rows = [LayerNumerics(**row) for row in built.layers]
+            return [r for r in rows if r.precision == "int8" or r.layer in kept_float]
         ir = _quantized_ir(built)
         if ir is None and not is_qdq(built):
             return None

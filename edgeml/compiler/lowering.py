@@ -12,7 +12,7 @@ import io
 import zipfile
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from edgeml.compiler.passes.base import PassConfig, PassContext
 from edgeml.errors import PassContractError
@@ -29,6 +29,7 @@ class Lowered:
     runtime: str  # id in edgeml.device_agent.runtimes.RUNTIMES
     notes: tuple[str, ...] = ()
     device_model_file: str | None = None  # what the device runs, when the host cannot (e.g. Vela's output)
+    layers: tuple[dict[str, Any], ...] = ()  # per-layer numerics the lowering measured (LayerNumerics rows)
 
 
 class Lowering(ABC):

@@ -197,3 +197,18 @@ def test_auto_mode_builds_the_mix_when_full_int8_misses_and_selects_among_all(tf
     explain = json.loads((tmp_path / "auto" / "explain.json").read_text())
     passing = {c["name"]: c["size_bytes"] for c in explain["candidates"] if c["name"] != "int8"}
     assert passing[result.decision.chosen] == min(passing.values())  # objective=size among those within budget
+
+
+def test_explain_has_each_layers_numbers_from_the_pt2e_twin(tflite_mixed):
+    explain = json.loads((tflite_mixed / "explain.json").read_text())
+    search = explain["mixed_precision"]
+    int8 = {r["layer"]: r for r in explain["layers"]["int8"]}
+    assert set(int8) == {"conv1", "conv2", "conv3", "fc"} and {r["precision"] for r in int8.values()} == {"int8"}
+    for name in ("conv1", "conv2", "conv3"):  # read after the rounding that follows the fused ReLU
+        r = int8[name]
+        assert r["op"] == "Conv+Relu" and r["int8_min"] == 0.0 < r["float_max"] <= r["int8_max"] * 1.01
+        assert 30.0 < r["sqnr_db"] < 70.0 and r["cosine"] > 0.999
+    assert abs(int8["fc"]["sqnr_db"] - search["base_sqnr_db"]) < 1.0  # the model's output, measured two ways
+    mixed = {r["layer"]: r for r in explain["layers"]["int8-mixed"]}
+    for name in search["keep_float"]:
+        assert mixed[name]["precision"] == "float" and "kept in float" in mixed[name]["why"]

@@ -65,7 +65,7 @@ class CompileWithVela(Lowering):
             VELA_REPORT: json.dumps(report, indent=2, sort_keys=True).encode() + b"\n",
         }
         notes = (*tflite.notes, describe_io(tflite.model), _summary(report))
-        return Lowered(files, REFERENCE_MODEL, "litert", notes, device_model_file=VELA_MODEL)
+        return Lowered(files, REFERENCE_MODEL, "litert", notes, device_model_file=VELA_MODEL, layers=tflite.layers)
 
 
 def _summary(report: dict) -> str:

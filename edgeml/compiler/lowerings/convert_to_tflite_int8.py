@@ -47,4 +47,4 @@ class ConvertToTfliteInt8(Lowering):
             self.config.keep_float,
         )
         notes = (*tflite.notes, describe_io(tflite.model))
-        return Lowered({TFLITE_MODEL: tflite.model}, TFLITE_MODEL, "litert", notes)
+        return Lowered({TFLITE_MODEL: tflite.model}, TFLITE_MODEL, "litert", notes, layers=tflite.layers)

@@ -15,6 +15,7 @@ when there is one channel, else a TRANSPOSE, both of which Vela places on the Et
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from typing import Any
 from edgeml.calibration.dataset import Dataset
 from edgeml.compiler.lowerings.export_for_litert import export_for_litert, sample_feed
 from edgeml.compiler.lowerings.litert_torch_convert import import_litert_torch, litert_torch_convert
+from edgeml.compiler.lowerings.pt2e_layer_numerics import pt2e_layer_numerics
 from edgeml.errors import CalibrationError, TargetError
 from edgeml.signature import ModelSignature
 
@@ -34,6 +36,7 @@ _WRAPPER = "wrapped."  # export_for_litert's named-I/O wrapper: every source sub
 class TfliteInt8:
     model: bytes
     notes: tuple[str, ...]
+    layers: tuple[dict[str, Any], ...] = ()  # per-layer numerics rows (pt2e_layer_numerics.py)
 
 
 def quantize_pt2e_to_tflite(
@@ -56,11 +59,13 @@ def quantize_pt2e_to_tflite(
     config = pt2e_quantizer.get_symmetric_quantization_config(is_per_channel=per_channel)
     quantizer = _quantizer(pt2e_quantizer, keep_float).set_global(config)
     _check_kept_layers(exported.graph, keep_float, needed_for)
+    reference = copy.deepcopy(exported.graph)  # NOTE: the float graph the layers are compared with
     prepared = quantize_pt2e.prepare_pt2e(exported.graph, quantizer)
     with torch.no_grad():
         for i in range(len(calibration)):
             prepared(**sample_feed(calibration, i))
     converted = move_exported_model_to_eval(quantize_pt2e.convert_pt2e(prepared, fold_quantize=False))
+    layers = tuple(pt2e_layer_numerics(reference, converted, calibration, sample_feed, module_paths))
     model = litert_torch_convert(converted, exported.sample, scratch, needed_for, quantizer)
     notes = (
         f"litert-torch PT2E full INT8 ({'per-channel' if per_channel else 'per-tensor'} weights), "
@@ -68,7 +73,7 @@ def quantize_pt2e_to_tflite(
         *((f"kept in float32: {', '.join(keep_float)}",) if keep_float else ()),
         *exported.notes(),
     )
-    return TfliteInt8(model, notes)
+    return TfliteInt8(model, notes, layers)
 
 
 def module_paths(node: Any) -> list[str]:
