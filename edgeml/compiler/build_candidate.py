@@ -21,6 +21,8 @@ from edgeml.targets.target_spec import TargetSpec
 
 __all__ = ["Built", "build_candidate", "onnx_build"]
 
+LOWERED_VERSION = 2  # what a cached lowering holds: 2 adds the lowering's per-layer numerics (`layers`)
+
 
 @dataclass(frozen=True)
 class Built:
@@ -64,6 +66,7 @@ def build_candidate(
 
 def _lower(onnx: Blob, lowering: Lowering, ctx, cache, progress, calibration_digest, label) -> tuple[Built, PassRecord]:
     key = cache_key(
+        version=LOWERED_VERSION,
         input=onnx.sha256,
         name=lowering.name,
         config=lowering.config.to_dict(),
