@@ -17,13 +17,11 @@ from typing import Any
 import numpy as np
 
 from edgeml.compiler.ir_quantized_layers import ir_quantized_layers
-from edgeml.compiler.layer_numerics import LayerNumerics, LayerProbe, cosine, sqnr
+from edgeml.compiler.layer_numerics import CAP_DB, LayerNumerics, LayerProbe, measure_layer, sqnr
 from edgeml.compiler.lowerings.onnx_origins import OnnxOrigins
 from edgeml.compiler.quantized_layers import QuantizedLayer
 
 __all__ = ["ir_layer_numerics"]
-
-_CAP_DB = 200.0
 
 
 def ir_layer_numerics(
@@ -52,9 +50,12 @@ def ir_layer_numerics(
     upstream = _upstream(proto, {la.output: la.name for la in layers} | {name: name for name in inputs})
     rows = []
     for la, out in zip(layers, got[: len(layers)], strict=True):
-        if out.size != probe.float_tensor(la.output).size:
+        ref = probe.float_tensor(la.output)
+        if out.size != ref.size:
             continue  # NOTE: laid out differently from the ONNX tensor (e.g. a layout change OpenVINO folded in)
-        row = _numerics(la, probe.float_tensor(la.output), out, ranges[la.name], upstream[la.name], by_name)
+        worst = min((by_name[u] for u in upstream[la.name] if u in by_name), default=CAP_DB)
+        precision = "int8" if la.int8 else "float"
+        row = measure_layer(la.name, la.label, la.output, precision, ref, out, ranges[la.name], worst)
         by_name[la.name] = row.sqnr_db
         rows.append(row)
     order = {n.name: i for i, n in enumerate(proto.graph.node)}
@@ -159,34 +160,3 @@ def _upstream(proto: Any, layer_of_tensor: dict[str, str]) -> dict[str, set[str]
                 todo.extend(producers[tensor].input)
         found[node.name] = hits
     return found
-
-
-def _numerics(
-    la: QuantizedLayer,
-    ref: np.ndarray,
-    out: np.ndarray,
-    int8_range: tuple[float, float] | None,
-    upstream: set[str],
-    sqnr_of: dict[str, float],
-) -> LayerNumerics:
-    ref, out = ref.astype(np.float64), out.astype(np.float64).reshape(ref.shape)
-    value = sqnr(ref, out)
-    worst_upstream = min((sqnr_of[u] for u in upstream if u in sqnr_of), default=_CAP_DB)
-    lo, hi = int8_range if int8_range else (None, None)
-    half_step = 0.0 if lo is None else (hi - lo) / 255 / 2
-    clipped = float(((ref < lo - half_step) | (ref > hi + half_step)).mean()) if lo is not None else 0.0
-    return LayerNumerics(
-        layer=la.name,
-        op=la.label,
-        tensor=la.output,
-        precision="int8" if la.int8 else "float",
-        sqnr_db=round(value, 3),
-        sqnr_drop_db=round(max(0.0, worst_upstream - value), 3),
-        cosine=round(cosine(ref, out), 6),
-        max_abs_err=float(np.abs(ref - out).max()),
-        float_min=float(ref.min()),
-        float_max=float(ref.max()),
-        int8_min=None if lo is None else round(lo, 6),
-        int8_max=None if hi is None else round(hi, 6),
-        clipping_rate=round(clipped, 6),
-    )

@@ -25,10 +25,10 @@ from edgeml.compiler.passes.quantize_static import feeds_for
 from edgeml.compiler.quantized_layers import QuantizedLayer, quantized_layers
 from edgeml.signature import ModelSignature
 
-__all__ = ["SAMPLES", "LayerNumerics", "LayerProbe", "cosine", "sqnr"]
+__all__ = ["CAP_DB", "SAMPLES", "LayerNumerics", "LayerProbe", "cosine", "measure_layer", "sqnr"]
 
 SAMPLES = 64
-_CAP_DB = 200.0
+CAP_DB = 200.0
 
 
 @dataclass(frozen=True)
@@ -90,28 +90,45 @@ class LayerProbe:
         return [r for r, la in zip(rows, layers, strict=True) if la.int8 or la.name in kept_float]
 
     def _numerics(self, la: QuantizedLayer, acts: dict[str, np.ndarray], sqnr_of: dict[str, float]) -> LayerNumerics:
-        ref = self._float[la.output].astype(np.float64)
-        out = acts[la.rounded_output].astype(np.float64)
-        value = sqnr(ref, out)
-        upstream = [sqnr_of[t] for t in la.inputs_from if t in sqnr_of]
-        lo, hi = la.int8_range if la.int8_range else (None, None)
-        half_step = 0.0 if lo is None else (hi - lo) / 255 / 2
-        clipped = float(((ref < lo - half_step) | (ref > hi + half_step)).mean()) if lo is not None else 0.0
-        return LayerNumerics(
-            layer=la.name,
-            op=la.label,
-            tensor=la.output,
-            precision="int8" if la.int8 else "float",
-            sqnr_db=round(value, 3),
-            sqnr_drop_db=round(max(0.0, min(upstream, default=_CAP_DB) - value), 3),
-            cosine=round(cosine(ref, out), 6),
-            max_abs_err=float(np.abs(ref - out).max()),
-            float_min=float(ref.min()),
-            float_max=float(ref.max()),
-            int8_min=None if lo is None else round(lo, 6),
-            int8_max=None if hi is None else round(hi, 6),
-            clipping_rate=round(clipped, 6),
-        )
+        upstream = min((sqnr_of[t] for t in la.inputs_from if t in sqnr_of), default=CAP_DB)
+        ref, out = self._float[la.output], acts[la.rounded_output]
+        precision = "int8" if la.int8 else "float"
+        return measure_layer(la.name, la.label, la.output, precision, ref, out, la.int8_range, upstream)
+
+
+def measure_layer(
+    layer: str,
+    op: str,
+    tensor: str,
+    precision: str,
+    ref: np.ndarray,
+    out: np.ndarray,
+    int8_range: tuple[float, float] | None,
+    worst_upstream_db: float = CAP_DB,
+) -> LayerNumerics:
+    """One layer's row: its output `out` against the float model's `ref` (same samples, same layout), the INT8
+    range it is rounded into (None: not known), and the SQNR of its worst input (CAP_DB: none measured). Every
+    per-layer table (QDQ, OpenVINO IR, PT2E) builds its rows here, so they mean the same thing."""
+    ref, out = ref.astype(np.float64), out.astype(np.float64).reshape(ref.shape)
+    value = sqnr(ref, out)
+    lo, hi = int8_range if int8_range else (None, None)
+    half_step = 0.0 if lo is None else (hi - lo) / 255 / 2
+    clipped = float(((ref < lo - half_step) | (ref > hi + half_step)).mean()) if lo is not None else 0.0
+    return LayerNumerics(
+        layer=layer,
+        op=op,
+        tensor=tensor,
+        precision=precision,
+        sqnr_db=round(value, 3),
+        sqnr_drop_db=round(max(0.0, worst_upstream_db - value), 3),
+        cosine=round(cosine(ref, out), 6),
+        max_abs_err=float(np.abs(ref - out).max()),
+        float_min=float(ref.min()),
+        float_max=float(ref.max()),
+        int8_min=None if lo is None else round(lo, 6),
+        int8_max=None if hi is None else round(hi, 6),
+        clipping_rate=round(clipped, 6),
+    )
 
 
 def _all_tensors(proto: Any) -> set[str]:
@@ -162,8 +179,8 @@ def sqnr(ref: np.ndarray, out: np.ndarray) -> float:
     noise = float(((ref - out) ** 2).sum())
     signal = float((ref**2).sum())
     if noise == 0:
-        return _CAP_DB
-    return min(_CAP_DB, 10 * math.log10(max(signal, 1e-30) / noise))
+        return CAP_DB
+    return min(CAP_DB, 10 * math.log10(max(signal, 1e-30) / noise))
 
 
 def cosine(ref: np.ndarray, out: np.ndarray) -> float:

@@ -18,11 +18,10 @@ from typing import Any
 import numpy as np
 
 from edgeml.calibration.dataset import Dataset
-from edgeml.compiler.layer_numerics import SAMPLES, LayerNumerics, cosine, sqnr
+from edgeml.compiler.layer_numerics import CAP_DB, SAMPLES, measure_layer, sqnr
 
 __all__ = ["pt2e_layer_numerics"]
 
-_CAP_DB = 200.0
 _LAYER_OPS = {"conv1d": "Conv", "conv2d": "Conv", "conv3d": "Conv", "conv_transpose2d": "ConvTranspose",
               "linear": "Linear", "matmul": "MatMul"}  # fmt: skip
 _FUSED = {"relu": "Relu", "relu_": "Relu", "hardtanh": "Relu6", "clamp": "Clamp"}
@@ -50,33 +49,16 @@ def pt2e_layer_numerics(
     rows = []
     for layer in layers:
         float_read, q_read, int8_range, fused = reads[layer.name]
-        ref, out = got_float[float_read].astype(np.float64), got_q[q_read].astype(np.float64)
-        value = sqnr(ref, out)
         upstream = _upstream(float_nodes[layer.name], tensor_of)
-        worst = min((sqnr_of[u] for u in upstream if u in sqnr_of), default=_CAP_DB)
-        sqnr_of[layer.name] = value
-        lo, hi = int8_range if int8_range else (None, None)
-        half = 0.0 if lo is None else (hi - lo) / 255 / 2
-        clipped = float(((ref < lo - half) | (ref > hi + half)).mean()) if lo is not None else 0.0
-        paths = module_paths(layer)
-        op = _LAYER_OPS[_kind(layer)]
-        rows.append(
-            LayerNumerics(
-                layer=paths[-1] if paths else layer.name,
-                op=f"{op}+{fused}" if fused else op,
-                tensor=float_read,
-                precision="int8" if _weights_rounded(q_nodes[layer.name]) else "float",
-                sqnr_db=round(value, 3),
-                sqnr_drop_db=round(max(0.0, worst - value), 3),
-                cosine=round(cosine(ref, out), 6),
-                max_abs_err=float(np.abs(ref - out).max()),
-                float_min=float(ref.min()),
-                float_max=float(ref.max()),
-                int8_min=None if lo is None else round(lo, 6),
-                int8_max=None if hi is None else round(hi, 6),
-                clipping_rate=round(clipped, 6),
-            ).to_dict()
-        )
+        worst = min((sqnr_of[u] for u in upstream if u in sqnr_of), default=CAP_DB)
+        paths, op = module_paths(layer), _LAYER_OPS[_kind(layer)]
+        row = measure_layer(
+            paths[-1] if paths else layer.name, f"{op}+{fused}" if fused else op, float_read,
+            "int8" if _weights_rounded(q_nodes[layer.name]) else "float",
+            got_float[float_read], got_q[q_read], int8_range, worst,
+        )  # fmt: skip
+        sqnr_of[layer.name] = row.sqnr_db
+        rows.append(row.to_dict())
     return rows
 
 
