@@ -379,7 +379,7 @@ def _nncf_float_layers(model: Any) -> list[str]:
 
 def measure_rows(rows: dict[str, dict[str, Any]], suite: Suite, seconds: float) -> None:
     """Size, interleaved latency, accuracy (where eval.npz has labels) and mean cosine vs fp32, per built row."""
-    from edgeml.device_agent.runtimes import open_session
+    from edgeml.runtimes import open_session
     from edgeml.timing import interleaved_latency
 
     ok = {k: r for k, r in rows.items() if "model" in r}

@@ -127,7 +127,7 @@ def _overhead(work: Path, artifact: Path, pub: Path, repeats: int, seconds: floa
 
 
 def _time(agent: Any, model: Path, feeds: dict[str, np.ndarray], repeats: int, seconds: float) -> dict[str, Any]:
-    from edgeml.device_agent.runtimes import open_session
+    from edgeml.runtimes import open_session
     from edgeml.timing import interleaved_latency
 
     # NOTE: "bare" is the agent's own session: two sessions of one model differ by up to ~3 % here (arena and
@@ -151,9 +151,9 @@ def _time_minilm(agent: Any, repeats: int, seconds: float) -> dict[str, Any]:
     from edgeml.calibration import build_reference_profile
     from edgeml.calibration.dataset import Dataset
     from edgeml.device_agent.reference_bins import ReferenceBins
-    from edgeml.device_agent.runtimes import open_session
     from edgeml.device_agent.serving_model import ServingModel
     from edgeml.protocol import ModelRef
+    from edgeml.runtimes import open_session
 
     session = open_session("onnxruntime", MINILM / "model.onnx")
     with np.load(MINILM / "calib.npz") as z:

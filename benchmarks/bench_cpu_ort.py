@@ -261,7 +261,7 @@ def time_interleaved(paths: dict[str, Path], feed: dict[str, np.ndarray], second
     alone, `seconds` split over the pairs). The pairwise figure is a cross-check: on the ~20 µs digits CNN
     the QDQ model's cost relative to FP32 grew from 1.00× (paired) to 1.05× (7 sessions in one loop), the
     other sessions evicting its caches between calls."""
-    from edgeml.device_agent.runtimes import open_session
+    from edgeml.runtimes import open_session
 
     sessions = {name: open_session("onnxruntime", path, threads=1) for name, path in paths.items()}
     names = list(sessions)
@@ -358,7 +358,7 @@ def check_goals(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def bench_model(name: str, spec: dict[str, Any], work: Path, seconds: float, log) -> dict[str, Any]:
-    from edgeml.device_agent.runtimes import open_session
+    from edgeml.runtimes import open_session
 
     work.mkdir(parents=True)
     calib, _ = load_npz(spec["calib"])

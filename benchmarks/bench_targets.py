@@ -297,7 +297,7 @@ def native_flows(work: Path, calib: dict[str, np.ndarray], sample0: np.ndarray, 
 
 
 def open_model(runtime: str, path: Path):
-    from edgeml.device_agent.runtimes import open_session
+    from edgeml.runtimes import open_session
 
     return open_session(runtime, path, threads=1)
 

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from edgeml.calibration.dataset import Dataset
-from edgeml.compiler.evaluate import is_classifier_output
 from edgeml.drift import bin_counts, feature_axis, feature_views, quantile_edges, top1_confidence
+from edgeml.output_kinds import is_classifier_output
 
 __all__ = ["BINS", "build_reference_profile", "feature_axis", "top1_confidence"]
 

@@ -9,8 +9,8 @@ from edgeml.device_agent.install_result import InstallResult
 from edgeml.device_agent.installer import ActiveModel, Installer
 from edgeml.device_agent.lifecycle import State
 from edgeml.device_agent.prediction import PredictError, Prediction
-from edgeml.device_agent.runtimes import RUNTIMES, Session, open_session
 from edgeml.device_agent.self_test import SelfTestPolicy
+from edgeml.runtimes import RUNTIMES, Session, open_session
 
 __all__ = [
     "RUNTIMES",

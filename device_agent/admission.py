@@ -13,9 +13,9 @@ from collections.abc import Collection
 from typing import Any
 
 from edgeml.device_agent.install_failure import InstallFailure
-from edgeml.device_agent.runtimes import RUNTIMES, at_least, runtime_class, runtime_version
 from edgeml.device_agent.self_test import self_test_spec
 from edgeml.errors import RuntimeUnavailableError
+from edgeml.runtimes import RUNTIMES, at_least, runtime_class, runtime_version
 
 __all__ = ["check_admission"]
 

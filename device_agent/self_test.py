@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgeml.device_agent.install_failure import InstallFailure
-from edgeml.device_agent.runtimes import Session, open_session
 from edgeml.errors import RuntimeUnavailableError
+from edgeml.runtimes import Session, open_session
 
 if TYPE_CHECKING:
     import numpy as np

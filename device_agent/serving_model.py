@@ -11,8 +11,8 @@ from typing import Any
 from edgeml.device_agent.agent_state import manifest_digest
 from edgeml.device_agent.installer import ActiveModel
 from edgeml.device_agent.reference_bins import ReferenceBins
-from edgeml.device_agent.runtimes import Session, open_session
 from edgeml.protocol import ModelRef
+from edgeml.runtimes import Session, open_session
 
 __all__ = ["ServingModel"]
 

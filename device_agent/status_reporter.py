@@ -89,7 +89,7 @@ class StatusReporter:
             return 0
 
     def _runtime_versions(self) -> dict[str, str]:
-        from edgeml.device_agent.runtimes import runtime_version  # NOTE: only once a connection needs a hello
+        from edgeml.runtimes import runtime_version  # NOTE: only once a connection needs a hello
 
         found = {runtime: runtime_version(runtime) for runtime in self.runtimes[:16]}
         return {runtime: version for runtime, version in found.items() if version is not None}

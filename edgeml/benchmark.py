@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 
 from edgeml.artifact.verify import open_artifact, read_manifest, verify
-from edgeml.device_agent.runtimes import Session, open_session, runtime_class
 from edgeml.errors import EdgemlError
 from edgeml.host import host_info
+from edgeml.runtimes import Session, open_session, runtime_class
 from edgeml.timing import LatencyStats, interleaved_latency
 
 __all__ = ["BenchResult", "bench"]

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeml.device_agent.runtimes import Session
+from edgeml.runtimes import Session
 
 __all__ = ["LatencyStats", "interleaved_latency"]
 

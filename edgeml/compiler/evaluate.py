@@ -11,9 +11,10 @@ from typing import Any
 import numpy as np
 
 from edgeml.calibration.dataset import Dataset
-from edgeml.device_agent.runtimes import Session
+from edgeml.output_kinds import is_classifier_output
+from edgeml.runtimes import Session
 
-__all__ = ["EVAL_BATCH", "fidelity", "is_classifier_output", "run_dataset", "top1_accuracy"]
+__all__ = ["EVAL_BATCH", "fidelity", "run_dataset", "top1_accuracy"]
 
 EVAL_BATCH = 64
 _SQNR_CAP_DB = 200.0
@@ -25,14 +26,6 @@ def run_dataset(session: Session, dataset: Dataset) -> dict[str, np.ndarray]:
     dynamic = all(spec.batch_is_dynamic for spec in session.signature.inputs)
     parts = [session.run(feed) for feed in dataset.batches(EVAL_BATCH if dynamic else 1)]
     return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
-
-
-def is_classifier_output(values: np.ndarray) -> bool:
-    """[N, classes ≤ 1000] scores; an L2-normalised signed embedding (row norms ≈ 1) is not one."""
-    if not (values.ndim == 2 and values.dtype.kind == "f" and 2 <= values.shape[1] <= 1000):
-        return False
-    unit_rows = np.allclose(np.linalg.norm(values, axis=1), 1.0, atol=1e-3)
-    return not (unit_rows and values.min() < 0)
 
 
 def top1_accuracy(outputs: dict[str, np.ndarray], labels: np.ndarray) -> float | None:

@@ -26,7 +26,7 @@ _EPOCH = (1980, 1, 1, 0, 0, 0)
 class Lowered:
     files: dict[str, bytes]  # artifact-relative path → bytes
     model_file: str  # the file the runtime opens (on this host: measured, evaluated, self-tested)
-    runtime: str  # id in edgeml.device_agent.runtimes.RUNTIMES
+    runtime: str  # id in edgeml.runtimes.RUNTIMES
     notes: tuple[str, ...] = ()
     device_model_file: str | None = None  # what the device runs, when the host cannot (e.g. Vela's output)
     layers: tuple[dict[str, Any], ...] = ()  # per-layer numerics the lowering measured (LayerNumerics rows)

@@ -22,8 +22,8 @@ from edgeml.compiler.content_cache import Blob, ContentCache, cache_key
 from edgeml.compiler.evaluate import fidelity, run_dataset, top1_accuracy
 from edgeml.compiler.progress import Progress
 from edgeml.compiler.tool_versions import tool_versions
-from edgeml.device_agent.runtimes import open_session
 from edgeml.host import host_info
+from edgeml.runtimes import open_session
 from edgeml.timing import interleaved_latency
 
 __all__ = ["FLOAT", "SELF_TEST_SAMPLES", "Measurements", "measure", "open_built"]

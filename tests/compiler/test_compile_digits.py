@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import edgeml
-from edgeml.device_agent.runtimes import open_session
 from edgeml.errors import BudgetError
+from edgeml.runtimes import open_session
 
 ROOT = Path(__file__).resolve().parents[2]
 DIGITS = ROOT / "examples" / "digits"

@@ -16,7 +16,7 @@ import torch
 import edgeml
 from edgeml.compiler.pruning.activation_importance import input_magnitudes
 from edgeml.compiler.pruning.prune_channels import PruneChannels, PruneChannelsConfig
-from edgeml.device_agent.runtimes import open_session
+from edgeml.runtimes import open_session
 
 ROOT = Path(__file__).resolve().parents[2]
 

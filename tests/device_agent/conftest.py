@@ -16,7 +16,7 @@ import pytest
 from edgeml.artifact import load_private_key, load_public_key, verify
 from edgeml.artifact.signing import sign_manifest
 from edgeml.device_agent.installer import Installer
-from edgeml.device_agent.runtimes import open_session
+from edgeml.runtimes import open_session
 
 ROOT = Path(__file__).resolve().parents[2]
 DEVICE_TARGET = "cpu-ort"

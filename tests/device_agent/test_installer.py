@@ -12,8 +12,8 @@ import pytest
 from edgeml.artifact import pack
 from edgeml.artifact.npz import npz_bytes
 from edgeml.device_agent.lifecycle import LifecycleError, State
-from edgeml.device_agent.runtimes import at_least, runtime_version
 from edgeml.device_agent.self_test import SelfTestPolicy
+from edgeml.runtimes import at_least, runtime_version
 
 ORT_VERSION = metadata.version("onnxruntime")
 

@@ -154,7 +154,7 @@ def test_float_tflite_is_refused_before_vela_with_the_reason(tmp_path):
     import litert_torch
 
     from edgeml.compiler.lowerings.run_vela import VelaOptions, run_vela
-    from edgeml.device_agent.runtimes import open_session
+    from edgeml.runtimes import open_session
     from examples.digits.digits_cnn import build
 
     module, (example,) = build()

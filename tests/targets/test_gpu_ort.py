@@ -12,8 +12,8 @@ import onnx
 import pytest
 
 import edgeml
-from edgeml.device_agent.runtimes import open_session
 from edgeml.device_agent.self_test import SelfTestPolicy, run_self_test
+from edgeml.runtimes import open_session
 from edgeml.targets import load_target
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import edgeml
-from edgeml.device_agent.runtimes import open_session
+from edgeml.runtimes import open_session
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import edgeml
-from edgeml.device_agent.runtimes import open_session
 from edgeml.errors import TargetError
+from edgeml.runtimes import open_session
 from edgeml.targets import load_target
 from edgeml.targets.recipe import make_recipe
 

@@ -10,16 +10,16 @@ import importlib
 import os
 from collections.abc import Sequence
 
-from edgeml.device_agent.runtimes.session import Session
 from edgeml.errors import RuntimeUnavailableError
+from edgeml.runtimes.session import Session
 
 __all__ = ["RUNTIMES", "Session", "at_least", "open_session", "runtime_class", "runtime_version"]
 
 # runtime id → (module, class, pip extra). Modules are imported only when a model needs them.
 RUNTIMES: dict[str, tuple[str, str, str]] = {
-    "onnxruntime": ("edgeml.device_agent.runtimes.onnxruntime_session", "OrtSession", "runtime-ort"),
-    "openvino": ("edgeml.device_agent.runtimes.openvino_session", "OvSession", "runtime-openvino"),
-    "litert": ("edgeml.device_agent.runtimes.litert_session", "LiteRTSession", "runtime-litert"),
+    "onnxruntime": ("edgeml.runtimes.onnxruntime_session", "OrtSession", "runtime-ort"),
+    "openvino": ("edgeml.runtimes.openvino_session", "OvSession", "runtime-openvino"),
+    "litert": ("edgeml.runtimes.litert_session", "LiteRTSession", "runtime-litert"),
 }
 
 # runtime id → the pip distributions that provide it, first found wins

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeml.device_agent.runtimes import open_session
 from edgeml.errors import RuntimeUnavailableError
+from edgeml.runtimes import open_session
 
 DIGITS = Path(__file__).resolve().parents[2] / "examples" / "digits" / "model.onnx"
 
@@ -47,7 +47,7 @@ def test_missing_device_and_missing_runtime(ir, monkeypatch):
     with pytest.raises(RuntimeUnavailableError, match="lacks device"):
         open_session("openvino", ir, providers=["NO_SUCH_DEVICE"])
     monkeypatch.setitem(sys.modules, "openvino", None)
-    monkeypatch.delitem(sys.modules, "edgeml.device_agent.runtimes.openvino_session", raising=False)
+    monkeypatch.delitem(sys.modules, "edgeml.runtimes.openvino_session", raising=False)
     with pytest.raises(RuntimeUnavailableError) as info:
         open_session("openvino", ir)
     assert "edgeml[runtime-openvino]" in info.value.hint

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeml.device_agent.runtimes import open_session
 from edgeml.errors import RuntimeUnavailableError
+from edgeml.runtimes import open_session
 
 MODEL = Path(__file__).resolve().parents[2] / "examples" / "digits" / "model.onnx"
 
