@@ -27,6 +27,7 @@ from edgeml.fleet.desired_states import DesiredRow, DesiredStates
 from edgeml.fleet.device_registry import DeviceRegistry
 from edgeml.fleet.event_log import EventLog
 from edgeml.fleet.experiments import Experiments
+from edgeml.fleet.lifecycles import Moved
 from edgeml.fleet.retraining import Retraining
 from edgeml.fleet.rollout_engine import RolloutEngine
 from edgeml.fleet.telemetry_intake import TelemetryIntake
@@ -155,7 +156,7 @@ class FleetService:
     def tick(self) -> None:
         now = self.clock()
         try:
-            self.fleet.rollouts.tick(now)
+            _log_moves(self.fleet.rollouts.tick(now))
             self.publish_desired()
             if now - self._last_scan >= RETRAIN_SCAN_S:
                 self._last_scan = now
@@ -220,7 +221,7 @@ class FleetService:
         if not status.online:
             return  # NOTE: a last will carries the slots from connect time: no evidence of the model running now
         active = status.slots.get(status.active) if status.active else None
-        self.fleet.rollouts.on_device_model(device_id, active.sha256 if active else None, now)
+        _log_moves(self.fleet.rollouts.on_device_model(device_id, active.sha256 if active else None, now))
 
     def _on_event(self, device_id: str, event: Event, now: float) -> None:
         if self.fleet.devices.get(device_id) is None:
@@ -228,7 +229,7 @@ class FleetService:
             return
         failed = event.kind in ("rolled_back", "desired_rejected") and not event.ok
         if self.fleet.events.record(device_id, event) and failed and event.artifact:
-            self.fleet.rollouts.on_install_failed(device_id, event.artifact, event.reason, now)
+            _log_moves(self.fleet.rollouts.on_install_failed(device_id, event.artifact, event.reason, now))
 
     def _on_telemetry(self, device_id: str, telemetry: Telemetry, now: float, raw: bytes = b"") -> None:
         if self.fleet.devices.get(device_id) is None:
@@ -248,3 +249,9 @@ class FleetService:
         Kind.TELEMETRY: _on_telemetry,
         Kind.CHUNK_REQUEST: _on_chunk_request,
     }
+
+
+def _log_moves(moves: list[Moved]) -> None:
+    """One line per committed transition, e.g. `execution r-…/cam-01: installed → succeeded`."""
+    for moved in moves:
+        log.info("%s", moved)

@@ -1,14 +1,14 @@
 """Staged rollouts as a durable state machine in the fleet database.
 
-    rollout:    running ⇄ paused;  running → completed | aborted
-    execution:  pending → in_progress → succeeded | failed | timed_out
-                (on abort) exposed → reverting → rolled_back | timed_out;  never exposed → cancelled
-
 Waves are cumulative shares of the compatible devices the selector matched at creation, in a stable
-hash order. `tick(now)` advances every running rollout: it exposes the next wave, times out executions
-past their deadline, and once a wave has settled and baked, evaluates the gates (wave_health.py): a
-failing gate aborts the rollout and reverts every exposed device to the model it ran before. Every
-change is one transaction; the desired states it decides are returned for the service to publish.
+hash order. `tick(now)` times out executions past their deadline and advances every running rollout:
+it exposes the next wave, and once a wave has settled and baked, evaluates the gates (wave_health.py):
+a failing gate aborts the rollout and reverts every exposed device to the model it ran before.
+
+Every state change is an event from the tables in lifecycles.py, applied as a conditional update, so a
+step decided on a stale read (the operator paused meanwhile, another instance got there first) moves
+nothing. Each step is one transaction, and writes the desired states it decides to the outbox
+(desired_states.py) in it; the steps return what moved, for the service's log.
 """
 
 from __future__ import annotations
@@ -18,21 +18,32 @@ import json
 import math
 import uuid
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 from edgeml.fleet.artifact_store import ArtifactStore
 from edgeml.fleet.database import Database, FleetConflictError, FleetError, FleetNotFoundError
-from edgeml.fleet.desired_states import DesiredRow, DesiredStates
+from edgeml.fleet.desired_states import DesiredStates
 from edgeml.fleet.device_claims import refuse_claimed
 from edgeml.fleet.device_registry import DeviceRegistry
+from edgeml.fleet.lifecycles import (
+    EXECUTION,
+    ROLLOUT,
+    SETTLED,
+    ExecutionEvent,
+    Lifecycle,
+    Moved,
+    RolloutEvent,
+    RolloutState,
+    apply_event,
+)
 from edgeml.fleet.rollout_plan import RolloutPlan
 from edgeml.fleet.selector import parse_selector
 from edgeml.fleet.wave_health import WaveHealth
 
-__all__ = ["TERMINAL", "RolloutEngine"]
+__all__ = ["RolloutEngine"]
 
-TERMINAL = {"succeeded", "failed", "timed_out", "rolled_back", "cancelled"}
-SETTLED = TERMINAL  # a wave has settled when all its executions are terminal
+_NOTHING_TO_REVERT_TO = "aborted: the device had no earlier model to return to"
 
 
 @dataclass
@@ -63,29 +74,31 @@ class RolloutEngine:
         refuse_claimed(self.db, [d["id"] for d in compatible], selector_text)
         rollout_id = "r-" + uuid.uuid4().hex[:10]
         waves = _assign_waves(rollout_id, [d["id"] for d in compatible], plan.waves)
+        plan_json = json.dumps(plan.to_dict())
         with self.db.transaction() as tx:
             tx.execute(
                 "INSERT INTO rollouts (id, artifact_sha, selector, plan, state, created_at, updated_at) "
-                "VALUES (?,?,?,?,'running',?,?)",
-                (rollout_id, artifact["sha256"], selector_text, json.dumps(plan.to_dict()), now, now),
+                "VALUES (?,?,?,?,?,?,?)",
+                (rollout_id, artifact["sha256"], selector_text, plan_json, ROLLOUT.initial.value, now, now),
             )
             for device_id, wave in waves.items():
                 tx.execute(
-                    "INSERT INTO executions (rollout_id, device_id, wave, state) VALUES (?,?,?,'pending')",
-                    (rollout_id, device_id, wave),
+                    "INSERT INTO executions (rollout_id, device_id, wave, state) VALUES (?,?,?,?)",
+                    (rollout_id, device_id, wave, EXECUTION.initial.value),
                 )
         return self.status(rollout_id) | {"skipped_incompatible": len(matched) - len(compatible)}
 
-    def tick(self, now: float) -> list[DesiredRow]:
-        """Advance every running or aborted rollout one step; return the desired states to publish."""
-        out: list[DesiredRow] = []
-        for r in self.db.query("SELECT * FROM rollouts WHERE state IN ('running', 'aborted')"):
-            out += self._time_out(r, now)
-            if r["state"] == "running":
-                out += self._advance(dict(r), now)
-        return out
+    def tick(self, now: float) -> list[Moved]:
+        """Time out executions past their deadline, then advance every running rollout one step: what moved.
 
-    def _advance(self, r: dict[str, Any], now: float) -> list[DesiredRow]:
+        The desired states a step decides are written to the outbox (DesiredStates) in its transaction; the
+        service publishes them from there."""
+        moved = self._time_out(now)
+        for r in self.db.query("SELECT * FROM rollouts WHERE state=?", (RolloutState.RUNNING.value,)):
+            moved += self._advance(dict(r), now)
+        return moved
+
+    def _advance(self, r: dict[str, Any], now: float) -> list[Moved]:
         plan = RolloutPlan.from_dict(json.loads(r["plan"]))
         if r["wave"] < 0:
             return self._expose(r, 0, plan, now)
@@ -93,38 +106,43 @@ class RolloutEngine:
             return []
         verdict = self.health.judge(r, plan, now)
         if verdict.failed:
-            return self.abort(r["id"], f"wave {r['wave']} failed gate {verdict.reason}", now)
+            return self._abort_step(r, f"wave {r['wave']} failed gate {verdict.reason}", now)
         if verdict.undecided:
             return self._undecided(r, plan, verdict.reason, now)
         if not self._has_wave(r["id"], r["wave"] + 1):
-            self._set_state(r["id"], "completed", "every wave passed its gates", now)
-            return []
+            done = {"reason": "every wave passed its gates", "updated_at": now}
+            with self.db.transaction() as tx:
+                return _move(tx, ROLLOUT, (r["id"],), RolloutEvent.COMPLETE, {"wave": r["wave"]}, **done)
         return self._expose(r, r["wave"] + 1, plan, now)
 
-    def _undecided(self, r, plan: RolloutPlan, reason: str, now: float) -> list[DesiredRow]:
+    def _undecided(self, r, plan: RolloutPlan, reason: str, now: float) -> list[Moved]:
         # NOTE: nothing waits forever: a gate still without data one deadline after the bake aborts
         if now >= r["wave_started_at"] + plan.bake_s + plan.deadline_s:
-            return self.abort(r["id"], f"wave {r['wave']}: no data to judge {reason}", now)
+            return self._abort_step(r, f"wave {r['wave']}: no data to judge {reason}", now)
         return []
 
-    def _expose(self, r: dict[str, Any], wave: int, plan: RolloutPlan, now: float) -> list[DesiredRow]:
-        out = []
+    def _expose(self, r: dict[str, Any], wave: int, plan: RolloutPlan, now: float) -> list[Moved]:
+        """Move the rollout to `wave` (only if it still runs at the wave `r` was read at), then each of the
+        wave's pending executions to in_progress, each with its desired state."""
         with self.db.transaction() as tx:
+            started = {"wave": wave, "wave_started_at": now, "updated_at": now}
+            moved = _move(tx, ROLLOUT, (r["id"],), RolloutEvent.NEXT_WAVE, {"wave": r["wave"]}, **started)
+            if not moved:
+                return []
+            pending, states = EXECUTION.can(ExecutionEvent.EXPOSE)
+            deadline = now + plan.deadline_s
             rows = tx.execute(
-                "SELECT device_id FROM executions WHERE rollout_id=? AND wave=? AND state='pending'", (r["id"], wave)
+                f"SELECT device_id FROM executions WHERE rollout_id=? AND wave=? AND {pending}",
+                (r["id"], wave, *states),
             ).fetchall()
             for (device_id,) in rows:
                 dev = tx.execute("SELECT current_sha FROM devices WHERE id=?", (device_id,)).fetchone()
-                tx.execute(
-                    "UPDATE executions SET state='in_progress', previous_sha=?, exposed_at=?, deadline=? "
-                    "WHERE rollout_id=? AND device_id=?",
-                    (dev[0] if dev else None, now, now + plan.deadline_s, r["id"], device_id),
-                )
-                out.append(DesiredStates.assign(tx, device_id, r["artifact_sha"], r["id"], False, now))
-            tx.execute(
-                "UPDATE rollouts SET wave=?, wave_started_at=?, updated_at=? WHERE id=?", (wave, now, now, r["id"])
-            )
-        return out
+                exposed = {"previous_sha": dev[0] if dev else None, "exposed_at": now, "deadline": deadline}
+                step = _move(tx, EXECUTION, (r["id"], device_id), ExecutionEvent.EXPOSE, **exposed)
+                if step:
+                    DesiredStates.assign(tx, device_id, r["artifact_sha"], r["id"], False, now)
+                moved += step
+        return moved
 
     def _has_wave(self, rollout_id: str, wave: int) -> bool:
         return bool(self.db.query("SELECT 1 FROM executions WHERE rollout_id=? AND wave=? LIMIT 1", (rollout_id, wave)))
@@ -133,106 +151,86 @@ class RolloutEngine:
         rows = self.db.query("SELECT state FROM executions WHERE rollout_id=? AND wave<=?", (rollout_id, wave))
         return all(row[0] in SETTLED for row in rows)
 
-    def _time_out(self, r, now: float) -> list[DesiredRow]:
+    def _time_out(self, now: float) -> list[Moved]:
+        """Every execution, of any rollout, still waiting for its device past its deadline → timed_out."""
+        waiting, states = EXECUTION.can(ExecutionEvent.DEADLINE_PASSED)
         with self.db.transaction() as tx:
-            tx.execute(
-                "UPDATE executions SET state='timed_out', finished_at=?, reason='no result before the deadline' "
-                "WHERE rollout_id=? AND state IN ('in_progress', 'reverting') AND deadline < ?",
-                (now, r["id"], now),
-            )
-        return []
-
-    def on_device_model(self, device_id: str, current_sha: str | None, now: float) -> None:
-        """A device reported the model it runs: finish its in-progress or reverting executions."""
-        with self.db.transaction() as tx:
-            tx.execute(
-                "UPDATE executions SET state='succeeded', finished_at=? WHERE device_id=? AND state='in_progress' "
-                "AND rollout_id IN (SELECT id FROM rollouts WHERE artifact_sha=?)",
-                (now, device_id, current_sha),
-            )
-            tx.execute(
-                "UPDATE executions SET state='rolled_back', finished_at=? WHERE device_id=? "
-                "AND state IN ('reverting', 'timed_out') AND previous_sha IS ? "
-                "AND rollout_id IN (SELECT id FROM rollouts WHERE state='aborted')",
-                (now, device_id, current_sha),
-            )
-
-    def on_install_failed(self, device_id: str, artifact_sha: str, reason: str, now: float) -> None:
-        with self.db.transaction() as tx:
-            tx.execute(
-                "UPDATE executions SET state='failed', finished_at=?, reason=? "
-                "WHERE device_id=? AND state='in_progress' "
-                "AND rollout_id IN (SELECT id FROM rollouts WHERE artifact_sha=?)",
-                (now, reason[:500], device_id, artifact_sha),
-            )
-
-    def abort(self, rollout_id: str, reason: str, now: float) -> list[DesiredRow]:
-        """Stop the rollout and send every exposed device back to the model it ran before."""
-        out = []
-        with self.db.transaction() as tx:
-            r = tx.execute("SELECT state, selector, plan FROM rollouts WHERE id=?", (rollout_id,)).fetchone()
-            if r is None:
-                raise FleetNotFoundError(f"no rollout {rollout_id}", "see `edgeml fleet rollout list`")
-            if r["state"] in ("completed", "aborted"):
-                raise FleetConflictError(
-                    f"rollout {rollout_id} is already {r['state']}", _next_step(rollout_id, r, "abort")
-                )
-            plan = RolloutPlan.from_dict(json.loads(r["plan"]))
-            tx.execute(
-                "UPDATE executions SET state='cancelled', finished_at=? WHERE rollout_id=? AND state='pending'",
-                (now, rollout_id),
-            )
-            exposed = tx.execute(
-                "SELECT device_id, previous_sha FROM executions WHERE rollout_id=? "
-                "AND state IN ('in_progress', 'succeeded', 'timed_out')",
-                (rollout_id,),
+            rows = tx.execute(
+                f"SELECT rollout_id, device_id FROM executions WHERE {waiting} AND deadline < ?", (*states, now)
             ).fetchall()
-            for device_id, previous in exposed:
-                out += self._revert(tx, rollout_id, device_id, previous, plan, now)
-            tx.execute(
-                "UPDATE rollouts SET state='aborted', reason=?, updated_at=? WHERE id=?", (reason, now, rollout_id)
-            )
-        return out
+            late = {"finished_at": now, "reason": "no result before the deadline"}
+            return _move_each(tx, rows, ExecutionEvent.DEADLINE_PASSED, **late)
 
-    @staticmethod
-    def _revert(tx, rollout_id: str, device_id: str, previous: str | None, plan: RolloutPlan, now: float) -> list:
-        if previous is None:
-            tx.execute(
-                "UPDATE executions SET state='failed', finished_at=?, reason=? WHERE rollout_id=? AND device_id=?",
-                (now, "aborted: the device had no earlier model to return to", rollout_id, device_id),
-            )
+    def on_device_model(self, device_id: str, current_sha: str | None, now: float) -> list[Moved]:
+        """A device reported the model it runs: finish its in-progress or reverting executions."""
+        installing, states = EXECUTION.can(ExecutionEvent.INSTALLED, "e.state")
+        reverting, back = EXECUTION.can(ExecutionEvent.REVERTED, "e.state")
+        with self.db.transaction() as tx:
+            installed = tx.execute(
+                f"SELECT e.rollout_id, e.device_id FROM executions e JOIN rollouts r ON r.id = e.rollout_id "
+                f"WHERE e.device_id=? AND {installing} AND r.artifact_sha=?",
+                (device_id, *states, current_sha),
+            ).fetchall()
+            reverted = tx.execute(
+                f"SELECT e.rollout_id, e.device_id FROM executions e JOIN rollouts r ON r.id = e.rollout_id "
+                f"WHERE e.device_id=? AND {reverting} AND e.previous_sha IS ? AND r.state=?",
+                (device_id, *back, current_sha, RolloutState.ABORTED.value),
+            ).fetchall()
+            moved = _move_each(tx, installed, ExecutionEvent.INSTALLED, finished_at=now)
+            return moved + _move_each(tx, reverted, ExecutionEvent.REVERTED, finished_at=now)
+
+    def on_install_failed(self, device_id: str, artifact_sha: str, reason: str, now: float) -> list[Moved]:
+        """A device reported that installing `artifact_sha` failed: its in-progress execution of it failed."""
+        installing, states = EXECUTION.can(ExecutionEvent.INSTALL_FAILED, "e.state")
+        with self.db.transaction() as tx:
+            rows = tx.execute(
+                f"SELECT e.rollout_id, e.device_id FROM executions e JOIN rollouts r ON r.id = e.rollout_id "
+                f"WHERE e.device_id=? AND {installing} AND r.artifact_sha=?",
+                (device_id, *states, artifact_sha),
+            ).fetchall()
+            return _move_each(tx, rows, ExecutionEvent.INSTALL_FAILED, finished_at=now, reason=reason[:500])
+
+    def abort(self, rollout_id: str, reason: str, now: float) -> list[Moved]:
+        """Stop the rollout and send every exposed device back to the model it ran before."""
+        with self.db.transaction() as tx:
+            moved = self._abort(tx, rollout_id, reason, now)
+            if not moved:
+                raise _refusal(tx, rollout_id, RolloutEvent.ABORT)
+        return moved
+
+    def _abort_step(self, r: dict[str, Any], reason: str, now: float) -> list[Moved]:
+        """`abort` decided by a tick on row `r`: nothing, without complaint, when the rollout moved meanwhile."""
+        with self.db.transaction() as tx:
+            return self._abort(tx, r["id"], reason, now, {"wave": r["wave"]})
+
+    def _abort(self, tx, rollout_id: str, reason: str, now: float, guard: dict | None = None) -> list[Moved]:
+        moved = _move(tx, ROLLOUT, (rollout_id,), RolloutEvent.ABORT, guard, reason=reason, updated_at=now)
+        if not moved:
             return []
-        tx.execute(
-            "UPDATE executions SET state='reverting', deadline=? WHERE rollout_id=? AND device_id=?",
-            (now + plan.deadline_s, rollout_id, device_id),
-        )
-        return [DesiredStates.assign(tx, device_id, previous, rollout_id, True, now)]
+        (plan,) = tx.execute("SELECT plan FROM rollouts WHERE id=?", (rollout_id,)).fetchone()
+        deadline = now + RolloutPlan.from_dict(json.loads(plan)).deadline_s
+        pending, states = EXECUTION.can(ExecutionEvent.CANCEL)
+        rows = tx.execute(
+            f"SELECT rollout_id, device_id FROM executions WHERE rollout_id=? AND {pending}", (rollout_id, *states)
+        ).fetchall()
+        moved += _move_each(tx, rows, ExecutionEvent.CANCEL, finished_at=now)
+        exposed, states = EXECUTION.can(ExecutionEvent.REVERT)
+        for device_id, previous in tx.execute(
+            f"SELECT device_id, previous_sha FROM executions WHERE rollout_id=? AND {exposed}", (rollout_id, *states)
+        ).fetchall():
+            moved += _revert(tx, rollout_id, device_id, previous, deadline, now)
+        return moved
 
     def pause(self, rollout_id: str, now: float) -> None:
-        self._transition(rollout_id, "running", "paused", now)
+        self._steer(rollout_id, RolloutEvent.PAUSE, now)
 
     def resume(self, rollout_id: str, now: float) -> None:
-        self._transition(rollout_id, "paused", "running", now)
+        self._steer(rollout_id, RolloutEvent.RESUME, now)
 
-    def _transition(self, rollout_id: str, expected: str, new: str, now: float) -> None:
+    def _steer(self, rollout_id: str, event: RolloutEvent, now: float) -> None:
         with self.db.transaction() as tx:
-            cur = tx.execute(
-                "UPDATE rollouts SET state=?, updated_at=? WHERE id=? AND state=?", (new, now, rollout_id, expected)
-            )
-            if cur.rowcount != 1:
-                row = tx.execute("SELECT state, selector FROM rollouts WHERE id=?", (rollout_id,)).fetchone()
-                if row is None:
-                    raise FleetNotFoundError(f"no rollout {rollout_id}", "see `edgeml fleet rollout list`")
-                verb = "pause" if new == "paused" else "resume"
-                raise FleetConflictError(
-                    f"rollout {rollout_id} is {row['state']}, not {expected}", _next_step(rollout_id, row, verb)
-                )
-
-    def _set_state(self, rollout_id: str, state: str, reason: str, now: float) -> None:
-        with self.db.transaction() as tx:
-            tx.execute(
-                "UPDATE rollouts SET state=?, reason=?, updated_at=? WHERE id=?", (state, reason, now, rollout_id)
-            )
+            if not apply_event(tx, ROLLOUT, (rollout_id,), event, updated_at=now):
+                raise _refusal(tx, rollout_id, event)
 
     def status(self, rollout_id: str) -> dict[str, Any]:
         rows = self.db.query("SELECT * FROM rollouts WHERE id=?", (rollout_id,))
@@ -273,6 +271,41 @@ class RolloutEngine:
                 "ORDER BY r.created_at DESC"
             )
         ]
+
+
+def _move(tx, lifecycle: Lifecycle, key: tuple, event: Enum, guard: dict | None = None, **fields) -> list[Moved]:
+    """`apply_event`, as the list of what moved: one transition, or none when another writer moved it first."""
+    if not apply_event(tx, lifecycle, key, event, guard, **fields):
+        return []
+    return [Moved(lifecycle.name, key, event.value, lifecycle.target(event).value)]
+
+
+def _move_each(tx, keys, event: ExecutionEvent, **fields) -> list[Moved]:
+    """`_move` every execution of `keys` (rows of rollout_id, device_id) by `event`."""
+    return [m for key in keys for m in _move(tx, EXECUTION, tuple(key), event, **fields)]
+
+
+def _revert(tx, rollout_id: str, device_id: str, previous: str | None, deadline: float, now: float) -> list[Moved]:
+    """An aborted rollout's exposed device: back to the model it ran before by `deadline`, or failed if it ran
+    none."""
+    key = (rollout_id, device_id)
+    if previous is None:
+        return _move(tx, EXECUTION, key, ExecutionEvent.CANNOT_REVERT, finished_at=now, reason=_NOTHING_TO_REVERT_TO)
+    moved = _move(tx, EXECUTION, key, ExecutionEvent.REVERT, deadline=deadline)
+    if moved:
+        DesiredStates.assign(tx, device_id, previous, rollout_id, True, now)
+    return moved
+
+
+def _refusal(tx, rollout_id: str, event: RolloutEvent) -> FleetError:
+    """Why the operator's `event` did not move the rollout: it does not exist, or its state forbids it."""
+    row = tx.execute("SELECT state, selector FROM rollouts WHERE id=?", (rollout_id,)).fetchone()
+    if row is None:
+        return FleetNotFoundError(f"no rollout {rollout_id}", "see `edgeml fleet rollout list`")
+    message = f"rollout {rollout_id} is {row['state']}, not {' or '.join(ROLLOUT.sources(event))}"
+    if event is RolloutEvent.ABORT:  # NOTE: only an ended rollout refuses an abort
+        message = f"rollout {rollout_id} is already {row['state']}"
+    return FleetConflictError(message, _next_step(rollout_id, row, event.value))
 
 
 def _next_step(rollout_id: str, row, verb: str) -> str:

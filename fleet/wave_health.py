@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edgeml.fleet.database import Database
+from edgeml.fleet.lifecycles import ExecutionState
 from edgeml.fleet.rollout_plan import RolloutPlan
 from edgeml.fleet.telemetry_intake import TelemetryIntake
 
@@ -53,7 +54,7 @@ class WaveHealth:
         manifest = json.loads(
             self.db.query("SELECT manifest FROM artifacts WHERE sha256=?", (r["artifact_sha"],))[0][0]
         )
-        succeeded = sum(e["state"] == "succeeded" for e in execs)
+        succeeded = sum(e["state"] == ExecutionState.SUCCEEDED for e in execs)
         values: dict[str, Any] = {
             "install_success": (succeeded / len(execs) if execs else None, None),
             "error_rate": (new.error_rate, base.error_rate),
