@@ -1,4 +1,4 @@
-"""Where edgeml keeps its files on this machine: the signing key, the pass cache.
+"""Where edgeml keeps its files on this machine: the signing key, the pass cache, the compile logs.
 
 Each location can be overridden by an environment variable, so CI jobs and containers stay hermetic.
 """
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import platformdirs
 
-__all__ = ["cache_dir", "config_dir", "default_key_path"]
+__all__ = ["cache_dir", "config_dir", "default_key_path", "log_dir"]
 
 
 def config_dir() -> Path:
@@ -30,3 +30,8 @@ def cache_dir(override: str | os.PathLike[str] | None = None) -> Path:
 def default_key_path() -> Path:
     """The signing key `edgeml compile` creates on first use when no --key is given."""
     return config_dir() / "keys" / "signing.key"
+
+
+def log_dir(cache_override: str | os.PathLike[str] | None = None) -> Path:
+    """Where compile logs go (third-party libraries' output): `logs/` in the cache folder."""
+    return cache_dir(cache_override) / "logs"

@@ -18,7 +18,7 @@ import numpy as np
 
 from edgeml.runtimes import Session
 
-__all__ = ["LatencyStats", "interleaved_latency"]
+__all__ = ["LatencyStats", "interleaved_latency", "interleaved_samples"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,19 @@ def interleaved_latency(
     max_seconds: float = 3.0,
 ) -> dict[str, LatencyStats]:
     """Time each session on its feeds; stop after `max_seconds` (but never before `min_rounds`)."""
+    samples = interleaved_samples(sessions, feeds, warmup, min_rounds, max_rounds, max_seconds)
+    return {name: LatencyStats.from_samples(samples[name], _batch(feeds[name])) for name in sessions}
+
+
+def interleaved_samples(
+    sessions: Mapping[str, Session],
+    feeds: Mapping[str, Mapping[str, np.ndarray]],
+    warmup: int = 10,
+    min_rounds: int = 30,
+    max_rounds: int = 20_000,
+    max_seconds: float = 3.0,
+) -> dict[str, list[float]]:
+    """Per session, the seconds each round took, in round order (round i of every session ran together)."""
     names = list(sessions)
     for name in names:
         for _ in range(warmup):
@@ -63,7 +76,7 @@ def interleaved_latency(
             samples[name].append(time.perf_counter() - start)
         if round_no + 1 >= min_rounds and time.perf_counter() > deadline:
             break
-    return {name: LatencyStats.from_samples(samples[name], _batch(feeds[name])) for name in names}
+    return samples
 
 
 def _batch(feed: Mapping[str, np.ndarray]) -> int:

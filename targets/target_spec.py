@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import tomllib
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # NOTE: tomllib is 3.11+; tomli is the same parser, a core dependency on 3.10
+    import tomli as tomllib
 
 __all__ = ["TargetSpec", "load_target_spec"]
 

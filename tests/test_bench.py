@@ -44,3 +44,22 @@ def test_bench_baseline_that_does_not_fit(digits_artifact, tmp_path):
     onnx.save(helper.make_model(graph), tmp_path / "other.onnx")
     with pytest.raises(EdgemlError, match="do not fit"):
         edgeml.bench(digits_artifact, baseline=tmp_path / "other.onnx", seconds=0.1)
+
+
+def test_speed_verdict_allows_for_the_measured_noise():
+    """Synthetic interleaved samples (seconds per round): a difference the run's blocks disagree on, or under
+    the 2 % resolution, is "same"; a clear one is "faster"/"slower" with its size."""
+    import numpy as np
+
+    from edgeml.benchmark import compare_speed
+
+    rng = np.random.default_rng(0)
+    base = list(1e-4 * (1 + 0.05 * rng.standard_normal(2000)))
+    steady = [b * 1.004 for b in base]  # 0.4 % slower in every round: consistent, but under the resolution
+    assert compare_speed(steady, base).verdict == "same"
+    drifting = [b * (0.97 if i < 1000 else 1.09) for i, b in enumerate(base)]  # 3 % overall; halves disagree
+    c = compare_speed(drifting, base)
+    assert c.low <= 1.0 <= c.high and c.verdict == "same"
+    slower, faster = compare_speed([b * 1.2 for b in base], base), compare_speed([b * 0.8 for b in base], base)
+    assert (slower.verdict, faster.verdict) == ("slower", "faster")
+    assert "20.0% slower than the baseline" in slower.describe() and slower.to_dict()["ratio"] == 1.2

@@ -13,21 +13,70 @@ import os
 import shutil
 import tempfile
 from collections.abc import Mapping
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edgeml.artifact.manifest import MANIFEST_NAME, check_manifest
 from edgeml.artifact.signing import sign_manifest
-from edgeml.errors import ArtifactError, OutputExistsError
+from edgeml.errors import ArtifactError, OutputExistsError, VerificationError
 
 __all__ = ["check_output_free", "file_entry", "write_artifact"]
 
+_NAMED = 5  # foreign files named in a refusal before "and N more"
 
-def check_output_free(out: Path, force: bool) -> None:
-    if out.exists() and not force:
+
+def check_output_free(out: str | os.PathLike[str], force: bool) -> None:
+    """Refuse an output that would lose something: the current folder or one above it (always), an existing
+    path without `force`, and even with `force` anything but an empty folder or an edgeml artifact (a folder
+    holding a manifest and only the files it lists)."""
+    out = Path(out)
+    _refuse_working_folder(out)
+    if not out.exists() and not out.is_symlink():
+        return
+    if not force:
         raise OutputExistsError(f"output {out} already exists", "choose another --out, or pass --force to replace it")
+    if not out.is_dir() or out.is_symlink():
+        raise OutputExistsError(
+            f"--force replaces an artifact folder, and {out} is a file", "choose another --out: nothing was deleted"
+        )
+    foreign = _foreign_entries(out)
+    if foreign:
+        listed = ", ".join(foreign[:_NAMED]) + (f" and {len(foreign) - _NAMED} more" if len(foreign) > _NAMED else "")
+        raise OutputExistsError(
+            f"--force replaces an edgeml artifact, and {out} holds what is not part of one: {listed}",
+            "move those files away, or choose another --out: nothing was deleted",
+        )
+
+
+def _refuse_working_folder(out: Path) -> None:
+    resolved, cwd = out.resolve(), Path.cwd().resolve()
+    if resolved == cwd or resolved in cwd.parents:
+        where = "the current folder" if resolved == cwd else "a folder above the current one"
+        raise OutputExistsError(
+            f"--out {out} is {where}: an artifact replaces its output folder as a whole",
+            "choose a new subfolder, e.g. --out build/NAME",
+        )
+
+
+def _foreign_entries(folder: Path) -> list[str]:
+    """Paths under `folder` (relative, sorted) that its manifest does not list: all of them without one."""
+    listed = _listed_files(folder / MANIFEST_NAME)
+    allowed = listed | {MANIFEST_NAME} if listed is not None else set()
+    allowed |= {str(parent) for p in allowed for parent in PurePosixPath(p).parents if str(parent) != "."}
+    entries = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*"))
+    return [e for e in entries if e not in allowed]
+
+
+def _listed_files(manifest_path: Path) -> set[str] | None:
+    """The file paths an edgeml manifest lists, or None where there is no readable manifest."""
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        check_manifest(manifest)
+    except (OSError, ValueError, VerificationError):
+        return None
+    return {entry["path"] for entry in manifest["files"]}
 
 
 def file_entry(path: str, data: bytes) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import click
 from rich.table import Table
 
 from edgeml.benchmark import bench
-from edgeml.cli.output import console, errors_handled, print_json
+from edgeml.cli.output import console, errors_handled, print_json, print_table
 
 
 @click.command("bench")
@@ -20,7 +20,8 @@ from edgeml.cli.output import console, errors_handled, print_json
 @errors_handled
 def bench_cmd(artifact, baseline, threads, warmup, seconds, pubkey, as_json) -> None:
     """Benchmark ARTIFACT through the same runtime adapter the device agent uses; with --baseline, both are
-    timed interleaved in one run, and ratio = artifact p50 / baseline p50."""
+    timed interleaved in one run, ratio = artifact p50 / baseline p50, and a difference within the run's
+    noise (the ratio's range over 10 blocks of rounds) or under 2 % is called the same speed."""
     if not as_json:
         console.print(f"[dim]timing for {seconds:g} s…[/]")
     result = bench(artifact, baseline=baseline, threads=threads, warmup=warmup, seconds=seconds, pubkey=pubkey)
@@ -49,8 +50,8 @@ def bench_cmd(artifact, baseline, threads, warmup, seconds, pubkey, as_json) -> 
             str(stats.n),
             f"{result.memory_mb.get(name + '_load', 0):.1f}",
         )
-    console.print(table)
-    if result.ratio is not None:
-        word = "faster" if result.ratio < 1 else "slower"
-        console.print(f"ratio (artifact p50 / baseline p50): [bold]{result.ratio:.3f}[/] — {word} than the baseline")
+    print_table(table)
+    if result.comparison is not None:
+        c = result.comparison
+        console.print(f"ratio (artifact p50 / baseline p50): [bold]{c.ratio:.3f}[/] — {c.describe()}")
     console.print(f"peak RSS {result.memory_mb['peak_rss']:.1f} MiB")

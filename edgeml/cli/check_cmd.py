@@ -6,7 +6,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from edgeml.cli.output import console, errors_handled, print_json
+from edgeml.cli.output import console, errors_handled, print_json, print_table
 from edgeml.targets.recipe import parse_option_flags
 
 
@@ -31,6 +31,6 @@ def check_cmd(model, target, option_flags, calib, as_json) -> None:
         table = Table("node", "op", "rule", "detail", "fix")
         for i in report.issues:
             table.add_row(escape(i.node), escape(i.op), i.rule, escape(i.detail), escape(i.fix))
-        console.print(table)
+        print_table(table)
     for note in report.notes:
         console.print(f"[yellow]•[/] {escape(note)}", soft_wrap=True)

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import click
 from rich.markup import escape
 from rich.table import Table
 
-from edgeml.cli.output import console, errors_handled, human_size, print_json, stderr
+from edgeml.cli.captured_output import captured_output
+from edgeml.cli.output import console, errors_handled, human_size, print_json, print_table, stderr
 from edgeml.cli.progress_view import RichProgress
-from edgeml.compiler.compile import DEFAULT_CALIB_SAMPLES, CompileResult, compile_model
+from edgeml.compiler.compile import DEFAULT_CALIB_SAMPLES, DEFAULT_VERSION, CompileResult, compile_model
+from edgeml.compiler.explain_report import host_line
+from edgeml.compiler.measure import FLOAT
 from edgeml.compiler.pruning.pruning_summary import pruning_rows, recovery_line
-from edgeml.compiler.select_candidate import worst_cosine
+from edgeml.compiler.select_candidate import speed_reference, worst_cosine
+from edgeml.locations import log_dir
 from edgeml.targets.recipe import parse_option_flags
 
 
@@ -37,8 +44,15 @@ from edgeml.targets.recipe import parse_option_flags
     type=click.Path(dir_okay=False),
     help="Ed25519 signing key. Default: one under your config folder, created on first use.",
 )
-@click.option("--name", default=None, help="Artifact name. Default: the model file's stem.")
-@click.option("--version", "version", default="0.1.0", show_default=True, help="Semantic version of this artifact.")
+@click.option(
+    "--name", default=None, help="Artifact name. Default: the --recipe manifest's, else the model file's stem."
+)
+@click.option(
+    "--version",
+    "version",
+    default=None,
+    help=f"Semantic version of this artifact. Default: the --recipe manifest's, else {DEFAULT_VERSION}.",
+)
 @click.option("--release", type=int, default=None, help="Release number (default: derived from --version).")
 @click.option("--out", "-o", "out", default=None, help="Output folder. Default: build/NAME-TARGET.")
 @click.option("--force", is_flag=True, help="Replace --out if it exists.")
@@ -47,7 +61,8 @@ from edgeml.targets.recipe import parse_option_flags
     "recipe_file",
     default=None,
     type=click.Path(exists=True, dir_okay=False),
-    help="Recipe (TOML/YAML/JSON: target, budget, options), or a manifest.json to reproduce; flags win over it.",
+    help="Recipe (TOML/YAML/JSON: target, budget, options), or a manifest.json to reproduce (its recipe, name "
+    "and version); flags win over it.",
 )
 @click.option(
     "--max-drop",
@@ -106,6 +121,13 @@ from edgeml.targets.recipe import parse_option_flags
 @click.option("--finetune-epochs", type=int, default=None, help="Distillation epochs after --prune. [default: 5]")
 @click.option("--cache-dir", default=None, help="Pass cache folder (or EDGEML_CACHE_DIR). Default: your cache folder.")
 @click.option("--no-cache", is_flag=True, help="Recompute every step.")
+@click.option(
+    "--verbose",
+    "-v",
+    is_flag=True,
+    help="Show third-party libraries' output (warnings, logs, TFLite/TorchScript prints); by default it goes "
+    "to a compile log in the cache folder, named on failure.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (no progress display).")
 @errors_handled
 def compile_cmd(
@@ -134,6 +156,7 @@ def compile_cmd(
     finetune_epochs,
     cache_dir,
     no_cache,
+    verbose,
     as_json,
 ) -> None:
     """Compile MODEL (.onnx, .pt2, TorchScript, or package.module:function) into a signed artifact.
@@ -167,27 +190,46 @@ def compile_cmd(
         finetune_hook=finetune_hook,
         finetune_epochs=finetune_epochs,
     )
-    if targets:
-        _compile_many(model, [t.strip() for t in targets.split(",") if t.strip()], as_json, kwargs)
-        return
-    if as_json:
-        print_json(compile_model(model, target, **kwargs).to_dict())
-        return
-    stderr.print(f"[bold]edgeml compile[/] {model}" + (f" → {target}" if target else ""))
-    with RichProgress(stderr) as progress:
-        result = compile_model(model, target, progress=progress, **kwargs)
-    _render(result)
+    verbose = verbose or bool((click.get_current_context().find_root().params or {}).get("verbose"))
+    with _third_party_output(verbose, cache_dir):
+        if targets:
+            _compile_many(model, [t.strip() for t in targets.split(",") if t.strip()], as_json, verbose, kwargs)
+            return
+        if as_json:
+            print_json(compile_model(model, target, **kwargs).to_dict())
+            return
+        stderr.print(f"[bold]edgeml compile[/] {escape(model)}" + (f" → {escape(target)}" if target else ""))
+        with RichProgress(stderr, show_other_output=verbose) as progress:
+            result = compile_model(model, target, progress=progress, **kwargs)
+        _render(result)
 
 
-def _compile_many(model: str, targets: list[str], as_json: bool, kwargs: dict) -> None:
+@contextlib.contextmanager
+def _third_party_output(verbose: bool, cache_dir: str | None) -> Iterator[None]:
+    """Unless verbose: third-party output → a compile log, named on failure (and, briefly, on success)."""
+    if verbose:
+        yield
+        return
+    with captured_output(log_dir(cache_dir), [console, stderr]) as log:
+        try:
+            yield
+        except BaseException:
+            if log.lines():
+                stderr.print(f"[dim]third-party output of this compile: {log.path}[/]")
+            raise
+        if log.lines():
+            stderr.print(f"[dim]{log.lines()} line(s) of third-party output in {log.path} (-v shows them)[/]")
+
+
+def _compile_many(model: str, targets: list[str], as_json: bool, verbose: bool, kwargs: dict) -> None:
     from edgeml.compiler.compile_many import compile_many
 
     if as_json:
         result = compile_many(model, targets, **kwargs)
         print_json(result.to_dict())
     else:
-        stderr.print(f"[bold]edgeml compile[/] {model} → {', '.join(targets)}")
-        with RichProgress(stderr) as progress:
+        stderr.print(f"[bold]edgeml compile[/] {escape(model)} → {', '.join(targets)}")
+        with RichProgress(stderr, show_other_output=verbose) as progress:
             result = compile_many(model, targets, progress=progress, **kwargs)
         _render_many(result)
     if not result.ok:
@@ -216,40 +258,49 @@ def _render_many(result) -> None:
             human_size(met["size_bytes"]),
             f"{met['latency_ms']['p50_ms']:.3f}",
             quality,
-            str(r.out),
+            escape(str(r.out)),
         )
     for target, exc in result.failures.items():
         table.add_row(target, "[red]failed[/]", "—", "—", "—", "—", escape(exc.message))
-    console.print(table)
+    print_table(table)
     for target, exc in result.failures.items():
         if exc.hint:
-            console.print(f"[yellow]hint ({target}):[/] {escape(exc.hint)}", soft_wrap=True)
+            console.print(f"[yellow]hint ({target}):[/] {escape(exc.hint)}")
+    if result.results:
+        console.print(escape(host_line(next(iter(result.results.values())).manifest["metrics"]["measured_on"])))
 
 
 def _render(result: CompileResult) -> None:
     m = result.manifest
+    candidates = m["decision"]["candidates"]
+    ref = speed_reference(candidates)
+    source_p50 = m["metrics"]["float_latency_ms"]["p50_ms"]
+    ref_p50 = candidates[ref]["latency"]["p50_ms"] if ref != FLOAT else source_p50
+    ref_name = "fp32" if ref != FLOAT else "float source"
     table = Table(
         "candidate",
         "size",
         "p50 ms",
-        "vs float",
+        f"speed vs {ref_name}",
         "accuracy",
         "worst cosine",
         "verdict",
         title=f"{m['name']} {m['version']} → {m['target']['id']}",
         title_justify="left",
+        caption=f"speed: p50 of {_speed_ref_words(ref, m)} ÷ the candidate's, as in the verdicts; "
+        "accuracy, cosine: vs the float source",
+        caption_justify="left",
     )
-    ref_p50 = m["metrics"]["float_latency_ms"]["p50_ms"]
     table.add_row(
         "float (source)",
         human_size(m["metrics"]["float_size_bytes"]),
-        f"{ref_p50:.3f}",
-        "1.00×",
+        f"{source_p50:.3f}",
+        f"{ref_p50 / source_p50:.2f}×",
         _acc(m["metrics"]["float_accuracy"]),
         "—",
         "reference",
     )
-    for cand, c in m["decision"]["candidates"].items():
+    for cand, c in candidates.items():
         p50 = c["latency"]["p50_ms"]
         verdict = m["decision"]["verdicts"][cand].split(":")[0]
         style = "bold green" if cand == result.decision.chosen else "dim" if verdict.startswith("rejected") else ""
@@ -263,18 +314,39 @@ def _render(result: CompileResult) -> None:
             verdict,
             style=style,
         )
-    console.print(table)
+    print_table(table)
     for cand, verdict in m["decision"]["verdicts"].items():
-        console.print(f"  {escape(cand)}: {escape(verdict)}", soft_wrap=True)
-    console.print(f"[bold green]shipped[/] {result.decision.chosen}: {escape(result.decision.reason)}", soft_wrap=True)
+        console.print(f"  {escape(cand)}: {escape(verdict)}")
+    console.print(f"[bold green]shipped[/] {result.decision.chosen}: {escape(result.decision.reason)}")
     if m.get("pruning"):
         _render_pruning(m["pruning"])
+    console.print(_data_line(m["provenance"], m["metrics"]["float_accuracy"] is not None))
+    console.print(escape(host_line(m["metrics"]["measured_on"])))
     for note in result.notes:
-        console.print(f"[dim]note:[/] {note}", soft_wrap=True)
+        console.print(f"[dim]note:[/] {escape(note)}")
     cache = "all steps from cache" if result.fully_cached else f"{result.cache_hits}/{result.steps} steps from cache"
     console.print(
-        f"[green]✓[/] artifact {result.out}  (signed by key {m['signature']['key_id']}; "
+        f"[green]✓[/] artifact {escape(str(result.out))}  (signed by key {m['signature']['key_id']}; "
         f"{cache}; {result.seconds:.1f} s)"
+    )
+
+
+def _speed_ref_words(ref: str, m: dict) -> str:
+    if ref == FLOAT:
+        return "the float source (ONNX Runtime)"
+    runtime = m["decision"]["candidates"][ref].get("runtime", m["target"]["runtime"])
+    return f"fp32, this target's float build ({runtime})"
+
+
+def _data_line(prov: dict, labelled: bool) -> str:
+    """Which calibration and evaluation data the figures come from."""
+    cal, ev = prov["calibration"], prov["evaluation"]
+    same = ev["digest"] == cal["digest"]
+    labels = "labelled" if labelled else "no labels: fidelity only"
+    evaluation = "the calibration set (no --eval)" if same else f"{ev['source']} ({ev['samples']} samples, {labels})"
+    return escape(
+        f"data: calibrated on {cal['source']} ({cal['samples']} samples, digest {cal['digest'][:12]}); "
+        f"evaluated on {evaluation}"
     )
 
 
@@ -282,9 +354,9 @@ def _render_pruning(p: dict) -> None:
     table = Table(f"pruned {p['method']}", "before", "after", title_justify="left")
     for row in pruning_rows(p):
         table.add_row(*row)
-    console.print(table)
-    console.print(f"  {escape(recovery_line(p))}", soft_wrap=True)
-    console.print(f"  {escape(p.get('note', ''))}", soft_wrap=True)
+    print_table(table)
+    console.print(f"  {escape(recovery_line(p))}")
+    console.print(f"  {escape(p.get('note', ''))}")
 
 
 def _acc(value: float | None) -> str:

@@ -9,9 +9,9 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from edgeml.cli.output import console, errors_handled, human_size, print_json
+from edgeml.cli.output import console, errors_handled, human_size, print_json, print_table
 from edgeml.compiler.explain_html import render_html
-from edgeml.compiler.explain_report import search_rows
+from edgeml.compiler.explain_report import host_line, search_rows, source_speedup, speed_header
 from edgeml.compiler.pruning.pruning_summary import pruning_rows, recovery_line
 from edgeml.compiler.read_explain import read_explain
 
@@ -37,16 +37,18 @@ def explain_cmd(artifact: str, as_json: bool, html_out: str | None, top: int) ->
         f"[bold green]shipped {escape(explain['shipped'])}[/] — {escape(explain['reason'])}",
         soft_wrap=True,
     )
-    console.print(_candidates(explain))
+    print_table(_candidates(explain))
     for name, verdict in ((c["name"], c["verdict"]) for c in explain["candidates"]):
         console.print(f"  {escape(name)}: {escape(verdict)}", soft_wrap=True)
+    if explain.get("host"):
+        console.print(escape(host_line(explain["host"])))
     if explain.get("pruning"):
-        console.print(_pruning(explain["pruning"]))
+        print_table(_pruning(explain["pruning"]))
     for name, rows in explain.get("layers", {}).items():
-        console.print(_layers(name, rows[:top], len(rows), explain))
+        print_table(_layers(name, rows[:top], len(rows), explain))
     search = explain.get("mixed_precision") or {}
     if search.get("ranking") and "int8-mixed" not in explain.get("layers", {}):
-        console.print(_search_ranking(search, top))
+        print_table(_search_ranking(search, top))
     elif not explain.get("layers"):
         console.print("[dim]no QDQ ONNX candidate was built, so there is no per-layer numerics table[/]")
     if html_out:
@@ -55,10 +57,12 @@ def explain_cmd(artifact: str, as_json: bool, html_out: str | None, top: int) ->
 
 def _candidates(explain: dict) -> Table:
     labelled = explain["float"]["accuracy"] is not None
-    table = Table("candidate", "precision", "p50 ms", "vs fp32", "size", "accuracy" if labelled else "worst cosine",
-                  "verdict", title="candidates", title_justify="left")  # fmt: skip
+    table = Table("candidate", "precision", "p50 ms", speed_header(explain), "size",
+                  "accuracy" if labelled else "worst cosine", "verdict",
+                  title="candidates", title_justify="left")  # fmt: skip
     f = explain["float"]
-    table.add_row("float (source)", "float", f"{f['latency_p50_ms']:.3f}", "1.00×", human_size(f["size_bytes"]),
+    table.add_row("float (source)", "float", f"{f['latency_p50_ms']:.3f}", f"{source_speedup(explain):.2f}×",
+                  human_size(f["size_bytes"]),
                   _num(f["accuracy"], ".2f", "%") if labelled else "1", "reference", style="dim")  # fmt: skip
     for c in explain["candidates"]:
         quality = _num(c["accuracy"], ".2f", "%") if labelled else _num(c["worst_cosine"], ".6f")

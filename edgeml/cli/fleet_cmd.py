@@ -17,7 +17,7 @@ from edgeml.cli.fleet_experiment_cmd import experiment, retrain
 from edgeml.cli.fleet_http_cmd import http, http_options, start_http, wait_for_stop
 from edgeml.cli.fleet_rollout_cmd import rollout
 from edgeml.cli.fleet_tag_cmd import tag
-from edgeml.cli.output import console, errors_handled, human_size, print_json
+from edgeml.cli.output import console, errors_handled, human_size, print_json, print_table
 
 __all__ = ["fleet"]
 
@@ -129,7 +129,7 @@ def artifacts(db, store, key, as_json) -> None:
         published = time.strftime("%Y-%m-%d %H:%M", time.gmtime(a["published_at"]))
         table.add_row(a["name"], a["version"], str(a["release"]), a["target"], human_size(a["size"]),
                       a["sha256"][:16] + "…", published)  # fmt: skip
-    console.print(table)
+    print_table(table)
 
 
 @fleet.command("devices")
@@ -158,7 +158,7 @@ def devices(db, store, key, tags, as_json) -> None:
             seen,
             ",".join(f"{k}={v}" for k, v in d["tags"].items()),
         )
-    console.print(table)
+    print_table(table)
 
 
 @fleet.command("acl")

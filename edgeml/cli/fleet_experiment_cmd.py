@@ -8,7 +8,7 @@ import click
 from rich.table import Table
 
 from edgeml.cli.fleet_common import fleet_options, open_fleet
-from edgeml.cli.output import console, errors_handled, print_json
+from edgeml.cli.output import console, errors_handled, print_json, print_table
 
 __all__ = ["experiment", "retrain"]
 
@@ -76,7 +76,7 @@ def experiment_report(db, store, key, experiment_id, as_json) -> None:
             m["verdict"],
             m["test"],
         )
-    console.print(table)
+    print_table(table)
 
 
 @experiment.command("stop")
@@ -109,7 +109,7 @@ def experiment_list(db, store, key, as_json) -> None:
         state = e["outcome"] if e["ended_at"] is not None else "running"
         table.add_row(e["id"], e["a_sha"][:12] + "…", e["b_sha"][:12] + "…", f"{e['split']:g} %", e["selector"],
                       str(e["devices"]), state)  # fmt: skip
-    console.print(table)
+    print_table(table)
 
 
 @click.group("retrain")
@@ -139,7 +139,7 @@ def retrain_list(db, store, key, as_json) -> None:
             time.strftime("%Y-%m-%d %H:%M", time.gmtime(r["last_seen"])),
             r["state"],
         )
-    console.print(table)
+    print_table(table)
 
 
 @retrain.command("export")

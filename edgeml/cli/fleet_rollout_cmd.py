@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from edgeml.cli.fleet_common import fleet_options, open_fleet
-from edgeml.cli.output import console, errors_handled, print_json
+from edgeml.cli.output import console, errors_handled, print_json, print_table
 
 __all__ = ["rollout"]
 
@@ -147,7 +147,7 @@ def list_rollouts(db, store, key, as_json) -> None:
     table = Table("id", "artifact", "to", "state", "wave", "reason")
     for r in rows:
         table.add_row(r["id"], r["artifact"], escape(r["selector"]), r["state"], str(r["wave"]), escape(r["reason"]))
-    console.print(table)
+    print_table(table)
 
 
 _STEER_HELP = {

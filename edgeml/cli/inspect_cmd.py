@@ -6,7 +6,7 @@ import click
 from rich.table import Table
 
 from edgeml.artifact.verify import open_artifact, read_manifest
-from edgeml.cli.output import console, errors_handled, human_size, print_json
+from edgeml.cli.output import errors_handled, human_size, print_json, print_table
 
 
 @click.command("inspect")
@@ -28,11 +28,7 @@ def inspect_cmd(artifact: str, as_json: bool) -> None:
         ("target", f"{m['target']['id']} — {m['target']['runtime']} ≥ {m['target']['runtime_min_version']}"),
         ("precision", m["precision"]),
         ("accuracy", _accuracy(met)),
-        (
-            "latency p50",
-            f"{met['latency_ms']['p50_ms']:.3f} ms ({met['speedup_vs_float']:.2f}× float) on "
-            f"{met['measured_on']['cpu']}, {met['measured_on']['threads']} thread(s)",
-        ),
+        ("latency p50", _latency(met)),
         ("size", f"{human_size(met['size_bytes'])} (float {human_size(met['float_size_bytes'])})"),
         ("decision", m["decision"]["reason"]),
         (
@@ -45,16 +41,16 @@ def inspect_cmd(artifact: str, as_json: bool) -> None:
     ]
     for key, value in rows:
         overview.add_row(f"[bold]{key}[/]", str(value))
-    console.print(overview)
+    print_table(overview)
     io = Table("", "name", "dtype", "shape", title="signature", title_justify="left")
     for kind in ("inputs", "outputs"):
         for t in m["io"][kind]:
             io.add_row(kind[:-1], t["name"], t["dtype"], str(t["shape"]))
-    console.print(io)
+    print_table(io)
     files = Table("file", "size", "sha256", title="files", title_justify="left")
     for f in m["files"]:
         files.add_row(f["path"], human_size(f["size"]), f["sha256"][:16] + "…")
-    console.print(files)
+    print_table(files)
     fid = Table(
         "output",
         "cosine",
@@ -72,7 +68,18 @@ def inspect_cmd(artifact: str, as_json: bool) -> None:
             f"{f['sqnr_db']:.1f}",
             str(f.get("top1_agreement", "—")),
         )
-    console.print(fid)
+    print_table(fid)
+
+
+def _latency(met: dict) -> str:
+    """p50, its speed against the one reference the compile judged by, and the build host it was measured on."""
+    ref = met.get("speed_reference") or {"model": "float source", "speedup": met["speedup_vs_float"]}
+    name = "fp32" if ref["model"] == "fp32" else "the float source"
+    host = met["measured_on"]
+    return (
+        f"{met['latency_ms']['p50_ms']:.3f} ms ({ref['speedup']:.2f}× {name}) on the build host "
+        f"{host['cpu']} ({host.get('description') or host['arch']}), {host['threads']} thread(s)"
+    )
 
 
 def _accuracy(met: dict) -> str:

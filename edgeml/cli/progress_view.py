@@ -12,11 +12,14 @@ __all__ = ["RichProgress"]
 
 
 class RichProgress:
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, show_other_output: bool = True) -> None:
+        """`show_other_output`: print what other code writes to sys.stdout/stderr above the live display
+        (False where that output is being captured to a log: rich would otherwise route it to the screen)."""
         self._console = console
         self._bar = Progress(
-            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console, transient=True
-        )
+            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console, transient=True,
+            redirect_stdout=show_other_output, redirect_stderr=show_other_output,
+        )  # fmt: skip
         self._tasks: dict[str, int] = {}
         self._started: dict[str, float] = {}
 

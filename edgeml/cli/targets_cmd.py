@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from edgeml.cli.output import console, errors_handled, print_json
+from edgeml.cli.output import errors_handled, print_json, print_table
 from edgeml.targets import TARGETS, load_target
 from edgeml.targets.recipe import describe_options
 
@@ -27,7 +27,7 @@ def targets_cmd(options_of: str | None, as_json: bool) -> None:
         )
         for r in rows:
             table.add_row(r["name"], r["type"], str(r["default"]), " ".join(map(str, r["choices"])), r["help"])
-        console.print(table)
+        print_table(table)
         return
     specs = [load_target(t).SPEC for t in TARGETS]
     if as_json:
@@ -43,4 +43,4 @@ def targets_cmd(options_of: str | None, as_json: bool) -> None:
             "static" if s.static_shapes else "dynamic ok",
             s.description,
         )
-    console.print(table)
+    print_table(table)

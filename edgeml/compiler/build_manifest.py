@@ -7,7 +7,7 @@ from typing import Any
 from edgeml import __version__
 from edgeml.artifact.manifest import SCHEMA_VERSION
 from edgeml.compiler.measure import FLOAT
-from edgeml.compiler.select_candidate import Budget, Decision
+from edgeml.compiler.select_candidate import Budget, Decision, speed_reference
 from edgeml.host import host_info
 from edgeml.signature import ModelSignature
 from edgeml.targets.target_spec import TargetSpec
@@ -59,6 +59,7 @@ def build_manifest(
             "latency_ms": chosen["latency"],
             "float_latency_ms": ref["latency"],
             "speedup_vs_float": round(ref["latency"]["p50_ms"] / chosen["latency"]["p50_ms"], 3),
+            "speed_reference": _speed_reference(models, chosen),
             "size_bytes": chosen["size_bytes"],
             "float_size_bytes": ref["size_bytes"],
             "measured_on": host_info().to_dict()
@@ -75,6 +76,14 @@ def build_manifest(
         **({"pruning": pruning} if pruning else {}),
         "provenance": provenance | {"edgeml": __version__},
     }
+
+
+def _speed_reference(models: dict[str, dict[str, Any]], chosen: dict[str, Any]) -> dict[str, Any]:
+    """The model the decision judged speed against (the target's fp32 where built), and the shipped one's
+    speedup over it: the figure the compile's table and verdicts quote (`speedup_vs_float` is vs the source)."""
+    name = speed_reference(models)
+    p50 = models[name]["latency"]["p50_ms"]
+    return {"model": name, "p50_ms": p50, "speedup": round(p50 / chosen["latency"]["p50_ms"], 3)}
 
 
 def _io(signature: ModelSignature, built_io: dict[str, Any] | None) -> dict[str, Any]:

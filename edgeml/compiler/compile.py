@@ -47,9 +47,10 @@ from edgeml.targets.check_report import CheckReport
 from edgeml.targets.recipe import make_recipe
 from edgeml.targets.source_kinds import check_source_kind
 
-__all__ = ["CompileResult", "compile_model"]
+__all__ = ["DEFAULT_CALIB_SAMPLES", "DEFAULT_VERSION", "CompileResult", "compile_model", "default_name", "default_out"]
 
 DEFAULT_CALIB_SAMPLES = 256
+DEFAULT_VERSION = "0.1.0"
 _EXPORT_TOOLS = {True: ("torch", "onnxscript"), False: ()}
 _GENERIC_FOLDERS = {"build", "dist", "out", "output", "models", "model", "onnx", "export", "exported"}
 
@@ -93,7 +94,7 @@ def compile_model(
     eval_data: str | os.PathLike[str] | None = None,
     key: str | os.PathLike[str] | None = None,
     name: str | None = None,
-    version: str = "0.1.0",
+    version: str | None = None,
     release: int | None = None,
     out: str | os.PathLike[str] | None = None,
     force: bool = False,
@@ -128,9 +129,10 @@ def compile_model(
     calib_samples = _pick(calib_samples, file.calib_samples, DEFAULT_CALIB_SAMPLES)
     target_mod = load_target(target_id)
     recipe = make_recipe(target_mod.Recipe, target_id, target_mod.SPEC.recipe_defaults, options)
-    name = name or _default_name(model)
+    name = name or file.name or _default_name(model)
+    version = version or file.version or DEFAULT_VERSION
     release = release if release is not None else _release(version)
-    out_path = Path(out) if out else Path("build") / f"{name}-{target_id}"
+    out_path = Path(out) if out else default_out(name, target_id)
     check_output_free(out_path, force)
     _check_budget(max_drop, min_cosine, min_channel_cosine)
     pruning = _prune_request(prune, finetune, finetune_hook, finetune_epochs, file)
@@ -209,15 +211,31 @@ def compile_model(
         SELF_TEST_FILE: npz_bytes(_self_test_arrays(measured, decision.chosen)),
         EXPLAIN_FILE: json.dumps(chosen.explain, indent=1, sort_keys=True, allow_nan=False).encode() + b"\n",
     }
-    signing_key = signing_key or _default_signing_key(notes, progress)
+    signing_key = signing_key or _default_signing_key(notes)
     progress.step("sign and write artifact")
     signed = write_artifact(out_path, files, manifest, signing_key, force=force)
     progress.finished("sign and write artifact", str(out_path))
+    if file.key_id and signed["signature"]["key_id"] != file.key_id:
+        notes.append(
+            f"signed with key {signed['signature']['key_id']}; the manifest this recipe came from was signed with "
+            f"key {file.key_id} (pass --key to sign with that one)"
+        )
     all_records = records + [r for c, rs in candidate_records.items() if c != decision.chosen for r in rs]
     steps = [r.cached for r in all_records] + [intake.cached] * (intake.exporter is not None) + [measured.cached]
     return CompileResult(
         out_path, signed, decision, records, notes, sum(steps), len(steps), time.perf_counter() - started
     )
+
+
+def default_out(name: str, target_id: str) -> Path:
+    """Where an artifact goes without --out: build/NAME-TARGET."""
+    return Path("build") / f"{name}-{target_id}"
+
+
+def default_name(model: str, recipe_file: str | os.PathLike[str] | None = None) -> str:
+    """The artifact's name without --name: the recipe's manifest's, else from the model's path."""
+    file = load_recipe_file(recipe_file) if recipe_file is not None else RecipeFile()
+    return file.name or _default_name(model)
 
 
 def _pick(*values):
@@ -251,13 +269,12 @@ def _check_budget(max_drop: float, min_cosine: float, min_channel_cosine: float)
             raise EdgemlError(f"{flag} {value} is not between -1 and 1")
 
 
-def _default_signing_key(notes: list[str], progress: Progress):
+def _default_signing_key(notes: list[str]):
+    """The key under the config folder, created on first use (said once, in the notes)."""
     path = default_key_path()
     if not path.exists():
         create_keypair(path.parent)
-        message = f"created a signing key at {path} (public key: {public_path_for(path)})"
-        notes.append(message)
-        progress.note(message)
+        notes.append(f"created a signing key at {path} (public key: {public_path_for(path)})")
     return load_private_key(path)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from edgeml.compiler.explain_report import search_rows
+from edgeml.compiler.explain_report import host_line, search_rows, source_speedup, speed_header
 from edgeml.compiler.pruning.pruning_summary import pruning_rows, recovery_line
 
 __all__ = ["render_html"]
@@ -31,6 +31,7 @@ def render_html(explain: dict[str, Any], manifest: dict[str, Any]) -> str:
         f"<h1>{e(manifest['name'])} {e(manifest['version'])} → {e(manifest['target']['id'])}</h1>",
         f"<p><b>shipped {e(explain['shipped'])}</b>: {e(explain['reason'])}</p>",
         f"<p class='muted'>budget: {e(_budget(explain))}</p>",
+        *([f"<p class='muted'>{e(host_line(explain['host']))}</p>"] if explain.get("host") else []),
         "<h2>Candidates</h2>",
         _candidates_table(explain),
         _scatter(explain),
@@ -75,12 +76,14 @@ def _fmt(value: Any, spec: str, empty: str = "—") -> str:
 
 def _candidates_table(explain: dict[str, Any]) -> str:
     e = html.escape
-    head = "<tr><th class=l>candidate</th><th class=l>precision</th><th>p50 ms</th><th>vs fp32</th><th>size</th>"
+    head = "<tr><th class=l>candidate</th><th class=l>precision</th><th>p50 ms</th>"
+    head += f"<th>{e(speed_header(explain))}</th><th>size</th>"
     head += "<th>accuracy</th><th>worst cosine</th><th class=l>verdict</th></tr>"
     f = explain["float"]
     rows = [
         f"<tr class=muted><td class=l>float (source)</td><td class=l>float</td><td>{f['latency_p50_ms']:.3f}</td>"
-        f"<td>1.00×</td><td>{f['size_bytes'] / 1024:.1f} KiB</td><td>{_fmt(f['accuracy'], '.2f')}</td><td>—</td>"
+        f"<td>{source_speedup(explain):.2f}×</td><td>{f['size_bytes'] / 1024:.1f} KiB</td>"
+        f"<td>{_fmt(f['accuracy'], '.2f')}</td><td>—</td>"
         "<td class=l>reference</td></tr>"
     ]
     for c in explain["candidates"]:

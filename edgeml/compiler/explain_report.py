@@ -12,9 +12,13 @@ from typing import Any
 
 from edgeml.compiler.layer_numerics import LayerNumerics
 from edgeml.compiler.measure import FLOAT
-from edgeml.compiler.select_candidate import Budget, Decision, worst_cosine
+from edgeml.compiler.select_candidate import Budget, Decision, speed_reference, worst_cosine
+from edgeml.host import host_info
 
-__all__ = ["EXPLAIN_FILE", "EXPLAIN_VERSION", "explain_report", "ranked_layers", "search_rows"]
+__all__ = [
+    "EXPLAIN_FILE", "EXPLAIN_VERSION", "explain_report", "host_line", "ranked_layers", "search_rows", "source_speedup",
+    "speed_header",
+]  # fmt: skip
 
 EXPLAIN_FILE = "explain.json"
 EXPLAIN_VERSION = 1
@@ -36,6 +40,8 @@ def explain_report(
         "reason": decision.reason,
         "budget": budget.to_dict(),
         "float": _float_row(models[FLOAT]),
+        "speed_reference": speed_reference(models),  # every `speedup` is this model's p50 / the candidate's
+        "host": host_info().to_dict(),  # where every latency figure was measured (not the target device)
         "candidates": _candidates(decision, models, search),
         "sensitivity": "measured" if search else "estimated",
         "layers": {name: ranked_layers(rows, search, name) for name, rows in tables.items()},
@@ -92,12 +98,43 @@ def search_rows(search: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def host_line(host: dict[str, Any]) -> str:
+    """Where a report's latencies were measured, in one sentence (explain, its HTML, compile's output)."""
+    threads = f", {host['threads']} thread(s)" if host.get("threads") else ""
+    return (
+        f"latency measured on the build host ({host.get('description') or host.get('arch', '?')}, "
+        f"{host.get('cpu', '?')}{threads}), not on the target device: INT8 speed and numerics may differ there"
+    )
+
+
+def speed_header(explain: dict[str, Any]) -> str:
+    """The speed column's header, naming the one model every `speedup` in the report is quoted against."""
+    return "vs fp32" if _speed_reference_of(explain) == "fp32" else "vs float source"
+
+
+def source_speedup(explain: dict[str, Any]) -> float:
+    """The float source's figure in that column (1.0 where it is the reference)."""
+    ref = _speed_reference_of(explain)
+    if ref == FLOAT:
+        return 1.0
+    row = next(c for c in explain["candidates"] if c["name"] == ref)
+    return row["latency_p50_ms"] / explain["float"]["latency_p50_ms"]
+
+
+def _speed_reference_of(explain: dict[str, Any]) -> str:
+    """Recorded since the report named it; before, fp32 where it was measured (as `speedup` was computed)."""
+    if "speed_reference" in explain:
+        return explain["speed_reference"]
+    measured = {c["name"] for c in explain["candidates"] if c["latency_p50_ms"] is not None}
+    return "fp32" if "fp32" in measured else FLOAT
+
+
 def _float_row(m: dict[str, Any]) -> dict[str, Any]:
     return {"latency_p50_ms": m["latency"]["p50_ms"], "size_bytes": m["size_bytes"], "accuracy": m["accuracy"]}
 
 
 def _candidates(decision: Decision, models: dict[str, dict[str, Any]], search) -> list[dict[str, Any]]:
-    speed_ref = models.get("fp32", models[FLOAT])["latency"]["p50_ms"]
+    speed_ref = models[speed_reference(models)]["latency"]["p50_ms"]
     rows = []
     for name, verdict in decision.verdicts.items():
         m = models.get(name)

@@ -14,20 +14,25 @@
     epochs = 5
 
 Every compile records the recipe it ran with in its manifest (`provenance.recipe`, same shape), so
-`edgeml compile MODEL --recipe that.json` reproduces it. Flags given on the command line win over the file.
+`edgeml compile MODEL --recipe that.json` reproduces it: the recipe, and the artifact's name and version
+(a recipe file names neither). Flags given on the command line win over the file.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomllib
-
 from edgeml.errors import EdgemlError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # NOTE: tomllib is 3.11+; tomli is the same parser, a core dependency on 3.10
+    import tomli as tomllib
 
 __all__ = ["RecipeFile", "load_recipe_file"]
 
@@ -43,13 +48,19 @@ class RecipeFile:
     budget: dict[str, float] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
     prune: dict[str, Any] = field(default_factory=dict)
+    name: str | None = None  # these three come from a manifest only: what the reproduced artifact was
+    version: str | None = None
+    key_id: str | None = None
 
 
 def load_recipe_file(path: str | os.PathLike[str]) -> RecipeFile:
     raw = _parse(Path(path))
     if not isinstance(raw, dict):
         raise EdgemlError(f"recipe {path} is not a table of settings")
+    identity: dict[str, Any] = {}
     if "schema_version" in raw and "provenance" in raw:  # a whole manifest: take the recipe it recorded
+        signature = raw.get("signature") or {}
+        identity = {"name": raw.get("name"), "version": raw.get("version"), "key_id": signature.get("key_id")}
         raw = raw["provenance"]["recipe"]
     unknown = set(raw) - _TOP
     if unknown:
@@ -66,7 +77,7 @@ def load_recipe_file(path: str | os.PathLike[str]) -> RecipeFile:
     if not isinstance(prune, dict) or set(prune) - _PRUNE:
         raise EdgemlError(f"recipe {path}: [prune] takes {', '.join(sorted(_PRUNE))}")
     budget = {k: float(v) for k, v in budget.items()}
-    return RecipeFile(raw.get("target"), raw.get("calib_samples"), budget, options, prune)
+    return RecipeFile(raw.get("target"), raw.get("calib_samples"), budget, options, prune, **identity)
 
 
 def _parse(path: Path) -> Any:

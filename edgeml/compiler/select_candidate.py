@@ -14,7 +14,9 @@ from typing import Any
 from edgeml.compiler.measure import FLOAT
 from edgeml.errors import BudgetError
 
-__all__ = ["Budget", "Decision", "budget_verdict", "select_candidate", "worst_channel", "worst_cosine"]
+__all__ = [
+    "Budget", "Decision", "budget_verdict", "select_candidate", "speed_reference", "worst_channel", "worst_cosine",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,13 @@ def worst_channel(fid: dict[str, dict[str, Any]]) -> tuple[str, int, float]:
     return name, fid[name].get("worst_channel", 0), fid[name].get("worst_channel_cosine", 1.0)
 
 
+def speed_reference(models: dict[str, Any]) -> str:
+    """The one model every speed figure of a compile is quoted against: the target's own float build (`fp32`,
+    same runtime as the candidates) where it has one, else the float source as given (on ONNX Runtime).
+    Accuracy and fidelity are always quoted against the float source."""
+    return "fp32" if "fp32" in models else FLOAT
+
+
 def budget_verdict(m: dict[str, Any], ref: dict[str, Any], budget: Budget) -> str | None:
     """None if within budget, else why not."""
     output, channel, channel_cos = worst_channel(m["fidelity"])
@@ -75,7 +84,7 @@ def select_candidate(
     models: dict[str, dict[str, Any]], budget: Budget, min_speedup: float, objective: str, pinned: str | None
 ) -> Decision:
     ref = models[FLOAT]
-    speed_ref = models.get("fp32", ref)  # NOTE: speed is judged on the target's own runtime where it has a float build
+    speed_ref = models[speed_reference(models)]  # NOTE: judged on the target's own runtime where it has a float build
     names = [n for n in models if n != FLOAT]
     decision = Decision(chosen="", reason="")
     passing = []
@@ -105,7 +114,7 @@ def select_candidate(
 def _reason(decision: Decision, models, passing: list[str], objective: str, pinned: str | None) -> str:
     chosen = decision.chosen
     if pinned:
-        speed = models[FLOAT]["latency"]["p50_ms"] / models[chosen]["latency"]["p50_ms"]
+        speed = models[speed_reference(models)]["latency"]["p50_ms"] / models[chosen]["latency"]["p50_ms"]
         slower = " — slower than float on this host, shipped because the precision was pinned" if speed < 1 else ""
         return f"precision pinned to {chosen} and within budget{slower}"
     rejected = [n for n in decision.verdicts if n not in passing]

@@ -60,3 +60,28 @@ def test_full_disk_on_replace_keeps_the_old_artifact(tmp_path, keypair, monkeypa
     assert (tmp_path / "out" / "model.onnx").read_bytes() == b"old"
     assert verify(tmp_path / "out", keypair[1])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_force_replaces_only_an_artifact_or_an_empty_folder(tmp_path, keypair):
+    """--force must never delete a user's file: a folder holding anything its manifest does not list is refused
+    with the files named, and left as it was."""
+    key = load_private_key(keypair[0])
+    (tmp_path / "empty").mkdir()
+    write_artifact(tmp_path / "empty", {"model.onnx": b"v1"}, MANIFEST, key, force=True)
+    (tmp_path / "empty" / "my-notes.txt").write_text("mine")
+    with pytest.raises(OutputExistsError, match=r"my-notes\.txt") as refused:
+        write_artifact(tmp_path / "empty", {"model.onnx": b"v2"}, MANIFEST, key, force=True)
+    assert "nothing was deleted" in refused.value.hint
+    assert (tmp_path / "empty" / "my-notes.txt").read_text() == "mine"
+    assert (tmp_path / "empty" / "model.onnx").read_bytes() == b"v1"
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OutputExistsError, match="is a file"):
+        write_artifact(tmp_path / "file", {"model.onnx": b"v2"}, MANIFEST, key, force=True)
+
+
+def test_the_current_folder_is_never_an_output(tmp_path, keypair, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for out in (".", "..", tmp_path):
+        with pytest.raises(OutputExistsError, match="current"):
+            write_artifact(out, {"model.onnx": b"v"}, MANIFEST, load_private_key(keypair[0]), force=True)
+    assert list(tmp_path.iterdir()) == []
