@@ -150,8 +150,8 @@ def _time_minilm(agent: Any, repeats: int, seconds: float) -> dict[str, Any]:
     session with a reference profile built from the calibration set (the compiler's own function)."""
     from edgeml.calibration import build_reference_profile
     from edgeml.calibration.dataset import Dataset
-    from edgeml.device_agent.reference_bins import ReferenceBins
-    from edgeml.device_agent.serving_model import ServingModel
+    from edgeml.device_agent.serving.serving_model import ServingModel
+    from edgeml.device_agent.telemetry.reference_bins import ReferenceBins
     from edgeml.protocol import ModelRef
     from edgeml.runtimes import open_session
 

@@ -2,7 +2,8 @@
 reports what it sees. Thin orchestration; each part lives in its own module:
 
     predict ─► ServingModel.session.run ─► TelemetryCollector.record (a deque append)
-    MQTT desired/chunks ─► UpdateWorker (own thread: guard, Download, Installer) ─► events, status, model swap
+    MQTT desired/chunks ─► UpdateWorker (own thread) ─► Installer (the update table) ─► on_event: event, status,
+                           model swap on `committed`
     housekeeping thread ─► ConnectionWatcher (hello, status, spool replay) · drain · TelemetrySender each period
 
 ```python
@@ -26,40 +27,38 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from edgeml.artifact import load_public_key
-from edgeml.device_agent.agent_config import AgentConfig, load_config
-from edgeml.device_agent.agent_state import manifest_digest
-from edgeml.device_agent.agent_status import HEARTBEAT_NAME, LAST_TELEMETRY_NAME, read_status
-from edgeml.device_agent.agent_transport import build_transport
-from edgeml.device_agent.atomic_json import write_json
-from edgeml.device_agent.connection_watcher import ConnectionWatcher
-from edgeml.device_agent.drift_alarm import DriftAlarm
-from edgeml.device_agent.event_reporter import EventReporter
-from edgeml.device_agent.install_result import InstallResult
-from edgeml.device_agent.installer import Installer
-from edgeml.device_agent.outbox import Outbox
-from edgeml.device_agent.prediction import PredictError, Prediction
-from edgeml.device_agent.self_test import SelfTestPolicy
-from edgeml.device_agent.sequence_counter import SequenceCounter
-from edgeml.device_agent.spool import Spool
-from edgeml.device_agent.status_reporter import StatusReporter
-from edgeml.device_agent.telemetry import TelemetryCollector
-from edgeml.device_agent.telemetry_batch import TelemetryBatch
-from edgeml.device_agent.telemetry_sender import TelemetrySender
-from edgeml.device_agent.update_store import UpdateStore
-from edgeml.device_agent.update_worker import UpdateSettings, UpdateWorker
+from edgeml.atomic_files import write_json_atomic
+from edgeml.device_agent.agent_status import AGENT_FOLDER, HEARTBEAT_NAME, LAST_TELEMETRY_NAME, read_status
+from edgeml.device_agent.config.agent_config import AgentConfig, load_config
+from edgeml.device_agent.messaging.agent_transport import build_transport
+from edgeml.device_agent.messaging.connection_watcher import ConnectionWatcher
+from edgeml.device_agent.messaging.event_reporter import EventReporter
+from edgeml.device_agent.messaging.outbox import Outbox
+from edgeml.device_agent.messaging.sequence_counter import SequenceCounter
+from edgeml.device_agent.messaging.spool import Spool
+from edgeml.device_agent.messaging.status_reporter import StatusReporter
+from edgeml.device_agent.serving.prediction import PredictError, Prediction
+from edgeml.device_agent.telemetry.drift_alarm import DriftAlarm
+from edgeml.device_agent.telemetry.telemetry_batch import TelemetryBatch
+from edgeml.device_agent.telemetry.telemetry_collector import TelemetryCollector
+from edgeml.device_agent.telemetry.telemetry_sender import TelemetrySender
+from edgeml.device_agent.update.installer import Installer
+from edgeml.device_agent.update.lifecycle import State
+from edgeml.device_agent.update.self_test import SelfTestPolicy
+from edgeml.device_agent.update.update_worker import UpdateSettings, UpdateWorker
 from edgeml.errors import EdgemlError
 from edgeml.protocol import DesiredStateGuard, desired_topic, encode, status_topic
 from edgeml.transport import Transport, Will
 
 if TYPE_CHECKING:
-    from edgeml.device_agent.serving_model import ServingModel
+    from edgeml.device_agent.serving.serving_model import ServingModel
 
 __all__ = ["Agent"]
 
 log = logging.getLogger(__name__)
 
 _now = time.perf_counter
-_STEPS_SHOWN = ("verifying", "installing", "self_test")  # installer states published as status while they run
+_STATES = frozenset(state.value for state in State)  # installer events that are lifecycle states: status changes
 _TICK_S = 0.1  # housekeeping: connection watch, telemetry drain
 _HEARTBEAT_S = 5.0
 _GOODBYE_S = 0.3
@@ -75,17 +74,17 @@ class Agent:
         a = config.agent
         config.state_dir.mkdir(parents=True, exist_ok=True)
         key = load_public_key(a.fleet_public_key)
-        self.store = UpdateStore(config.state_dir)
+        self.folder = config.state_dir / AGENT_FOLDER  # sequence counters, heartbeat, last telemetry summary
         # NOTE: the installer reports through self.reporter, built below; it emits nothing before start()
         self.installer = Installer(config.state_dir, key, a.target, a.runtimes, on_event=self._on_installer_event,
                                    self_test=self_test, threads=a.threads)  # fmt: skip
-        self.status_reporter = StatusReporter(a.device_id, a.target, a.runtimes, self.installer, self.store,
-                                              self._update_phase)  # fmt: skip
+        self.status_reporter = StatusReporter(a.device_id, a.target, a.runtimes, self.installer)
         self.transport = transport or build_transport(config, self._will())
         self.spool = Spool(config.state_dir / "spool", config.telemetry.spool_max_bytes)
         self.outbox = Outbox(self.transport, self.spool)
-        self.reporter = EventReporter(a.device_id, self.outbox, SequenceCounter(self.store.folder / "event_seq.json"))
+        self.reporter = EventReporter(a.device_id, self.outbox, SequenceCounter(self.folder / "event_seq.json"))
         self.worker = self._update_worker(key)
+        self.installer.fetch = self.worker.fetch  # the table's `downloading` step hands updates to the worker
         self.collector, self.sender = self._telemetry()
         self.watcher = ConnectionWatcher(self.transport, self._on_connected)
         self._record = self.collector.record
@@ -98,12 +97,12 @@ class Agent:
 
     def _update_worker(self, key: Any) -> UpdateWorker:
         a, d = self.config.agent, self.config.download
-        settings = UpdateSettings(a.device_id, a.target, self.config.state_dir, d.window, d.quiet_s)
+        settings = UpdateSettings(a.device_id, self.config.state_dir, d.window, d.quiet_s)
         guard = DesiredStateGuard(a.device_id, key)
-        return UpdateWorker(settings, self.installer, guard, self.reporter, self.transport, self._on_update)
+        return UpdateWorker(settings, self.installer, guard, self.reporter, self.transport)
 
     def _telemetry(self) -> tuple[TelemetryCollector, TelemetrySender]:
-        t, folder = self.config.telemetry, self.store.folder
+        t, folder = self.config.telemetry, self.folder
         samples = t.samples_per_period if t.upload_samples else 0
         collector = TelemetryCollector(t.alpha, max_samples=samples, sample_max_bytes=t.sample_max_bytes)
         alarm = DriftAlarm(t.drift_psi_threshold, t.drift_min_calls, t.drift_report_interval_s)
@@ -132,7 +131,7 @@ class Agent:
         self._loop_thread = threading.Thread(target=self._loop, name="edgeml-agent-housekeeping", daemon=True)
         self._loop_thread.start()
         if self.config.endpoint.listen:
-            from edgeml.device_agent.local_endpoint import LocalEndpoint
+            from edgeml.device_agent.serving.local_endpoint import LocalEndpoint
 
             self._endpoint = LocalEndpoint(self, self.config.endpoint.listen, self.config.endpoint.max_body_bytes)
             self._endpoint.start()
@@ -239,24 +238,25 @@ class Agent:
         except EdgemlError as exc:
             log.warning("fleet broker not reachable yet (%s); serving the committed model and retrying", exc.message)
 
-    def _update_phase(self) -> str | None:
-        worker = getattr(self, "worker", None)  # None while __init__ builds the last will
-        return worker.phase if worker is not None else None
-
     def _on_connected(self) -> None:
         self.status_reporter.publish(self.transport, with_hello=True)
         self.outbox.flush()
         self.worker.on_connected()
 
     def _on_installer_event(self, kind: str, **fields: Any) -> None:
+        """Every state the update table enters: the fleet's event, the new model served, the status."""
         self.reporter.installer_event(kind, **fields)
-        if kind in _STEPS_SHOWN:  # the outcome's status follows from _on_update, once the slot is recorded
+        if kind == State.COMMITTED.value and self._serving_is_stale():
+            self._load_serving()
+        if kind in _STATES:
             self.status_reporter.publish(self.transport)
 
-    def _on_update(self, result: InstallResult | None) -> None:
-        if result is not None and result.ok:
-            self._load_serving()
-        self.status_reporter.publish(self.transport)
+    def _serving_is_stale(self) -> bool:
+        serving, state = self._serving, self.installer.state()
+        active = state.slots.get(state.active) if state.active else None
+        return active is not None and (
+            serving is None or (serving.slot, serving.model.sha256) != (state.active, active.sha256)
+        )
 
     def _load_serving(self) -> None:
         try:
@@ -264,10 +264,12 @@ class Agent:
             if active is None:
                 return
             # NOTE: imported here: a model brings numpy and its runtime, an agent without one carries neither
-            from edgeml.device_agent.serving_model import ServingModel
+            from edgeml.device_agent.serving.serving_model import ServingModel
 
-            slot = self.installer.state().active or ""
-            sha = self.store.artifact_sha256(slot, manifest_digest(active.manifest))
+            state = self.installer.state()
+            slot = state.active or ""
+            record = state.slots.get(slot)
+            sha = record.artifact if record is not None else None
             serving = ServingModel.open(active, slot, sha, self.config.agent.threads)
         except Exception as exc:
             log.exception("the committed model cannot be loaded")
@@ -287,6 +289,6 @@ class Agent:
             "connected": self.transport.connected, "serving": serving.model.to_dict() if serving else None,
         }  # fmt: skip
         try:
-            write_json(self.store.folder / HEARTBEAT_NAME, beat, durable=False)
+            write_json_atomic(self.folder / HEARTBEAT_NAME, beat, durable=False)
         except OSError as exc:
             log.debug("heartbeat not written: %s", exc)

@@ -1,6 +1,7 @@
 """The agent's state folder → a status report: lifecycle state, slots and their versions, the update
-under way, spool size, last telemetry batch, and whether an agent process is running. Read from disk
-only, so `edgeml-agent status` works beside a running agent (or without one) and never needs the broker.
+under way (all from the one state file), spool size, last telemetry batch, and whether an agent process is
+running. Read from disk only, so `edgeml-agent status` works beside a running agent (or without one) and
+never needs the broker.
 """
 
 from __future__ import annotations
@@ -11,16 +12,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from edgeml.device_agent.agent_config import AgentConfig
-from edgeml.device_agent.agent_state import SlotRecord
-from edgeml.device_agent.atomic_json import read_json
-from edgeml.device_agent.spool import Spool
-from edgeml.device_agent.state_store import StateFileError, StateStore
-from edgeml.device_agent.update_store import UpdateStore
+from edgeml.atomic_files import read_json
+from edgeml.device_agent.config.agent_config import AgentConfig
+from edgeml.device_agent.messaging.spool import Spool
+from edgeml.device_agent.update.agent_state import AgentState, SlotRecord
+from edgeml.device_agent.update.lifecycle import IN_PROGRESS, RESUMABLE
+from edgeml.device_agent.update.state_store import StateFileError, StateStore
 from edgeml.protocol import ProtocolError, SignedDesiredState, decode
 
-__all__ = ["HEARTBEAT_NAME", "LAST_TELEMETRY_NAME", "read_status"]
+__all__ = ["AGENT_FOLDER", "HEARTBEAT_NAME", "LAST_TELEMETRY_NAME", "read_status"]
 
+AGENT_FOLDER = "agent"  # under state_dir: the agent process's own files (sequence counters, heartbeat, summary)
 HEARTBEAT_NAME = "agent.json"
 LAST_TELEMETRY_NAME = "last_telemetry.json"
 _STALE_S = 30.0  # a heartbeat older than this means the agent process is gone or stuck
@@ -28,29 +30,32 @@ _STALE_S = 30.0  # a heartbeat older than this means the agent process is gone o
 
 def read_status(config: AgentConfig) -> dict[str, Any]:
     state_dir = config.state_dir
-    store = UpdateStore(state_dir)
+    folder = state_dir / AGENT_FOLDER
     messages, spooled = Spool.usage(state_dir / "spool")
+    try:
+        state: AgentState | None = StateStore(state_dir).load()
+    except StateFileError as exc:
+        lifecycle: dict[str, Any] = {"lifecycle": "corrupt", "error": exc.message, "slots": {}, "active": None}
+        state = None
+    else:
+        lifecycle = _lifecycle(state)
     return {
         "device_id": config.agent.device_id,
         "target": config.agent.target,
         "state_dir": str(state_dir),
         "broker": config.broker.url,
-        **_lifecycle(state_dir, store),
-        "update": _update(store, state_dir / "downloads"),
+        **lifecycle,
+        "update": _update(state),
         "spool": {"messages": messages, "bytes": spooled, "max_bytes": config.telemetry.spool_max_bytes},
-        "last_telemetry": _read(store.folder / LAST_TELEMETRY_NAME),
-        "process": _process(store.folder / HEARTBEAT_NAME),
+        "last_telemetry": _read(folder / LAST_TELEMETRY_NAME),
+        "process": _process(folder / HEARTBEAT_NAME),
     }
 
 
-def _lifecycle(state_dir: Path, store: UpdateStore) -> dict[str, Any]:
-    try:
-        state = StateStore(state_dir).load()
-    except StateFileError as exc:
-        return {"lifecycle": "corrupt", "error": exc.message, "slots": {}, "active": None}
+def _lifecycle(state: AgentState | None) -> dict[str, Any]:
     if state is None:
         return {"lifecycle": "new", "slots": {}, "active": None, "committed_release": None, "last_failure": None}
-    slots = {name: None if rec is None else _slot(store, name, rec) for name, rec in state.slots.items()}
+    slots = {name: None if rec is None else _slot(rec) for name, rec in state.slots.items()}
     failure = state.last_failure
     last = None if failure is None else {"code": failure.code, "reason": failure.reason, "at": failure.at}
     return {
@@ -59,30 +64,29 @@ def _lifecycle(state_dir: Path, store: UpdateStore) -> dict[str, Any]:
         "slots": slots,
         "committed_release": state.committed_release,
         "last_failure": last,
+        "desired_sequence": state.desired_sequence or None,
     }
 
 
-def _slot(store: UpdateStore, name: str, rec: SlotRecord) -> dict[str, Any]:
-    return {"name": rec.name, "version": rec.version, "release": rec.release,
-            "artifact": store.artifact_sha256(name, rec.digest), "manifest_digest": rec.digest}  # fmt: skip
+def _slot(rec: SlotRecord) -> dict[str, Any]:
+    return {"name": rec.name, "version": rec.version, "release": rec.release, "artifact": rec.artifact,
+            "manifest_digest": rec.digest}  # fmt: skip
 
 
-def _update(store: UpdateStore, downloads: Path) -> dict[str, Any] | None:
-    payload = store.job()
-    if payload is None:
+def _update(state: AgentState | None) -> dict[str, Any] | None:
+    """The update the fleet sent that is still under way, with the chunks the last checkpoint holds."""
+    if state is None or state.lifecycle not in IN_PROGRESS or state.update is None or state.update.desired is None:
         return None
+    u = state.update
     try:
-        desired = decode(SignedDesiredState.KIND, payload).state  # type: ignore[union-attr]
-    except ProtocolError:
+        desired = decode(SignedDesiredState.KIND, base64.b64decode(u.desired)).state  # type: ignore[union-attr]
+    except (ProtocolError, ValueError):
         return {"error": "the saved update record does not decode"}
-    a = desired.artifact
-    state = _read(downloads / f"{a.sha256}.tar.partial.state")
-    received = _popcount(state.get("received")) if isinstance(state, dict) else 0
-    if (downloads / f"{a.sha256}.tar").is_file():
-        received = a.chunk_count
-    return {"name": a.name, "version": a.version, "release": a.release, "artifact": a.sha256,
-            "rollout_id": desired.rollout_id, "sequence": desired.sequence, "chunks": a.chunk_count,
-            "received": min(received, a.chunk_count)}  # fmt: skip
+    chunks = desired.artifact.chunk_count
+    received = _popcount(u.received) if state.lifecycle in RESUMABLE else chunks
+    return {"name": u.name, "version": u.version, "release": u.release, "artifact": u.artifact,
+            "rollout_id": u.rollout_id, "sequence": desired.sequence, "state": state.lifecycle.value,
+            "chunks": chunks, "received": min(received, chunks)}  # fmt: skip
 
 
 def _process(path: Path) -> dict[str, Any]:

@@ -9,22 +9,19 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import signal
-import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
-from edgeml.device_agent.agent_config import load_config
-from edgeml.device_agent.config_template import render_config
-from edgeml.errors import EdgemlError
+from edgeml.cli_errors import errors_handled
+from edgeml.device_agent.config.agent_config import load_config
+from edgeml.device_agent.config.config_template import render_config
 
 __all__ = ["main"]
 
@@ -35,23 +32,6 @@ _CONFIG = click.option(
     envvar="EDGEML_AGENT_CONFIG",
     help="agent.toml (default: $EDGEML_AGENT_CONFIG; without one, EDGEML_AGENT_* variables only)",
 )
-
-
-def _errors_handled(fn: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except EdgemlError as exc:
-            if kwargs.get("as_json"):
-                click.echo(json.dumps({"ok": False, "error": exc.message, "hint": exc.hint}))
-            else:
-                click.echo(f"error: {exc.message}", err=True)
-                if exc.hint:
-                    click.echo(f"hint: {exc.hint}", err=True)
-            sys.exit(exc.exit_code)
-
-    return wrapper
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -72,7 +52,7 @@ def main(verbose: int) -> None:
 @click.option("--cert-file", help="TLS: client certificate.")
 @click.option("--key-file", help="TLS: client certificate key.")
 @click.option("--listen", default="", help="Local endpoint: http://127.0.0.1:PORT or unix:///PATH (default off).")
-@_errors_handled
+@errors_handled
 def init_cmd(device_id: str, target: str, broker: str, pubkey: str, state_dir: str, ca_file: str | None,
              cert_file: str | None, key_file: str | None, listen: str) -> None:  # fmt: skip
     """Print a complete, commented agent.toml for these settings (redirect it into a file)."""
@@ -95,7 +75,7 @@ def init_cmd(device_id: str, target: str, broker: str, pubkey: str, state_dir: s
 
 @main.command("run")
 @_CONFIG
-@_errors_handled
+@errors_handled
 def run_cmd(config_path: str | None) -> None:
     """Run the agent in the foreground until SIGTERM or Ctrl-C."""
     from edgeml.device_agent.agent import Agent
@@ -114,7 +94,7 @@ def run_cmd(config_path: str | None) -> None:
 @main.command("status")
 @_CONFIG
 @click.option("--json", "as_json", is_flag=True, help="One JSON object for scripts.")
-@_errors_handled
+@errors_handled
 def status_cmd(config_path: str | None, as_json: bool) -> None:
     """Show the lifecycle state, slots and versions, the update under way, spool size and last telemetry."""
     from edgeml.device_agent.agent_status import read_status

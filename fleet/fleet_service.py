@@ -227,7 +227,7 @@ class FleetService:
         if self.fleet.devices.get(device_id) is None:
             self.fleet.events.reject("unknown_device")
             return
-        failed = event.kind in ("rolled_back", "desired_rejected") and not event.ok
+        failed = event.kind in ("rolled_back", "refused", "desired_rejected") and not event.ok
         if self.fleet.events.record(device_id, event) and failed and event.artifact:
             _log_moves(self.fleet.rollouts.on_install_failed(device_id, event.artifact, event.reason, now))
 

@@ -203,7 +203,10 @@ class SimulatedDevice:
         self.transport.unsubscribe(artifact_chunks_topic(a.sha256))  # NOTE: re-sends for others are not ours
         if d.hasher.hexdigest() != a.sha256 or d.size != a.size:
             self.corrupt_installs += 1
-            self._event("rolled_back", "verifying", False, "artifact sha256 mismatch", a.sha256, a.release)
+            # NOTE: nothing was installed: a refusal, as the agent reports it (`refused`, step `downloading`)
+            self._event("refused", "downloading", False, "[hash_mismatch] artifact sha256 mismatch", a.sha256,
+                        a.release, d.desired.rollout_id)  # fmt: skip
+            self.publish_status("refused")
             return
         self.current = ModelRef(a.name, a.version, a.release, a.sha256)
         self.reference_profile = _reference_profile(d.manifest, a.sha256)  # NOTE: trusted only now, sha256 checked

@@ -10,6 +10,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from edgeml.atomic_files import write_bytes_atomic
 from edgeml.errors import KeyError_
 
 __all__ = ["create_keypair", "key_id", "load_private_key", "load_public_key", "public_path_for"]
@@ -39,16 +40,12 @@ def create_keypair(out_dir: str | os.PathLike[str], force: bool = False) -> tupl
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
     _write_private(private_path, private_pem)
-    public_path.write_bytes(_public_pem(key.public_key()))
+    write_bytes_atomic(public_path, _public_pem(key.public_key()))
     return private_path, public_path
 
 
 def _write_private(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
+    write_bytes_atomic(path, data, mode=0o600)
 
 
 def _public_pem(key: Ed25519PublicKey) -> bytes:

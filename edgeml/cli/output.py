@@ -7,20 +7,16 @@ says otherwise), it becomes one record per block: the row's first cell, then `he
 
 from __future__ import annotations
 
-import functools
 import json
-import sys
-from collections.abc import Callable
 from typing import Any
 
 import click
 from rich.console import Console
-from rich.markup import escape
 from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
-from edgeml.errors import EdgemlError, VerificationError
+from edgeml.cli_errors import errors_handled
 
 __all__ = ["console", "errors_handled", "human_size", "print_json", "print_table", "stderr", "table_blocks"]
 
@@ -86,25 +82,3 @@ def human_size(n: int | float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return str(n)
-
-
-def errors_handled(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn an EdgemlError into its message + hint (or a JSON object with --json) and its exit code."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except EdgemlError as exc:
-            if kwargs.get("as_json"):
-                body = {"ok": False, "error": exc.message, "hint": exc.hint, "kind": type(exc).__name__}
-                if isinstance(exc, VerificationError):
-                    body["code"] = exc.code
-                print_json(body)
-            else:
-                stderr.print(f"[bold red]error:[/] {escape(exc.message)}", soft_wrap=True)
-                if exc.hint:
-                    stderr.print(f"[yellow]hint:[/] {escape(exc.hint)}", soft_wrap=True)
-            sys.exit(exc.exit_code)
-
-    return wrapper

@@ -6,17 +6,15 @@ run would trust. A corrupt or unreadable entry is a miss, never an error.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from edgeml.artifact.canonical import canonical_json
+from edgeml.atomic_files import write_bytes_atomic
 
 __all__ = ["Blob", "ContentCache", "cache_key"]
 
@@ -79,15 +77,7 @@ class ContentCache:
 
     @staticmethod
     def _write(path: Path, data: bytes) -> None:
-        tmp = None
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, path)
+            write_bytes_atomic(path, data, durable=False)
         except OSError as exc:  # a cache that cannot be written is only slower, never wrong
             log.warning("cache entry %s not written (%s); the next run recomputes it", path.name, exc.strerror or exc)
-            if tmp is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)

@@ -7,7 +7,7 @@ exception they raise; senders call `encode`, which checks the payload the same w
 
 from __future__ import annotations
 
-from edgeml.protocol.assembler import AddResult, Assembler
+from edgeml.protocol.assembler import AddResult, Assembler, Checkpoints
 from edgeml.protocol.chunk_request import ChunkRequest
 from edgeml.protocol.chunks import (
     DEFAULT_CHUNK_SIZE,
@@ -65,6 +65,7 @@ __all__ = [
     "AddResult",
     "ArtifactRef",
     "Assembler",
+    "Checkpoints",
     "Chunk",
     "ChunkLayout",
     "ChunkRequest",

@@ -2,9 +2,11 @@
 file at `dest`, renamed into place atomically; resumable after a restart with bounded memory.
 
 On disk beside `dest`: `<dest>.partial`, preallocated to the artifact size, each chunk written at its
-offset; and `<dest>.partial.state`, the layout plus a bitmap of the chunks received. The bitmap is saved
-only after the data it covers is fsynced (every `checkpoint_every` chunks, and on `checkpoint()`), so after
-a power cut a resumed Assembler may ask again for a few chunks but never trusts one that is not on disk.
+offset; and a checkpoint, the bitmap of the chunks received — by default `<dest>.partial.state` (with the
+layout), or wherever the caller's `Checkpoints` keep it (the device agent keeps it in its one state file).
+The bitmap is saved only after the data it covers is fsynced (every `checkpoint_every` chunks, and on
+`checkpoint()`), so after a power cut a resumed Assembler may ask again for a few chunks but never trusts one
+that is not on disk.
 When the last chunk lands, the whole file's size and sha256 are checked before the rename; a mismatch
 discards the download. Nothing is ever renamed to `dest` unverified.
 """
@@ -19,28 +21,70 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
+from edgeml.atomic_files import fsync_dir, write_bytes_atomic
 from edgeml.errors import ArtifactError
 from edgeml.protocol.chunk_request import ChunkRequest
 from edgeml.protocol.chunks import Chunk, ChunkLayout, decode_chunk
 from edgeml.protocol.protocol_error import ProtocolError
 
-__all__ = ["AddResult", "Assembler"]
+__all__ = ["AddResult", "Assembler", "Checkpoints", "FileCheckpoints"]
 
 AddResult = Literal["stored", "duplicate", "ignored", "complete"]
 _STATE_SCHEMA = "edgeml/v1/assembly"
 _READ_BLOCK = 1 << 20
 
 
+class Checkpoints(Protocol):
+    """Where an Assembler keeps the bitmap of the chunks safely on disk (OSError when it cannot)."""
+
+    def load(self) -> bytes | None: ...
+
+    def save(self, bitmap: bytes) -> None: ...
+
+    def clear(self) -> None: ...
+
+
+class FileCheckpoints:
+    """The bitmap in `path` (JSON with the layout, replaced atomically); a file for another layout reads as none."""
+
+    def __init__(self, path: Path, layout: ChunkLayout) -> None:
+        self.path = path
+        self._layout = [layout.sha256, layout.size, layout.chunk_size]
+
+    def load(self) -> bytes | None:
+        saved = _read_state(self.path)
+        if saved is None or saved.get("layout") != self._layout:
+            return None
+        try:
+            return base64.b64decode(saved.get("received", ""), validate=True)
+        except (ValueError, TypeError):
+            return None
+
+    def save(self, bitmap: bytes) -> None:
+        body = {"schema": _STATE_SCHEMA, "layout": self._layout, "received": base64.b64encode(bitmap).decode()}
+        write_bytes_atomic(self.path, json.dumps(body).encode())
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
 class Assembler:
     """Streams the chunks of artifact `layout` into `dest`."""
 
-    def __init__(self, dest: str | os.PathLike[str], layout: ChunkLayout, checkpoint_every: int = 64) -> None:
+    def __init__(
+        self,
+        dest: str | os.PathLike[str],
+        layout: ChunkLayout,
+        checkpoint_every: int = 64,
+        checkpoints: Checkpoints | None = None,
+    ) -> None:
         self.dest = Path(dest)
         self.layout = layout
         self.partial = self.dest.with_name(self.dest.name + ".partial")
-        self.state_path = self.dest.with_name(self.dest.name + ".partial.state")
+        self.state_path = self.dest.with_name(self.dest.name + ".partial.state")  # the default checkpoint file
+        self.checkpoints = checkpoints or FileCheckpoints(self.state_path, layout)
         self.checkpoint_every = max(1, checkpoint_every)
         self._bits = bytearray((layout.count + 7) // 8)
         self._received = 0
@@ -87,13 +131,13 @@ class Assembler:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-            _write_atomic(self.state_path, self._state_bytes())
+            self.checkpoints.save(bytes(self._bits))
         self._unsaved = 0
 
     def discard(self) -> None:
-        """Remove the partial download and its state (the next `add` starts from scratch)."""
-        for path in (self.partial, self.state_path):
-            path.unlink(missing_ok=True)
+        """Remove the partial download and its checkpoint (the next `add` starts from scratch)."""
+        self.partial.unlink(missing_ok=True)
+        self.checkpoints.clear()
         self._bits = bytearray(len(self._bits))
         self._received = self._unsaved = 0
         self.complete = False
@@ -125,7 +169,7 @@ class Assembler:
                     _allocate(fd, self.layout.size)
                 finally:
                     os.close(fd)
-                _write_atomic(self.state_path, self._state_bytes())
+                self.checkpoints.save(bytes(self._bits))
         except ArtifactError:
             self.discard()
             raise
@@ -142,14 +186,14 @@ class Assembler:
             )
         try:
             with self._disk("move the verified artifact into place"):
-                _fsync_path(self.partial)
+                _fsync_file(self.partial)
                 os.replace(self.partial, self.dest)
-                _fsync_path(self.dest.parent)
+                fsync_dir(self.dest.parent)
         except ArtifactError:
             with contextlib.suppress(ArtifactError):
                 self.checkpoint()  # so a new Assembler finds every chunk and only retries the rename
             raise
-        self.state_path.unlink(missing_ok=True)
+        self.checkpoints.clear()
         self.complete = True
 
     def _already_in_place(self) -> bool:
@@ -157,8 +201,8 @@ class Assembler:
             return False
         if _file_digest(self.dest)[1] != self.layout.sha256:
             return False
-        for path in (self.partial, self.state_path):
-            path.unlink(missing_ok=True)
+        self.partial.unlink(missing_ok=True)
+        self.checkpoints.clear()
         self._bits = bytearray(b"\xff" * len(self._bits))
         self._received = self.layout.count
         return True
@@ -179,17 +223,12 @@ class Assembler:
         return True
 
     def _saved_bits(self) -> bytearray | None:
-        saved = _read_state(self.state_path)
-        if saved is None or saved.get("layout") != [self.layout.sha256, self.layout.size, self.layout.chunk_size]:
+        bits = self.checkpoints.load()
+        if bits is None or len(bits) != len(self._bits):
             return None
         if not self.partial.is_file() or self.partial.stat().st_size != self.layout.size:
             return None
-        return _bitmap(saved, len(self._bits))
-
-    def _state_bytes(self) -> bytes:
-        layout = [self.layout.sha256, self.layout.size, self.layout.chunk_size]
-        bitmap = base64.b64encode(bytes(self._bits)).decode()
-        return json.dumps({"schema": _STATE_SCHEMA, "layout": layout, "received": bitmap}).encode()
+        return bytearray(bits)
 
     def _disk(self, doing: str) -> contextlib.AbstractContextManager[None]:
         return _disk_errors(doing, self.dest)
@@ -227,16 +266,7 @@ def _file_digest(path: Path) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def _fsync_path(path: Path) -> None:
+def _fsync_file(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -250,11 +280,3 @@ def _read_state(path: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return saved if isinstance(saved, dict) and saved.get("schema") == _STATE_SCHEMA else None
-
-
-def _bitmap(saved: dict[str, Any], length: int) -> bytearray | None:
-    try:
-        bits = base64.b64decode(saved.get("received", ""), validate=True)
-    except (ValueError, TypeError):
-        return None
-    return bytearray(bits) if len(bits) == length else None

@@ -15,7 +15,7 @@ import pytest
 
 from edgeml.artifact import load_private_key, load_public_key, verify
 from edgeml.artifact.signing import sign_manifest
-from edgeml.device_agent.installer import Installer
+from edgeml.device_agent.update.installer import Installer
 from edgeml.runtimes import open_session
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from edgeml.device_agent.lifecycle import State
+from edgeml.device_agent.update.lifecycle import State
 
 PAGE = 4096
 

@@ -11,8 +11,8 @@ import pytest
 
 from edgeml.artifact import pack
 from edgeml.artifact.npz import npz_bytes
-from edgeml.device_agent.lifecycle import LifecycleError, State
-from edgeml.device_agent.self_test import SelfTestPolicy
+from edgeml.device_agent.update.lifecycle import LifecycleError, State
+from edgeml.device_agent.update.self_test import SelfTestPolicy
 from edgeml.runtimes import at_least, runtime_version
 
 ORT_VERSION = metadata.version("onnxruntime")
@@ -30,7 +30,7 @@ def test_first_install_commits_into_slot_a(tmp_path, make_installer, digits_arti
     assert (state.lifecycle, state.active, state.committed_release) == (State.COMMITTED, "a", 1_002_003)
     assert state.slots["b"] is None
     assert_serving(installer, "1.2.3")
-    assert installer.recorder.kinds == ["downloading", "verifying", "installing", "self_test", "committed"]
+    assert installer.recorder.kinds == ["accepted", "verifying", "installing", "self_test", "committed"]
     assert (
         installer.recorder.events[-1][1] | {"active_slot": "a", "release": 1_002_003}
         == installer.recorder.events[-1][1]
@@ -49,7 +49,7 @@ def test_newer_release_swaps_slots_and_keeps_the_old_one(
     assert state.slots["a"].version == "1.2.3" and state.slots["b"].version == "1.3.0"
     assert (tmp_path / "agent" / "slots" / "a" / "model.onnx").is_file()
     assert_serving(installer, "1.3.0")
-    assert installer.recorder.kinds[5] == "idle"  # committed → idle before the next update starts
+    assert installer.recorder.kinds[5] == "accepted"  # the next update starts from committed
 
 
 def test_older_or_equal_release_is_refused_unless_rollback_is_allowed(
@@ -59,7 +59,7 @@ def test_older_or_equal_release_is_refused_unless_rollback_is_allowed(
     assert installer.install(newer_artifact).ok
     for artifact in (digits_artifact, newer_artifact):
         refused = installer.install(artifact)
-        assert refused.outcome is State.ROLLED_BACK and refused.code == "release_not_newer", refused.describe()
+        assert refused.outcome is State.REFUSED and refused.code == "release_not_newer", refused.describe()
         assert "not newer than release 1003000" in refused.reason and "allow_rollback" in refused.hint
         assert_serving(installer, "1.3.0")
     rolled = installer.install(digits_artifact, allow_rollback=True)
@@ -112,7 +112,7 @@ def test_validly_signed_but_unfit_manifests_are_refused(
     installer = make_installer(tmp_path / "agent")
     assert installer.install(digits_artifact).ok
     result = installer.install(resign(newer_artifact, edit=edit))
-    assert (result.outcome, result.code) == (State.ROLLED_BACK, code), result.describe()
+    assert (result.outcome, result.code) == (State.REFUSED, code), result.describe()  # a refusal, not a rollback
     assert needle in result.reason
     assert installer.state().last_failure.code == code
     assert_serving(installer, "1.2.3")
@@ -180,15 +180,16 @@ def test_latency_over_budget_rolls_back(tmp_path, make_installer, digits_artifac
     assert result.code == "latency_budget" and "over its budget" in result.reason, result.describe()
 
 
-def test_rolled_back_event_carries_code_and_reason(tmp_path, make_installer, newer_artifact, resign):
+def test_refused_event_carries_code_and_reason(tmp_path, make_installer, newer_artifact, resign):
     installer = make_installer(tmp_path / "agent")
     installer.install(resign(newer_artifact, edit=_edit_target))
     kind, fields = installer.recorder.events[-1]
-    assert kind == "rolled_back" and fields["code"] == "wrong_target" and fields["version"] == "1.3.0"
+    assert kind == "refused" and fields["code"] == "wrong_target" and fields["version"] == "1.3.0"
+    assert fields["previous"] == "verifying" and installer.state().slots["b"] is None
 
 
 def test_a_failing_event_callback_does_not_stop_the_install(tmp_path, keypair, digits_artifact):
-    from edgeml.device_agent.installer import Installer
+    from edgeml.device_agent.update.installer import Installer
 
     def broken(kind, **fields):
         raise RuntimeError("reporter down")
@@ -216,12 +217,12 @@ def _assert_candidate_wiped(installer, state_dir):
 
 
 def test_a_bug_in_a_step_rolls_back_and_still_raises(tmp_path, make_installer, digits_artifact, monkeypatch):
-    import edgeml.device_agent.installer as installer_module
+    import edgeml.device_agent.update.update_steps as steps_module
 
     def boom(*args, **kwargs):
         raise RuntimeError("bug in the self-test")
 
-    monkeypatch.setattr(installer_module, "run_self_test", boom)
+    monkeypatch.setattr(steps_module, "run_self_test", boom)
     installer = make_installer(tmp_path / "agent")
     with pytest.raises(RuntimeError, match="bug in the self-test"):
         installer.install(digits_artifact)

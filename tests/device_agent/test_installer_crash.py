@@ -1,8 +1,11 @@
-"""Power cuts: an install killed right after each lifecycle state is persisted, then resume() in a new process.
+"""Power cuts: a local install killed right after each lifecycle state is persisted, then resume() in a new
+process. (tests/device_agent/agent/test_agent_power_cut.py does the same to a whole agent fed by the fleet,
+which also reaches `downloading`.)
 
 The install runs in a subprocess with EDGEML_AGENT_CRASH_AT=<state>, which makes it `os._exit(137)` just
-after persisting that state. A fresh Installer then resumes; the device must end idle, committed or
-rolled back, with a model in the active slot that verifies and loads.
+after persisting that state, before its step runs. A fresh Installer then resumes; the device must end in a
+final state (committed, refused before the slot was touched, rolled back after), with a model in the active
+slot that verifies and loads.
 """
 
 from __future__ import annotations
@@ -15,12 +18,12 @@ import numpy as np
 import pytest
 
 from edgeml.artifact.npz import npz_bytes
-from edgeml.device_agent.crash_hook import CRASH_ENV
-from edgeml.device_agent.lifecycle import State
+from edgeml.device_agent.update.crash_hook import CRASH_ENV
+from edgeml.device_agent.update.lifecycle import State
 
 CHILD = """
 import sys
-from edgeml.device_agent.installer import Installer
+from edgeml.device_agent.update.installer import Installer
 state_dir, public_key, artifact = sys.argv[1:4]
 Installer(state_dir, public_key, "cpu-ort", ["onnxruntime"]).install(artifact)
 raise SystemExit("the install finished without reaching the crash point")
@@ -41,16 +44,23 @@ def _mismatching(artifact, resign):
     return resign(artifact, files={"self_test.npz": npz_bytes(arrays)})
 
 
+def _other_target(artifact, resign):
+    def edit(manifest):
+        manifest["target"]["id"] = "npu-openvino"
+
+    return resign(artifact, edit=edit)
+
+
 @pytest.mark.parametrize(
     ("crash_at", "serving", "ends_in", "code"),
     [
-        (State.IDLE, "1.2.3", State.IDLE, None),
-        (State.DOWNLOADING, "1.2.3", State.ROLLED_BACK, "interrupted"),
-        (State.VERIFYING, "1.2.3", State.ROLLED_BACK, "interrupted"),
+        (State.ACCEPTED, "1.2.3", State.REFUSED, "interrupted"),
+        (State.VERIFYING, "1.2.3", State.REFUSED, "interrupted"),
         (State.INSTALLING, "1.2.3", State.ROLLED_BACK, "interrupted"),
         (State.SELF_TEST, "1.2.3", State.ROLLED_BACK, "interrupted"),
         (State.COMMITTED, "1.3.0", State.COMMITTED, None),
         (State.ROLLED_BACK, "1.2.3", State.ROLLED_BACK, "self_test_mismatch"),
+        (State.REFUSED, "1.2.3", State.REFUSED, "wrong_target"),
     ],
 )
 def test_crash_at_each_step_then_resume(
@@ -59,8 +69,8 @@ def test_crash_at_each_step_then_resume(
 ):  # fmt: skip
     state_dir = tmp_path / "agent"
     assert make_installer(state_dir).install(digits_artifact).ok
-    update = _mismatching(newer_artifact, resign) if crash_at is State.ROLLED_BACK else newer_artifact
-    _install_and_crash(state_dir, keypair[1], update, crash_at)
+    update = {State.ROLLED_BACK: _mismatching, State.REFUSED: _other_target}.get(crash_at)
+    _install_and_crash(state_dir, keypair[1], update(newer_artifact, resign) if update else newer_artifact, crash_at)
 
     installer = make_installer(state_dir)
     state = installer.resume()
@@ -82,6 +92,7 @@ def test_resume_reports_the_interrupted_update(tmp_path, keypair, make_installer
     installer.resume()
     kind, fields = installer.recorder.events[-1]
     assert kind == "rolled_back" and fields["code"] == "interrupted" and fields["version"] == "1.3.0"
+    assert fields["previous"] == "self_test"
     assert "cut short in state 'self_test'" in installer.state().last_failure.reason
 
 

@@ -1,30 +1,55 @@
-"""The update lifecycle table: the happy path, failure edges from every in-progress state, nothing else."""
+"""The update lifecycle table: the happy paths, refusals before the slot is touched, rollbacks after, nothing else."""
 
 from __future__ import annotations
 
 import pytest
 
-from edgeml.device_agent.lifecycle import IN_PROGRESS, TRANSITIONS, Event, LifecycleError, State, next_state
+from edgeml.device_agent.update.lifecycle import (
+    FINAL,
+    IN_PROGRESS,
+    RESUMABLE,
+    TRANSITIONS,
+    Event,
+    LifecycleError,
+    State,
+    next_state,
+)
+from edgeml.device_agent.update.update_steps import STEPS
 
 
-def test_happy_path_walks_every_step_in_order():
-    state, seen = State.IDLE, []
-    for event in (Event.START, Event.FETCHED, Event.VERIFIED, Event.COPIED, Event.PASSED, Event.RESET):
+def _walk(state, *events):
+    seen = []
+    for event in events:
         state = next_state(state, event)
         seen.append(state)
-    assert seen == [
-        State.DOWNLOADING, State.VERIFYING, State.INSTALLING, State.SELF_TEST, State.COMMITTED, State.IDLE,
+    return seen
+
+
+def test_a_download_walks_every_step_in_order():
+    events = (Event.ACCEPT, Event.FETCH, Event.FETCHED, Event.VERIFIED, Event.COPIED, Event.PASSED)
+    assert _walk(State.IDLE, *events) == [
+        State.ACCEPTED, State.DOWNLOADING, State.VERIFYING, State.INSTALLING, State.SELF_TEST, State.COMMITTED,
     ]  # fmt: skip
 
 
-@pytest.mark.parametrize("state", sorted(IN_PROGRESS))
-def test_every_step_can_fail_to_rolled_back(state):
+def test_a_local_file_or_the_other_slot_skips_the_download_and_the_active_one_is_a_no_op():
+    assert _walk(State.COMMITTED, Event.ACCEPT, Event.FETCHED) == [State.ACCEPTED, State.VERIFYING]
+    assert _walk(State.COMMITTED, Event.ACCEPT, Event.ALREADY_ACTIVE) == [State.ACCEPTED, State.COMMITTED]
+
+
+@pytest.mark.parametrize("state", [State.ACCEPTED, State.DOWNLOADING, State.VERIFYING])
+def test_a_failure_before_the_slot_is_touched_is_a_refusal(state):
+    assert next_state(state, Event.FAILED) is State.REFUSED
+
+
+@pytest.mark.parametrize("state", [State.INSTALLING, State.SELF_TEST])
+def test_a_failure_once_the_candidate_is_in_its_slot_is_a_rollback(state):
     assert next_state(state, Event.FAILED) is State.ROLLED_BACK
 
 
-def test_only_finished_updates_reset_to_idle():
-    assert next_state(State.ROLLED_BACK, Event.RESET) is State.IDLE
-    assert {s for (s, e) in TRANSITIONS if e is Event.RESET} == {State.COMMITTED, State.ROLLED_BACK}
+def test_a_new_update_starts_from_any_end_or_replaces_a_download():
+    starts = {s for (s, e) in TRANSITIONS if e is Event.ACCEPT}
+    assert starts == {State.IDLE, State.DOWNLOADING} | FINAL
 
 
 @pytest.mark.parametrize(
@@ -33,8 +58,8 @@ def test_only_finished_updates_reset_to_idle():
         (State.IDLE, Event.PASSED),  # nothing to commit
         (State.VERIFYING, Event.PASSED),  # skipping the copy and the self-test
         (State.COMMITTED, Event.FAILED),  # a committed model is not rolled back by a late failure
-        (State.INSTALLING, Event.START),  # no second update on top of one in progress
-        (State.IDLE, Event.RESET),
+        (State.INSTALLING, Event.ACCEPT),  # no second update on top of one writing a slot
+        (State.DOWNLOADING, Event.ALREADY_ACTIVE),  # decided in `accepted`, not later
     ],
 )
 def test_unknown_transitions_raise_a_clear_error(state, event):
@@ -43,7 +68,8 @@ def test_unknown_transitions_raise_a_clear_error(state, event):
     assert "events allowed" in info.value.hint
 
 
-def test_every_state_is_reachable_and_can_end():
+def test_every_state_is_reachable_every_update_can_end_and_every_step_has_a_function():
     reachable = {State.IDLE} | set(TRANSITIONS.values())
     assert reachable == set(State)
-    assert all(any(s == state for (s, _) in TRANSITIONS) for state in State)
+    assert all(next_state(state, Event.FAILED) in FINAL for state in IN_PROGRESS)
+    assert set(STEPS) == set(IN_PROGRESS) and RESUMABLE < IN_PROGRESS

@@ -7,9 +7,9 @@ import os
 
 import pytest
 
-from edgeml.device_agent.agent_state import AgentState, SlotRecord
-from edgeml.device_agent.lifecycle import State
-from edgeml.device_agent.state_store import StateFileError, StateStore
+from edgeml.device_agent.update.agent_state import AgentState, SlotRecord
+from edgeml.device_agent.update.lifecycle import State
+from edgeml.device_agent.update.state_store import StateFileError, StateStore
 
 
 def _two_releases(state_dir, make_installer, digits_artifact, newer_artifact):
@@ -52,13 +52,23 @@ def test_one_agent_process_per_state_folder(tmp_path):
 
 
 IN_PROGRESS_WITHOUT_UPDATE = (
+    b'{"schema_version": 2, "lifecycle": "installing", "active": null, "slots": {"a": null, "b": null}, '
+    b'"committed_release": null, "update": null, "last_failure": null, "desired_sequence": 7}'
+)
+OLD_AGENT_IN_PROGRESS_WITHOUT_UPDATE = (
     b'{"schema_version": 1, "lifecycle": "installing", "active": null, "slots": {"a": null, "b": null}, '
     b'"committed_release": null, "update": null, "last_failure": null}'
 )
 
 
 @pytest.mark.parametrize(
-    "damage", [b"\x00\x17garbage{", b'{"schema_version": 1, "lifecycle": "flying"}', IN_PROGRESS_WITHOUT_UPDATE]
+    "damage",
+    [
+        b"\x00\x17garbage{",
+        b'{"schema_version": 2, "lifecycle": "flying"}',
+        IN_PROGRESS_WITHOUT_UPDATE,
+        OLD_AGENT_IN_PROGRESS_WITHOUT_UPDATE,
+    ],
 )
 def test_corrupt_state_is_set_aside_and_rebuilt_from_the_slots(
     tmp_path, make_installer, digits_artifact, newer_artifact, assert_serving, damage
@@ -75,6 +85,8 @@ def test_corrupt_state_is_set_aside_and_rebuilt_from_the_slots(
     assert (state.lifecycle, state.active, state.committed_release) == (State.IDLE, "b", 1_003_000)
     assert state.slots["a"].version == "1.2.3"  # the fallback proved itself too and is kept
     assert state.last_failure.code == "state_rebuilt"
+    salvaged = 7 if b'"desired_sequence": 7' in damage else 0  # what could still be read of the damaged file
+    assert state.desired_sequence == salvaged and ("sequence was lost" in state.last_failure.reason) == (not salvaged)
     assert [p.read_bytes() for p in state_dir.glob("state.json.corrupt-*")] == [damage]
     assert not list(state_dir.glob(".state.json.*.tmp"))
     assert installer.recorder.kinds == ["state_rebuilt"]

@@ -12,9 +12,9 @@ import edgeml.protocol
 def test_protocol_exports_are_pinned():
     assert sorted(edgeml.protocol.__all__) == sorted([
         "DEFAULT_CHUNK_SIZE", "HEADER_SIZE", "MAX_MESSAGE_BYTES", "PREFIX", "PROTOCOL_VERSION", "AddResult",
-        "ArtifactRef", "Assembler", "Chunk", "ChunkLayout", "ChunkRequest", "DesiredState", "DesiredStateGuard",
-        "Event", "Hello", "Kind", "Message", "ModelRef", "ProtocolError", "SignedDesiredState", "Status",
-        "Telemetry", "Topic", "Verdict", "artifact_chunks_topic", "check_chunk_size", "check_device_id",
+        "ArtifactRef", "Assembler", "Checkpoints", "Chunk", "ChunkLayout", "ChunkRequest", "DesiredState",
+        "DesiredStateGuard", "Event", "Hello", "Kind", "Message", "ModelRef", "ProtocolError", "SignedDesiredState",
+        "Status", "Telemetry", "Topic", "Verdict", "artifact_chunks_topic", "check_chunk_size", "check_device_id",
         "chunk_request_topic", "compress_payload", "decode", "decode_chunk", "decode_published", "desired_topic",
         "device_acl", "device_subscriptions", "device_topic", "encode", "encode_chunk", "events_topic",
         "fleet_subscriptions", "hello_topic", "inflate_payload", "iter_chunks", "parse_topic", "publish_size",

@@ -20,7 +20,7 @@ from edgeml.calibration import Dataset
 from edgeml.compiler.build_candidate import Built
 from edgeml.compiler.lowerings import ConvertToOpenVINO, QuantizeWithNNCF, QuantizeWithNNCFConfig
 from edgeml.compiler.passes.base import PassContext
-from edgeml.device_agent.self_test import SelfTestPolicy, run_self_test
+from edgeml.device_agent.update.self_test import SelfTestPolicy, run_self_test
 from edgeml.errors import PassContractError, TargetError
 from edgeml.runtimes import open_session
 from edgeml.signature import ModelSignature

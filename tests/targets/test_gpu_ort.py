@@ -12,7 +12,7 @@ import onnx
 import pytest
 
 import edgeml
-from edgeml.device_agent.self_test import SelfTestPolicy, run_self_test
+from edgeml.device_agent.update.self_test import SelfTestPolicy, run_self_test
 from edgeml.runtimes import open_session
 from edgeml.targets import load_target
 

@@ -15,7 +15,7 @@ import pytest
 
 import edgeml
 from edgeml.compiler.passes.base import PassContext
-from edgeml.device_agent.self_test import SelfTestPolicy, run_self_test
+from edgeml.device_agent.update.self_test import SelfTestPolicy, run_self_test
 from edgeml.errors import TargetError
 from edgeml.runtimes import open_session
 from edgeml.signature import ModelSignature

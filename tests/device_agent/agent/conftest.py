@@ -16,7 +16,7 @@ import pytest
 
 from edgeml.artifact import load_private_key, pack
 from edgeml.device_agent import Agent, AgentConfig, Installer
-from edgeml.device_agent.agent_config import (
+from edgeml.device_agent.config.agent_config import (
     AgentSection,
     BrokerSection,
     DownloadSection,
@@ -85,6 +85,20 @@ def make_config(tmp_path, keypair) -> Callable[..., AgentConfig]:
         )
 
     return make
+
+
+@pytest.fixture
+def agent_env() -> Callable[[AgentConfig], dict[str, str]]:
+    """agent_env(config) → the EDGEML_AGENT_* variables that configure an agent like `config` (for a child
+    process or the CLI)."""
+
+    def env(config: AgentConfig) -> dict[str, str]:
+        a = config.agent
+        return {"EDGEML_AGENT_DEVICE_ID": a.device_id, "EDGEML_AGENT_TARGET": a.target,
+                "EDGEML_AGENT_STATE_DIR": a.state_dir, "EDGEML_AGENT_FLEET_PUBLIC_KEY": a.fleet_public_key,
+                "EDGEML_AGENT_BROKER_URL": config.broker.url}  # fmt: skip
+
+    return env
 
 
 @pytest.fixture

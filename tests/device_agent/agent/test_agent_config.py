@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from edgeml.device_agent import AgentConfigError, load_config
-from edgeml.device_agent.agent_config import env_name, iter_options
-from edgeml.device_agent.config_template import render_config
+from edgeml.device_agent.config.agent_config import env_name, iter_options
+from edgeml.device_agent.config.config_template import render_config
 
 MINIMAL = """
 [agent]

@@ -155,15 +155,16 @@ def test_wrong_target_and_older_release_are_refused_before_downloading(
     agent = running_agents.start(config, MemoryTransport(broker, DEVICE))
     ref = fleet.add(digits_tar)
     fleet.desire(dataclasses.replace(ref, target="npu-openvino", release=2_000_000))
-    event = fleet.event("rolled_back")  # accepted, then refused: the fleet closes the deployment as failed
+    event = fleet.event("refused")  # accepted, then refused: the fleet closes the deployment as failed
     assert event.reason.startswith("[wrong_target]") and "npu-openvino" in event.reason
-    assert event.release == 2_000_000 and event.rollout_id == "rollout-1"
+    assert event.release == 2_000_000 and event.rollout_id == "rollout-1" and event.step == "accepted"
+    assert fleet.next(Kind.STATUS, where=lambda s: s.state == "refused").desired_sequence == 1
     fleet.desire(ref)  # release 1.2.3 < the committed 1.3.0, no rollback signed
     assert fleet.event("desired_rejected").reason.startswith("[rollback_refused]")
     assert not fleet.requests and agent.serving.model.version == "1.3.0"
 
 
-def test_an_artifact_built_for_another_target_rolls_back_after_verification(
+def test_an_artifact_built_for_another_target_is_refused_after_verification(
     memory_fleet, make_config, running_agents, preinstall, digits_artifact, newer_artifact, resign, tmp_path
 ):
     broker, fleet = memory_fleet
@@ -176,8 +177,8 @@ def test_an_artifact_built_for_another_target_rolls_back_after_verification(
 
     tar = pack(resign(newer_artifact, edit=other_target), tmp_path / "digits-1.3.0.tar")
     fleet.desire(fleet.add(tar))
-    event = fleet.event("rolled_back")
-    assert event.reason.startswith("[wrong_target]") and event.release == 1_003_000
+    event = fleet.event("refused")
+    assert event.reason.startswith("[wrong_target]") and event.release == 1_003_000 and event.step == "verifying"
     assert agent.serving.model.version == "1.2.3" and agent.predict({"input": X})
 
 
@@ -197,3 +198,24 @@ def test_a_restarted_agent_resumes_its_download(memory_fleet, make_config, runni
     assert f"10/{ref.chunk_count} chunks already here" in started.reason
     assert fleet.event("committed").artifact == ref.sha256
     wait_until(lambda: second.serving and second.serving.model.version == "1.2.3")
+
+
+def test_a_newer_desired_state_replaces_a_download_under_way(
+    memory_fleet, make_config, running_agents, preinstall, digits_artifact, digits_tar, newer_tar, wait_until
+):
+    broker, fleet = memory_fleet
+    config = make_config()
+    preinstall(config, digits_artifact)
+    transport = MemoryTransport(broker, DEVICE)
+    agent = running_agents.start(config, transport)
+    fleet.answering.clear()  # the fleet is slow: the download stays under way
+    fleet.desire(fleet.add(newer_tar))
+    fleet.event("download_started")
+    assert agent.installer.state().lifecycle.value == "downloading" and len(transport.topic_filters) == 2
+    back = fleet.add(digits_tar)
+    fleet.desire(back)  # the operator reverts to what the device runs: downloading ─accept→ accepted → committed
+    assert "already active" in fleet.event("committed").reason
+    wait_until(lambda: transport.topic_filters == [desired_topic(DEVICE)])  # it left the other stream
+    state = agent.installer.state()
+    assert (state.lifecycle.value, state.desired_sequence, state.slots["a"].artifact) == ("committed", 2, back.sha256)
+    assert not list((config.state_dir / "downloads").glob("*")) and agent.serving.model.version == "1.2.3"

@@ -7,7 +7,7 @@ import hashlib
 
 import pytest
 
-from edgeml.device_agent.downloader import Download
+from edgeml.device_agent.update.downloader import Download
 from edgeml.protocol import ArtifactRef, ChunkLayout, DesiredState, ProtocolError, iter_chunks
 
 DATA = bytes(range(256)) * 400  # 102 400 bytes: 100 chunks of 1 KiB

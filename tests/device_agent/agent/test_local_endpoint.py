@@ -93,7 +93,7 @@ def test_bad_requests_get_json_errors(endpoint_agent):
 
 
 def test_only_loopback_addresses_are_accepted():
-    from edgeml.device_agent.local_endpoint import parse_listen
+    from edgeml.device_agent.serving.local_endpoint import parse_listen
 
     assert parse_listen("") is None
     assert parse_listen("http://[::1]:9000").port == 9000

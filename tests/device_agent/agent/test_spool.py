@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edgeml.device_agent.spool import Spool
+from edgeml.device_agent.messaging.spool import Spool
 
 
 def _fill(spool, n, size=100):

@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 
 from edgeml.artifact import read_manifest
-from edgeml.device_agent.drift_alarm import DriftAlarm
-from edgeml.device_agent.installer import ActiveModel
-from edgeml.device_agent.memory_usage import MemoryUsage
-from edgeml.device_agent.reference_bins import ReferenceBins, _subsample, thaw
-from edgeml.device_agent.serving_model import ServingModel
-from edgeml.device_agent.telemetry import TelemetryCollector
-from edgeml.device_agent.telemetry_batch import build_batch
+from edgeml.device_agent.serving.serving_model import ServingModel
+from edgeml.device_agent.telemetry.drift_alarm import DriftAlarm
+from edgeml.device_agent.telemetry.memory_usage import MemoryUsage
+from edgeml.device_agent.telemetry.reference_bins import ReferenceBins, _subsample, thaw
+from edgeml.device_agent.telemetry.telemetry_batch import build_batch
+from edgeml.device_agent.telemetry.telemetry_collector import TelemetryCollector
+from edgeml.device_agent.update.installer import ActiveModel
 from edgeml.drift import bin_counts, top1_confidence
 from edgeml.protocol import MAX_MESSAGE_BYTES, Kind, decode, inflate_payload
 
