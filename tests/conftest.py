@@ -106,10 +106,48 @@ def broker(tmp_path):
 
 @pytest.fixture(scope="session")
 def minilm():
-    """examples/minilm/build/: all-MiniLM-L6-v2 exported to ONNX with its calib/eval sets (prepared once)."""
-    import importlib.util
+    """all-MiniLM-L6-v2 exported to ONNX with its calib/eval sets, prepared once into the user's cache folder
+    (EDGEML_TEST_CACHE_DIR, else e.g. ~/.cache/edgeml-tests/minilm; `prepare` skips what is up to date), never
+    into the source tree."""
+    return _load(ROOT / "examples" / "minilm" / "prepare.py").prepare(_test_cache() / "minilm", quiet=True)
 
-    spec = importlib.util.spec_from_file_location("minilm_prepare", ROOT / "examples" / "minilm" / "prepare.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.prepare(quiet=True)
+
+def _test_cache() -> Path:
+    """Where tests keep prepared data between runs: EDGEML_TEST_CACHE_DIR, else the user's cache folder."""
+    import os
+
+    import platformdirs
+
+    return Path(os.environ.get("EDGEML_TEST_CACHE_DIR") or platformdirs.user_cache_dir("edgeml-tests"))
+
+
+@pytest.fixture(scope="session")
+def int8_models():
+    """tests/int8_sensitive_models.py: seeded models whose INT8 sensitivity is the same on every CPU."""
+    return _load(ROOT / "tests" / "int8_sensitive_models.py")
+
+
+@pytest.fixture(scope="session")
+def sensitive_cnn(int8_models, tmp_path_factory):
+    """A conv classifier whose head INT8 must damage, with its calibration and evaluation sets."""
+    return int8_models.sensitive_cnn(tmp_path_factory.mktemp("sensitive-cnn"))
+
+
+@pytest.fixture(scope="session")
+def sensitive_transformer(int8_models, tmp_path_factory):
+    """A one-block transformer whose ffn_down dynamic INT8 must damage, with its calibration and evaluation sets."""
+    return int8_models.sensitive_transformer(tmp_path_factory.mktemp("sensitive-transformer"))
+
+
+def _load(path: Path):
+    """The module at `path` (a file outside any package: an example script, a test helper), imported once."""
+    import importlib.util
+    import sys
+
+    name = f"_edgeml_tests_{path.stem}"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # NOTE: before exec: dataclasses look their module up there
+        spec.loader.exec_module(module)
+    return sys.modules[name]

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from edgeml.cli.fleet_common import fleet_options, open_fleet
 from edgeml.cli.fleet_experiment_cmd import experiment, retrain
-from edgeml.cli.fleet_http_cmd import http, http_options, start_http, wait_for_stop
+from edgeml.cli.fleet_http_cmd import StopRequest, http, http_options, start_http
 from edgeml.cli.fleet_rollout_cmd import rollout
 from edgeml.cli.fleet_tag_cmd import tag
 from edgeml.cli.output import console, errors_handled, human_size, print_json, print_table
@@ -65,6 +65,7 @@ def serve(
     api = None
     if http_listen is None and (http["token_file"] or http["read_token_file"]):
         raise click.UsageError("--http-token-file is for the HTTP API: add --http 127.0.0.1:8080 to serve it")
+    stop = StopRequest()  # NOTE: before anything starts, so a SIGTERM while starting still stops cleanly
     if http_listen is not None:  # NOTE: first, so a missing token or a taken port stops us before the broker starts
         api = start_http(http_listen, db, store, key, **http)
     embedded = None
@@ -88,7 +89,7 @@ def serve(
     console.print(f"[green]✓[/] fleet serving on {broker} (database {db}, store {store}); Ctrl-C stops")
     if api is not None:
         console.print(f"[green]✓[/] HTTP API on {api.url}/v1 (bearer token; docs/openapi.yaml)")
-    wait_for_stop()
+    stop.wait()
     if api is not None:
         api.stop()
     service.stop()

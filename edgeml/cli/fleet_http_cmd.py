@@ -15,7 +15,7 @@ import click
 from edgeml.cli.fleet_common import fleet_options, open_fleet
 from edgeml.cli.output import console, errors_handled
 
-__all__ = ["http", "http_options", "start_http"]
+__all__ = ["StopRequest", "http", "http_options", "start_http"]
 
 TOKEN_ENV, READ_TOKEN_ENV = "EDGEML_FLEET_HTTP_TOKEN", "EDGEML_FLEET_HTTP_READ_TOKEN"
 
@@ -88,18 +88,26 @@ def parse_listen(text: str) -> tuple[str, int]:
 @errors_handled
 def http(db, store, key, listen, token_file, read_token_file, max_upload_mb) -> None:
     """Serve only the HTTP API on the fleet database (beside a running `edgeml fleet serve`); Ctrl-C stops."""
+    stop = StopRequest()  # NOTE: before the API serves, so a SIGTERM from then on stops it cleanly
     api = start_http(listen, db, store, key, token_file, read_token_file, max_upload_mb, flag="--token-file")
     console.print(f"[green]✓[/] fleet HTTP API on {api.url} (database {db}); Ctrl-C stops")
-    wait_for_stop()
+    stop.wait()
     api.stop()
 
 
-def wait_for_stop() -> None:
-    """Block until Ctrl-C or SIGTERM."""
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        while not stop.wait(1.0):
+class StopRequest:
+    """SIGTERM, caught from the moment this is made. A service makes it before it starts anything: a SIGTERM
+    that arrives while it is starting (its API may already answer) is kept, and `wait` returns at once, so the
+    service stops what it started and exits 0 instead of being killed half-started."""
+
+    def __init__(self) -> None:
+        self._requested = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: self._requested.set())
+
+    def wait(self) -> None:
+        """Block until SIGTERM (already received, or to come) or Ctrl-C."""
+        try:
+            while not self._requested.wait(1.0):
+                pass
+        except KeyboardInterrupt:
             pass
-    except KeyboardInterrupt:
-        pass

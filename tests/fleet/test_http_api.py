@@ -11,6 +11,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tarfile
 import time
 import urllib.error
@@ -486,6 +487,23 @@ def test_fleet_http_serves_the_api_alone_with_the_token_from_the_environment(tmp
         assert get(url + "/v1/stats", OPERATOR)["artifacts"] == 0
     finally:
         stop(proc)
+    assert proc.returncode == 0
+
+
+def test_a_sigterm_while_the_service_is_still_starting_stops_it_once_started():
+    """`fleet serve` answers /v1/health before its MQTT side is up, so a SIGTERM can come while it starts: the
+    handler is installed before anything starts, the request is kept, and the service stops cleanly (exit 0)
+    instead of dying of the signal (−15). In a process of its own: the signal must not reach pytest."""
+    script = (
+        "import os, signal\n"
+        "from edgeml.cli.fleet_http_cmd import StopRequest\n"
+        "stop = StopRequest()  # what serve does first\n"
+        "os.kill(os.getpid(), signal.SIGTERM)  # then, while it starts, the signal arrives\n"
+        "stop.wait()\n"
+        "print('stopped cleanly')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout.strip()) == (0, "stopped cleanly"), done.stderr
 
 
 def test_the_http_api_never_starts_without_a_token(tmp_path, keypair):

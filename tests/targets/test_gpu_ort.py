@@ -43,10 +43,16 @@ def fp16_artifact(tmp_path_factory, keypair):
 def test_digits_compiles_to_a_verified_artifact_with_all_three_candidates(artifact, keypair):
     m = edgeml.verify(artifact, keypair[1]).manifest
     assert m["target"]["id"] == "gpu-ort" and m["target"]["runtime"] == "onnxruntime"
-    assert set(m["decision"]["candidates"]) == {"fp32", "fp16", "int8"}
-    assert m["precision"] in ("fp16", "int8")  # objective=size, and CPU speed vetoes nothing
-    assert m["metrics"]["accuracy_drop"] <= 1.0
-    sizes = {n: c["size_bytes"] for n, c in m["decision"]["candidates"].items()}
+    candidates, verdicts = m["decision"]["candidates"], m["decision"]["verdicts"]
+    assert {"fp32", "fp16", "int8"} <= set(candidates)
+    # auto mode searches int8-mixed exactly when all-INT8 misses the budget: on the CPU provider that is the host's
+    # INT8 kernels' call (digits: within budget on a VNNI Xeon, a 1.25-point drop on an AVX2 EPYC), so either holds
+    int8_missed = verdicts["int8"].startswith("rejected")  # min_speedup 0: only the budget rejects
+    assert ("int8-mixed" in verdicts) == int8_missed and set(candidates) <= {"fp32", "fp16", "int8", "int8-mixed"}
+    passing = [n for n in candidates if not verdicts[n].startswith("rejected")]
+    assert m["precision"] == min(passing, key=lambda n: candidates[n]["size_bytes"])  # objective=size
+    assert m["precision"] != "fp32" and m["metrics"]["accuracy_drop"] <= 1.0  # fp16 passes wherever INT8 misses
+    sizes = {n: c["size_bytes"] for n, c in candidates.items()}
     assert sizes["int8"] < sizes["fp16"] < sizes["fp32"]
 
 
@@ -120,17 +126,19 @@ def test_cuda_provider_drops_int8(keypair, tmp_path):
     assert set(result.manifest["decision"]["candidates"]) == {"fp32", "fp16"}
 
 
-def test_int8_mixed_keeps_the_fewest_layers_in_float_as_on_cpu_ort(keypair, tmp_path):
+def test_int8_mixed_keeps_the_fewest_layers_in_float_as_on_cpu_ort(keypair, tmp_path, sensitive_cnn):
     """Same accuracy-aware contract as cpu-ort (tests/compiler/test_accuracy_aware.py), on the TensorRT-style
-    S8S8 QDQ: all-INT8 misses a 0.9999 floor here; the Gemm in float meets it."""
+    S8S8 QDQ, with a CNN whose Gemm head INT8 must damage on every CPU (tests/int8_sensitive_models.py):
+    all-INT8 cosine 0.969 misses a 0.99 floor; the head in float meets it (0.9965; +11.1 dB, the next +0.3)."""
     result = edgeml.compile(
-        str(DIGITS / "model.onnx"), "gpu-ort", key=keypair[0], out=tmp_path / "m", eval_data=DIGITS / "calib.npz",
-        min_cosine=0.9999, options={"precision": "int8-mixed"},
+        str(sensitive_cnn.model), "gpu-ort", key=keypair[0], out=tmp_path / "m", eval_data=sensitive_cnn.unlabelled,
+        min_cosine=0.99, options={"precision": "int8-mixed"},
     )  # fmt: skip
     d = result.decision
-    assert d.chosen == "int8-mixed" and d.mixed_precision["keep_float"] == ["node_linear"], d.verdicts
+    assert d.chosen == "int8-mixed" and d.mixed_precision["keep_float"] == ["head"], d.verdicts
+    assert d.mixed_precision["ranking"][0]["layer"] == "head"
     m = edgeml.verify(tmp_path / "m", keypair[1]).manifest
-    assert m["decision"]["candidates"]["int8-mixed"]["fidelity"]["logits"]["cosine"] >= 0.9999
+    assert m["decision"]["candidates"]["int8-mixed"]["fidelity"]["logits"]["cosine"] >= 0.99
     (quantize,) = [p for p in m["provenance"]["passes"] if p["name"] == "quantize-static"]
-    assert quantize["config"]["exclude_nodes"] == ["node_linear"] and quantize["config"]["activation_type"] == "int8"
+    assert quantize["config"]["exclude_nodes"] == ["head"] and quantize["config"]["activation_type"] == "int8"
     assert "int8-mixed" in load_target("gpu-ort").SPEC.precisions
