@@ -82,10 +82,10 @@ def run_cmd(config_path: str | None) -> None:
 
     if logging.getLogger().level > logging.INFO:
         logging.getLogger().setLevel(logging.INFO)
-    agent = Agent.from_config(config_path).start()
-    done = threading.Event()
+    done = threading.Event()  # NOTE: before the agent starts: a SIGTERM while it starts is kept, not fatal
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())
+    agent = Agent.from_config(config_path).start()
     while not done.wait(1.0):
         pass
     agent.stop()
