@@ -58,6 +58,7 @@ def test_litert_session_takes_and_returns_float_and_reproduces_the_self_test(art
         np.testing.assert_allclose(got[name], want, atol=m["self_test"]["atol"])
 
 
+@pytest.mark.slow  # a LiteRT conversion and PT2E calibration per candidate: minutes on 2 cores
 def test_factory_source_compiles_within_a_point_of_float(tmp_path, keypair):
     result = edgeml.compile("examples.digits.digits_cnn:build", "tflite-cpu", key=keypair[0], out=tmp_path / "a",
                             calib=DIGITS / "calib.npz", eval_data=DIGITS / "eval.npz")  # fmt: skip

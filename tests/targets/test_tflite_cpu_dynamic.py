@@ -58,6 +58,7 @@ def pinned(tmp_path_factory, keypair):
 # ---------------------------------------------------------------------------------------------- auto
 
 
+@pytest.mark.slow  # a LiteRT conversion and PT2E calibration per candidate: minutes on 2 cores
 def test_auto_measures_fp32_int8_dynamic_and_full_int8_and_ships_by_the_rule(auto):
     candidates, decision = auto["decision"]["candidates"], auto["decision"]
     assert set(candidates) == {"fp32", "int8-dynamic", "int8"}
@@ -77,6 +78,7 @@ def test_auto_measures_fp32_int8_dynamic_and_full_int8_and_ships_by_the_rule(aut
     assert decision["verdicts"][auto["precision"]].startswith("shipped")
 
 
+@pytest.mark.slow  # a LiteRT conversion and PT2E calibration per candidate: minutes on 2 cores
 def test_int8_dynamic_is_within_budget_on_digits_with_a_third_of_the_float_size(auto):
     dynamic, fp32 = auto["decision"]["candidates"]["int8-dynamic"], auto["decision"]["candidates"]["fp32"]
     assert dynamic["accuracy"] >= auto["metrics"]["float_accuracy"] - 1.0
@@ -86,6 +88,7 @@ def test_int8_dynamic_is_within_budget_on_digits_with_a_third_of_the_float_size(
     assert verdict.startswith(("shipped", "passes")) or "float speed on this host" in verdict  # never accuracy
 
 
+@pytest.mark.slow  # a LiteRT conversion and PT2E calibration per candidate: minutes on 2 cores
 def test_the_plan_notes_in_the_manifest_say_which_operators_get_int8_weights(auto):
     notes = auto["target"]["notes"]
     assert any(n.startswith("int8-dynamic (ai-edge-quantizer dynamic_wi8_afp32): int8 weights on 4 of") for n in notes)

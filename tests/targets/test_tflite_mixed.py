@@ -52,6 +52,7 @@ def _op_dtypes(model: bytes) -> list[tuple[str, str]]:
     ]
 
 
+@pytest.mark.slow  # a LiteRT conversion and PT2E calibration per candidate: minutes on 2 cores
 def test_the_mix_keeps_the_ranked_layer_in_float_and_meets_a_floor_int8_misses(tflite_mixed, keypair):
     m = edgeml.verify(tflite_mixed, keypair[1]).manifest
     assert m["precision"] == "int8-mixed" and m["metrics"]["fidelity"]["output"]["cosine"] >= FLOOR
@@ -65,6 +66,7 @@ def test_the_mix_keeps_the_ranked_layer_in_float_and_meets_a_floor_int8_misses(t
     assert f"kept in float32: {', '.join(keep)}" in lowering["notes"]
 
 
+@pytest.mark.slow  # a LiteRT conversion and PT2E calibration per candidate: minutes on 2 cores
 def test_the_kept_layer_runs_in_float32_and_the_rest_in_int8(tflite_mixed):
     m = json.loads((tflite_mixed / "manifest.json").read_text())
     ops = _op_dtypes((tflite_mixed / "model.tflite").read_bytes())
@@ -77,6 +79,7 @@ def test_the_kept_layer_runs_in_float32_and_the_rest_in_int8(tflite_mixed):
     assert "CONV_2D" in int8_ops  # conv2 and conv3 stay int8 unless the search kept both
 
 
+@pytest.mark.slow  # a LiteRT conversion and PT2E calibration per candidate: minutes on 2 cores
 def test_each_layer_kept_in_float_changes_the_output_as_ranked(tflite_mixed):
     search = json.loads((tflite_mixed / "manifest.json").read_text())["decision"]["mixed_precision"]
     gains = {s["layer"]: s["gain_db"] for s in search["ranking"]}
@@ -84,6 +87,7 @@ def test_each_layer_kept_in_float_changes_the_output_as_ranked(tflite_mixed):
     assert search["keep_float"][0] == max(gains, key=gains.get)
 
 
+@pytest.mark.slow  # a LiteRT conversion and PT2E calibration per candidate: minutes on 2 cores
 def test_no_mix_meets_an_unreachable_floor_and_the_error_names_module_paths(tmp_path, keypair, cache):
     with pytest.raises(BudgetError) as info:
         _compile("tflite-cpu", tmp_path / "out", keypair, cache, floor=OUT_OF_REACH)
@@ -92,6 +96,7 @@ def test_no_mix_meets_an_unreachable_floor_and_the_error_names_module_paths(tmp_
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow  # a LiteRT conversion and PT2E calibration per candidate: minutes on 2 cores
 def test_ethos_u_places_the_float_layers_on_the_cpu_and_says_so(tmp_path, keypair, cache):
     out = tmp_path / "u55"
     result = _compile("ethos-u55-128", out, keypair, cache)
@@ -151,6 +156,7 @@ def test_weighted_modules_are_named_by_their_full_path_in_the_source():
     ]  # fmt: skip  # weights: the weight matrix's elements, not the bias
 
 
+@pytest.mark.slow  # a LiteRT conversion and PT2E calibration per candidate: minutes on 2 cores
 def test_the_html_report_shows_the_search_ranking_and_every_mix_tried(tflite_mixed, tmp_path):
     from click.testing import CliRunner
 
@@ -184,6 +190,7 @@ def test_without_namespace_metadata_layers_are_named_by_their_weights():
     assert weighted_modules(helper.make_model(graph)) == [("blocks.0.fc", "Gemm", "y", 8)]
 
 
+@pytest.mark.slow  # a LiteRT conversion and PT2E calibration per candidate: minutes on 2 cores
 def test_auto_mode_builds_the_mix_when_full_int8_misses_and_selects_among_all(tflite_mixed, tmp_path, keypair, cache):
     result = edgeml.compile(
         str(DIGITS / "model.pt2"), "tflite-cpu", key=keypair[0], out=tmp_path / "auto", cache_dir=cache,
@@ -199,6 +206,7 @@ def test_auto_mode_builds_the_mix_when_full_int8_misses_and_selects_among_all(tf
     assert passing[result.decision.chosen] == min(passing.values())  # objective=size among those within budget
 
 
+@pytest.mark.slow  # a LiteRT conversion and PT2E calibration per candidate: minutes on 2 cores
 def test_explain_has_each_layers_numbers_from_the_pt2e_twin(tflite_mixed):
     explain = json.loads((tflite_mixed / "explain.json").read_text())
     search = explain["mixed_precision"]
