@@ -2,8 +2,10 @@
 
 Waves are cumulative shares of the compatible devices the selector matched at creation, in a stable
 hash order. `tick(now)` times out executions past their deadline and advances every running rollout:
-it exposes the next wave, and once a wave has settled and baked, evaluates the gates (wave_health.py):
-a failing gate aborts the rollout and reverts every exposed device to the model it ran before.
+it exposes the next wave; it judges the gates on the devices that report (wave_health.py) — a gate they
+already violate aborts the rollout at once, without waiting for a silent or offline device, and reverts
+every exposed device to the model it ran before; once the wave settled (every device finished or timed
+out, a timed-out one counting as a failed install) and baked from that moment, passing gates expose the next.
 
 Every state change is an event from the tables in lifecycles.py, applied as a conditional update, so a
 step decided on a stale read (the operator paused meanwhile, another instance got there first) moves
@@ -17,7 +19,7 @@ import hashlib
 import json
 import math
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
@@ -31,6 +33,7 @@ from edgeml.fleet.lifecycles import (
     ROLLOUT,
     SETTLED,
     ExecutionEvent,
+    ExecutionState,
     Lifecycle,
     Moved,
     RolloutEvent,
@@ -44,6 +47,8 @@ from edgeml.fleet.wave_health import WaveHealth
 __all__ = ["RolloutEngine"]
 
 _NOTHING_TO_REVERT_TO = "aborted: the device had no earlier model to return to"
+EARLY_JUDGE_S = 2.0  # how often an unsettled wave's reporting devices are judged (each judgement reads telemetry)
+EXECUTION_STATES = tuple(ExecutionState)
 
 
 @dataclass
@@ -52,6 +57,7 @@ class RolloutEngine:
     artifacts: ArtifactStore
     devices: DeviceRegistry
     health: WaveHealth
+    _judged_at: dict[str, float] = field(default_factory=dict, repr=False)  # early judgements, per rollout
 
     def create(self, artifact_spec: str, selector_text: str, plan: RolloutPlan, now: float) -> dict[str, Any]:
         selector = parse_selector(selector_text)
@@ -99,25 +105,37 @@ class RolloutEngine:
         return moved
 
     def _advance(self, r: dict[str, Any], now: float) -> list[Moved]:
+        """One step of a running rollout: expose the canary; abort on a gate the reporting devices already
+        violate; once the wave settled and baked from that moment, pass it (next wave, or complete)."""
         plan = RolloutPlan.from_dict(json.loads(r["plan"]))
         if r["wave"] < 0:
             return self._expose(r, 0, plan, now)
-        if not self._settled(r["id"], r["wave"]) or now < (r["wave_started_at"] or now) + plan.bake_s:
+        settled_at = self._settled_at(r["id"], r["wave"])
+        if settled_at is None and not self._judge_early(r["id"], now):
             return []
-        verdict = self.health.judge(r, plan, now)
+        verdict = self.health.judge(r, plan, final=settled_at is not None)
         if verdict.failed:
             return self._abort_step(r, f"wave {r['wave']} failed gate {verdict.reason}", now)
+        if settled_at is None or now < settled_at + plan.bake_s:
+            return []  # NOTE: the bake runs from the moment the wave settled, not from its start
         if verdict.undecided:
-            return self._undecided(r, plan, verdict.reason, now)
+            return self._undecided(r, plan, settled_at, verdict.reason, now)
         if not self._has_wave(r["id"], r["wave"] + 1):
             done = {"reason": "every wave passed its gates", "updated_at": now}
             with self.db.transaction() as tx:
                 return _move(tx, ROLLOUT, (r["id"],), RolloutEvent.COMPLETE, {"wave": r["wave"]}, **done)
         return self._expose(r, r["wave"] + 1, plan, now)
 
-    def _undecided(self, r, plan: RolloutPlan, reason: str, now: float) -> list[Moved]:
+    def _judge_early(self, rollout_id: str, now: float) -> bool:
+        """Whether to judge an unsettled wave on this tick: at most every EARLY_JUDGE_S per rollout."""
+        if now - self._judged_at.get(rollout_id, -math.inf) < EARLY_JUDGE_S:
+            return False
+        self._judged_at[rollout_id] = now
+        return True
+
+    def _undecided(self, r, plan: RolloutPlan, settled_at: float, reason: str, now: float) -> list[Moved]:
         # NOTE: nothing waits forever: a gate still without data one deadline after the bake aborts
-        if now >= r["wave_started_at"] + plan.bake_s + plan.deadline_s:
+        if now >= settled_at + plan.bake_s + plan.deadline_s:
             return self._abort_step(r, f"wave {r['wave']}: no data to judge {reason}", now)
         return []
 
@@ -147,9 +165,18 @@ class RolloutEngine:
     def _has_wave(self, rollout_id: str, wave: int) -> bool:
         return bool(self.db.query("SELECT 1 FROM executions WHERE rollout_id=? AND wave=? LIMIT 1", (rollout_id, wave)))
 
-    def _settled(self, rollout_id: str, wave: int) -> bool:
-        rows = self.db.query("SELECT state FROM executions WHERE rollout_id=? AND wave<=?", (rollout_id, wave))
-        return all(row[0] in SETTLED for row in rows)
+    def _settled_at(self, rollout_id: str, wave: int) -> float | None:
+        """When the last execution of the waves up to `wave` finished; None while one still waits for its
+        device (a device past its deadline is timed out by the tick, so this always ends)."""
+        waiting = [s.value for s in EXECUTION_STATES if s not in SETTLED]
+        row = self.db.query(
+            f"SELECT SUM(state IN ({','.join('?' * len(waiting))})), MAX(finished_at), MAX(exposed_at) "
+            "FROM executions WHERE rollout_id=? AND wave<=?",
+            (*waiting, rollout_id, wave),
+        )[0]
+        if row[0]:
+            return None
+        return row[1] if row[1] is not None else row[2]
 
     def _time_out(self, now: float) -> list[Moved]:
         """Every execution, of any rollout, still waiting for its device past its deadline → timed_out."""
