@@ -184,8 +184,9 @@ class FleetService:
             artifact["target"],
         )
         issued = int(row.issued_at)
+        floor = self.fleet.rollouts.floors.signed(row.device_id, ref.release, row.allow_rollback)
         state = DesiredState(
-            row.device_id, ref, row.rollout_id, row.sequence, issued, issued + DESIRED_TTL_S, row.allow_rollback
+            row.device_id, ref, row.rollout_id, row.sequence, issued, issued + DESIRED_TTL_S, row.allow_rollback, floor
         )
         self.transport.publish(
             desired_topic(row.device_id), encode(sign_desired_state(state, self.fleet.key)), qos=1, retain=True

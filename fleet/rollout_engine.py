@@ -40,6 +40,8 @@ from edgeml.fleet.lifecycles import (
     RolloutState,
     apply_event,
 )
+from edgeml.fleet.release_floors import ReleaseFloors
+from edgeml.fleet.rollout_audit import FLEET, RolloutAudit
 from edgeml.fleet.rollout_plan import RolloutPlan
 from edgeml.fleet.selector import parse_selector
 from edgeml.fleet.wave_health import WaveHealth
@@ -47,6 +49,7 @@ from edgeml.fleet.wave_health import WaveHealth
 __all__ = ["RolloutEngine"]
 
 _NOTHING_TO_REVERT_TO = "aborted: the device had no earlier model to return to"
+OPERATOR = "operator"  # the default actor of the operator's calls (the CLI and HTTP API name theirs)
 EARLY_JUDGE_S = 2.0  # how often an unsettled wave's reporting devices are judged (each judgement reads telemetry)
 EXECUTION_STATES = tuple(ExecutionState)
 
@@ -59,7 +62,15 @@ class RolloutEngine:
     health: WaveHealth
     _judged_at: dict[str, float] = field(default_factory=dict, repr=False)  # early judgements, per rollout
 
-    def create(self, artifact_spec: str, selector_text: str, plan: RolloutPlan, now: float) -> dict[str, Any]:
+    def __post_init__(self) -> None:
+        self.floors = ReleaseFloors(self.db)
+        self.audit = RolloutAudit(self.db)
+
+    def create(
+        self, artifact_spec: str, selector_text: str, plan: RolloutPlan, now: float, actor: str = OPERATOR
+    ) -> dict[str, Any]:
+        """A new rollout of `artifact_spec` to the devices `selector_text` matches (refused below a device's
+        anti-rollback floor unless the plan allows a rollback); `actor` is named in its audit trail."""
         selector = parse_selector(selector_text)
         matched = self.devices.select(selector)
         candidates = self.artifacts.find(artifact_spec)
@@ -78,6 +89,7 @@ class RolloutEngine:
             )
         artifact = next(iter(targets.values()))
         refuse_claimed(self.db, [d["id"] for d in compatible], selector_text)
+        lowered = self._below_floor(artifact, [d["id"] for d in compatible], artifact_spec, selector_text, plan)
         rollout_id = "r-" + uuid.uuid4().hex[:10]
         waves = _assign_waves(rollout_id, [d["id"] for d in compatible], plan.waves)
         plan_json = json.dumps(plan.to_dict())
@@ -92,7 +104,24 @@ class RolloutEngine:
                     "INSERT INTO executions (rollout_id, device_id, wave, state) VALUES (?,?,?,?)",
                     (rollout_id, device_id, wave, EXECUTION.initial.value),
                 )
+            RolloutAudit.record(tx, rollout_id, now, "created", _created(artifact, selector_text, plan, lowered), actor)
         return self.status(rollout_id) | {"skipped_incompatible": len(matched) - len(compatible)}
+
+    def _below_floor(self, artifact, device_ids: list[str], spec: str, selector: str, plan: RolloutPlan) -> dict:
+        """The devices whose anti-rollback floor is above the artifact's release ({device: Floor}); refused
+        unless the plan allows a rollback (the operator's decision, then recorded in the audit trail)."""
+        floors = {d: self.floors.floor(d) for d in device_ids}
+        below = {d: f for d, f in floors.items() if f is not None and f.release > artifact["release"]}
+        if below and not plan.allow_rollback:
+            device, floor = next(iter(below.items()))
+            raise FleetConflictError(
+                f"{artifact['name']}@{artifact['version']} (release {artifact['release']}) is below the anti-rollback "
+                f"floor of {len(below)} of the {len(device_ids)} device(s), e.g. {device}: release {floor.release} "
+                f"({floor.source}); they would refuse it",
+                f"roll out a release at or above the floor, or take them back on purpose (signed, recorded in the "
+                f"rollout's events): `edgeml fleet rollout create {spec} --to '{selector}' --allow-rollback`",
+            )
+        return below
 
     def tick(self, now: float) -> list[Moved]:
         """Time out executions past their deadline, then advance every running rollout one step: what moved.
@@ -158,7 +187,7 @@ class RolloutEngine:
                 exposed = {"previous_sha": dev[0] if dev else None, "exposed_at": now, "deadline": deadline}
                 step = _move(tx, EXECUTION, (r["id"], device_id), ExecutionEvent.EXPOSE, **exposed)
                 if step:
-                    DesiredStates.assign(tx, device_id, r["artifact_sha"], r["id"], False, now)
+                    DesiredStates.assign(tx, device_id, r["artifact_sha"], r["id"], plan.allow_rollback, now)
                 moved += step
         return moved
 
@@ -217,10 +246,10 @@ class RolloutEngine:
             ).fetchall()
             return _move_each(tx, rows, ExecutionEvent.INSTALL_FAILED, finished_at=now, reason=reason[:500])
 
-    def abort(self, rollout_id: str, reason: str, now: float) -> list[Moved]:
+    def abort(self, rollout_id: str, reason: str, now: float, actor: str = OPERATOR) -> list[Moved]:
         """Stop the rollout and send every exposed device back to the model it ran before."""
         with self.db.transaction() as tx:
-            moved = self._abort(tx, rollout_id, reason, now)
+            moved = self._abort(tx, rollout_id, reason, now, actor=actor)
             if not moved:
                 raise _refusal(tx, rollout_id, RolloutEvent.ABORT)
         return moved
@@ -230,8 +259,10 @@ class RolloutEngine:
         with self.db.transaction() as tx:
             return self._abort(tx, r["id"], reason, now, {"wave": r["wave"]})
 
-    def _abort(self, tx, rollout_id: str, reason: str, now: float, guard: dict | None = None) -> list[Moved]:
-        moved = _move(tx, ROLLOUT, (rollout_id,), RolloutEvent.ABORT, guard, reason=reason, updated_at=now)
+    def _abort(
+        self, tx, rollout_id: str, reason: str, now: float, guard: dict | None = None, actor: str = FLEET
+    ) -> list[Moved]:
+        moved = _move(tx, ROLLOUT, (rollout_id,), RolloutEvent.ABORT, guard, actor, reason=reason, updated_at=now)
         if not moved:
             return []
         (plan,) = tx.execute("SELECT plan FROM rollouts WHERE id=?", (rollout_id,)).fetchone()
@@ -248,15 +279,15 @@ class RolloutEngine:
             moved += _revert(tx, rollout_id, device_id, previous, deadline, now)
         return moved
 
-    def pause(self, rollout_id: str, now: float) -> None:
-        self._steer(rollout_id, RolloutEvent.PAUSE, now)
+    def pause(self, rollout_id: str, now: float, actor: str = OPERATOR) -> None:
+        self._steer(rollout_id, RolloutEvent.PAUSE, now, actor)
 
-    def resume(self, rollout_id: str, now: float) -> None:
-        self._steer(rollout_id, RolloutEvent.RESUME, now)
+    def resume(self, rollout_id: str, now: float, actor: str = OPERATOR) -> None:
+        self._steer(rollout_id, RolloutEvent.RESUME, now, actor)
 
-    def _steer(self, rollout_id: str, event: RolloutEvent, now: float) -> None:
+    def _steer(self, rollout_id: str, event: RolloutEvent, now: float, actor: str) -> None:
         with self.db.transaction() as tx:
-            if not apply_event(tx, ROLLOUT, (rollout_id,), event, updated_at=now):
+            if not _move(tx, ROLLOUT, (rollout_id,), event, None, actor, updated_at=now):
                 raise _refusal(tx, rollout_id, event)
 
     def status(self, rollout_id: str) -> dict[str, Any]:
@@ -280,6 +311,9 @@ class RolloutEngine:
                 (rollout_id,),
             )
         ]
+        # NOTE: devices still installing or reverting: an ended rollout whose devices still move has not settled
+        r["moving"] = sum(e["state"] not in SETTLED for e in r["executions"] if e["state"] != "pending")
+        r["events"] = self.audit.of(rollout_id)
         return r
 
     def status_with_gates(self, rollout_id: str) -> dict[str, Any]:
@@ -300,10 +334,16 @@ class RolloutEngine:
         ]
 
 
-def _move(tx, lifecycle: Lifecycle, key: tuple, event: Enum, guard: dict | None = None, **fields) -> list[Moved]:
-    """`apply_event`, as the list of what moved: one transition, or none when another writer moved it first."""
+def _move(
+    tx, lifecycle: Lifecycle, key: tuple, event: Enum, guard: dict | None = None, actor: str = FLEET, **fields
+) -> list[Moved]:
+    """`apply_event`, as the list of what moved: one transition, or none when another writer moved it first.
+    A rollout's transition is recorded in its audit trail, by `actor`, in the same transaction."""
     if not apply_event(tx, lifecycle, key, event, guard, **fields):
         return []
+    if lifecycle is ROLLOUT:
+        detail = fields.get("reason") or (f"wave {fields['wave']} exposed" if "wave" in fields else "")
+        RolloutAudit.record(tx, key[0], fields.get("updated_at", 0.0), event.value, detail, actor)
     return [Moved(lifecycle.name, key, event.value, lifecycle.target(event).value)]
 
 
@@ -324,9 +364,33 @@ def _revert(tx, rollout_id: str, device_id: str, previous: str | None, deadline:
     return moved
 
 
+# NOTE: `previous`: the model most of its devices ran before it (what an operator would take them back to)
+_STEERED = """
+SELECT r.state, r.selector, (
+    SELECT a.name || '@' || a.version FROM executions e JOIN artifacts a ON a.sha256 = e.previous_sha
+    WHERE e.rollout_id = r.id GROUP BY e.previous_sha ORDER BY COUNT(*) DESC LIMIT 1
+) AS previous FROM rollouts r WHERE r.id = ?
+"""
+
+
+def _created(artifact: dict[str, Any], selector: str, plan: RolloutPlan, lowered: dict) -> str:
+    """The audit line of a new rollout: what, to whom, how, and any floor the operator chose to go below."""
+    text = f"{artifact['name']}@{artifact['version']} (release {artifact['release']}) to {selector!r}: "
+    gates = [g.text for g in plan.gates]
+    text += f"waves {list(plan.waves)}, bake {plan.bake_s:g}s, deadline {plan.deadline_s:g}s, gates {gates}"
+    if plan.allow_rollback:
+        floors = sorted({f.release for f in lowered.values()})
+        text += (
+            f"; allow_rollback: {len(lowered)} device(s) taken below their anti-rollback floor {floors}"
+            if lowered
+            else "; allow_rollback (no device is below its floor)"
+        )
+    return text
+
+
 def _refusal(tx, rollout_id: str, event: RolloutEvent) -> FleetError:
     """Why the operator's `event` did not move the rollout: it does not exist, or its state forbids it."""
-    row = tx.execute("SELECT state, selector FROM rollouts WHERE id=?", (rollout_id,)).fetchone()
+    row = tx.execute(_STEERED, (rollout_id,)).fetchone()
     if row is None:
         return FleetNotFoundError(f"no rollout {rollout_id}", "see `edgeml fleet rollout list`")
     message = f"rollout {rollout_id} is {row['state']}, not {' or '.join(ROLLOUT.sources(event))}"
@@ -344,8 +408,9 @@ def _next_step(rollout_id: str, row, verb: str) -> str:
         return f"it is running already; pause it with `edgeml fleet rollout pause {rollout_id}`"
     if state == "completed" and verb == "abort":
         return (
-            "it finished, so there is nothing to revert; to go back, roll the earlier version out with "
-            f"`edgeml fleet rollout create NAME@VERSION --to '{row['selector']}'`"
+            "it finished, so there is nothing to revert; to take its devices back (the fleet signs the lowered "
+            f"floor, so they accept it): `edgeml fleet rollout create {row['previous'] or 'NAME@VERSION'} "
+            f"--to '{row['selector']}' --allow-rollback`"
         )
     if state == "aborted" and verb == "abort":
         return f"its devices are reverting or reverted; follow them with `edgeml fleet rollout status {rollout_id}`"

@@ -126,6 +126,8 @@ class SimulatedDevice:
     # -- wiring ----------------------------------------------------------------------------------------------
     def start(self, timeout: float = 10.0) -> None:
         self.transport.subscribe(desired_topic(self.device_id), self.on_desired)
+        if self.download is not None:  # NOTE: restarted on a new connection mid-download: resume it, as a device does
+            self.transport.subscribe(artifact_chunks_topic(self.download.desired.artifact.sha256), self.on_chunk)
         self.transport.on_connect = self.announce  # NOTE: re-announce after every reconnect, as a device does
         self.transport.connect(timeout)
 
