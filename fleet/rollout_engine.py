@@ -88,7 +88,7 @@ class RolloutEngine:
                 "add target=ID to the selector, or name the artifact by sha256",
             )
         artifact = next(iter(targets.values()))
-        refuse_claimed(self.db, [d["id"] for d in compatible], selector_text)
+        refuse_claimed(self.db, [d["id"] for d in compatible], selector_text, take_over_reverts=True)
         lowered = self._below_floor(artifact, [d["id"] for d in compatible], artifact_spec, selector_text, plan)
         rollout_id = "r-" + uuid.uuid4().hex[:10]
         waves = _assign_waves(rollout_id, [d["id"] for d in compatible], plan.waves)
@@ -188,6 +188,7 @@ class RolloutEngine:
                 step = _move(tx, EXECUTION, (r["id"], device_id), ExecutionEvent.EXPOSE, **exposed)
                 if step:
                     DesiredStates.assign(tx, device_id, r["artifact_sha"], r["id"], plan.allow_rollback, now)
+                    step += _supersede_reverts(tx, r["id"], device_id, now)
                 moved += step
         return moved
 
@@ -350,6 +351,16 @@ def _move(
 def _move_each(tx, keys, event: ExecutionEvent, **fields) -> list[Moved]:
     """`_move` every execution of `keys` (rows of rollout_id, device_id) by `event`."""
     return [m for key in keys for m in _move(tx, EXECUTION, tuple(key), event, **fields)]
+
+
+def _supersede_reverts(tx, rollout_id: str, device_id: str, now: float) -> list[Moved]:
+    """The device's reverts still waiting in aborted rollouts end: this rollout's desired state replaced them."""
+    reverting, states = EXECUTION.can(ExecutionEvent.SUPERSEDE)
+    rows = tx.execute(
+        f"SELECT rollout_id, device_id FROM executions WHERE device_id=? AND rollout_id<>? AND {reverting}",
+        (device_id, rollout_id, *states),
+    ).fetchall()
+    return _move_each(tx, rows, ExecutionEvent.SUPERSEDE, finished_at=now, reason=f"superseded by rollout {rollout_id}")
 
 
 def _revert(tx, rollout_id: str, device_id: str, previous: str | None, deadline: float, now: float) -> list[Moved]:

@@ -146,6 +146,12 @@ class SimulatedDevice:
         status = Status("offline", False, int(time.time()), {}, None, None)
         return Will(status_topic(self.device_id), encode(status))
 
+    def goodbye(self) -> None:
+        """Mark the device offline before a clean disconnect (the broker sends the last will only for an unclean
+        one), as the agent does when it stops: a simulator that exits leaves no device "online"."""
+        will = self.will()
+        self.transport.publish(will.topic, will.payload, qos=1, retain=True)
+
     # -- desired state and download ---------------------------------------------------------------------------
     def on_desired(self, topic: str, payload: bytes) -> None:
         installed = self.current.release if self.current else None
