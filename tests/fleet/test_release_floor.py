@@ -6,26 +6,12 @@ was offline through the revert; going below the floor is the operator's signed, 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from edgeml.fleet import RolloutPlan
 from edgeml.fleet.database import FleetConflictError
 from edgeml.protocol import SignedDesiredState, decode, desired_topic
-
-DIGITS = Path(__file__).resolve().parents[2] / "examples" / "digits"
-
-
-@pytest.fixture(scope="module")
-def hotfix(tmp_path_factory, keypair):
-    import edgeml
-
-    out = tmp_path_factory.mktemp("hotfix") / "1.2.4"
-    edgeml.compile(str(DIGITS / "model.onnx"), "cpu-ort", key=keypair[0], out=out,
-                   cache_dir=tmp_path_factory.mktemp("hotfix-cache"), version="1.2.4", name="digits",
-                   options={"precision": "fp32"})  # fmt: skip
-    return out
 
 
 def plan(gates=(), canary="10%", allow_rollback=False):
