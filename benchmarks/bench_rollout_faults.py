@@ -121,8 +121,9 @@ def run(n: int, canary: str, deadline: str, releases: dict[str, Path], folder: P
     except EdgemlError as exc:
         result["hotfix"] = f"refused: {exc.message}"
         return finish(b, result)
-    b.wait(lambda: b.status(fixed["id"])["wave"] >= 0, 30)
-    b.connect(away)
+    b.wait(lambda: any(e["device_id"] == away.device_id and e["state"] != "pending"
+                       for e in b.status(fixed["id"])["executions"]), 120, online)  # fmt: skip
+    b.connect(away)  # back once the hotfix replaced the revert it never received
     done = b.wait(lambda: all(d.current and d.current.version == "1.2.4" for d in b.devices), 600)
     result["hotfix_all_devices_s"] = round(time.time() - began, 2) if done else None
     completed = b.wait(lambda: b.status(fixed["id"])["state"] in ("completed", "aborted"), 120)
@@ -130,6 +131,9 @@ def run(n: int, canary: str, deadline: str, releases: dict[str, Path], folder: P
     result["hotfix_rollout_s"] = round(time.time() - began, 2)
     result["hotfix_plan"] = "canary 25%, waves 100%, bake 5s"
     result["refusals"] = sorted({c for d in b.devices for c in d.rejected})
+    result["offline_device_in_aborted_rollout"] = next(
+        e["state"] for e in b.status(bad["id"])["executions"] if e["device_id"] == away.device_id
+    )
     result["on_1.2.4"] = sum(1 for d in b.devices if d.current and d.current.version == "1.2.4")
     return finish(b, result)
 

@@ -154,8 +154,12 @@ def test_a_hotfix_after_an_abort_reaches_every_device_one_offline_through_the_re
     began = time.time()
     fixed = service.fleet.rollouts.create("digits@1.2.4", "all", RolloutPlan.build("25%", "100%", "1s", "5m", []),
                                           time.time())  # fmt: skip
-    wait_until(lambda: service.fleet.rollouts.status(fixed["id"])["wave"] >= 0, 10)
-    connect(away, broker.url)  # back after the revert was replaced by the hotfix
+    exposed = lambda: any(  # noqa: E731
+        e["device_id"] == away.device_id and e["state"] != "pending"
+        for e in service.fleet.rollouts.status(fixed["id"])["executions"]
+    )
+    wait_until(exposed, 60, 0.3, keep_alive(online))
+    connect(away, broker.url)  # back after the hotfix replaced the revert it never received
     status = wait_until(lambda: settled(service, fixed["id"]), 120, 0.3, keep_alive(devices))
     took = time.time() - began
     print(f"\nhotfix 1.2.4 after the 1.3.0 abort on all {len(devices)} devices: {took:.1f} s (waves 25%,100%, bake 1s)")
