@@ -39,6 +39,11 @@ CREATE TABLE IF NOT EXISTS executions (
     wave INTEGER NOT NULL, state TEXT NOT NULL, previous_sha TEXT, exposed_at REAL, deadline REAL,
     finished_at REAL, reason TEXT NOT NULL DEFAULT '', PRIMARY KEY (rollout_id, device_id)
 );
+CREATE TABLE IF NOT EXISTS rollout_events (
+    rollout_id TEXT NOT NULL REFERENCES rollouts(id), at REAL NOT NULL, kind TEXT NOT NULL, actor TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS rollout_events_by_rollout ON rollout_events (rollout_id, at);
 CREATE TABLE IF NOT EXISTS desired (
     device_id TEXT PRIMARY KEY, sequence INTEGER NOT NULL, artifact_sha TEXT NOT NULL, rollout_id TEXT NOT NULL,
     allow_rollback INTEGER NOT NULL, issued_at REAL NOT NULL
