@@ -22,7 +22,15 @@ from edgeml.errors import ModelIntakeError
 from edgeml.importing import looks_like_callable_spec
 from edgeml.signature import ModelSignature, TensorSpec
 
-__all__ = ["IntakeResult", "ModelSource", "identify_source", "load_onnx_model", "onnx_signature", "take_in"]
+__all__ = [
+    "IntakeResult",
+    "ModelSource",
+    "identify_source",
+    "load_onnx_model",
+    "name_dynamic_dims",
+    "onnx_signature",
+    "take_in",
+]
 
 _TORCHSCRIPT_SUFFIXES = {".pt", ".pth", ".ts", ".torchscript", ".jit"}
 EXPORT_VERSION = 1  # bump when the export settings change, to invalidate cached exports
@@ -105,6 +113,23 @@ def load_onnx_model(data: bytes, where: str) -> Any:
     return proto
 
 
+def name_dynamic_dims(proto: Any) -> bool:
+    """Give every dynamic input/output dim a name, in place: a negative `dim_value` (paddle2onnx writes -1
+    for a dynamic batch) or an empty dim becomes `dim_param` NAME_dimI; True when anything changed."""
+    changed = False
+    for value in (*proto.graph.input, *proto.graph.output):
+        for i, d in enumerate(value.type.tensor_type.shape.dim):
+            if (d.HasField("dim_value") and d.dim_value < 0) or not (d.HasField("dim_value") or d.dim_param):
+                d.dim_param = f"{value.name}_dim{i}"
+                changed = True
+    for value in proto.graph.value_info:
+        for d in value.type.tensor_type.shape.dim:
+            if d.HasField("dim_value") and d.dim_value < 0:
+                d.Clear()
+                changed = True
+    return changed
+
+
 def onnx_signature(proto: Any) -> ModelSignature:
     from onnx import helper
 
@@ -113,7 +138,7 @@ def onnx_signature(proto: Any) -> ModelSignature:
     def spec(value: Any) -> TensorSpec:
         t = value.type.tensor_type
         dims = tuple(
-            d.dim_value if d.HasField("dim_value") else (d.dim_param or f"{value.name}_dim{i}")
+            d.dim_value if d.HasField("dim_value") and d.dim_value >= 0 else (d.dim_param or f"{value.name}_dim{i}")
             for i, d in enumerate(t.shape.dim)
         )
         return TensorSpec(value.name, np.dtype(helper.tensor_dtype_to_np_dtype(t.elem_type)).name, dims)
@@ -134,7 +159,8 @@ def take_in(
     spec = source.location
     if source.kind == "onnx":
         proto = load_onnx_model(source.data, source.location)
-        return IntakeResult(source, Blob(source.data, source.digest), onnx_signature(proto), None, cached=False)
+        blob = Blob.of(proto.SerializeToString()) if name_dynamic_dims(proto) else Blob(source.data, source.digest)
+        return IntakeResult(source, blob, onnx_signature(proto), None, cached=False)
     key = cache_key(
         source=source.digest,
         kind=source.kind,
@@ -161,4 +187,27 @@ def _export_torch(source: ModelSource, example_arrays) -> tuple[bytes, str]:
     from edgeml.compiler.passes.export_onnx import default_output_names, export_to_onnx
 
     model, examples, names = load_torch_source(source, example_arrays)
-    return export_to_onnx(model, examples, names, default_output_names(model, examples))
+    try:
+        outputs = default_output_names(model, examples)
+    except Exception as exc:  # the user's model raised on its own example inputs: say which, and with what
+        shown = ", ".join(f"{n}={_shown(v)}" for n, v in zip(names, examples, strict=False))
+        raise ModelIntakeError(
+            f"{source.location} raised {type(exc).__name__} on its example inputs ({shown}): {_first_line(exc)}",
+            "give forward() every argument it takes, of the shape it expects: name the arrays in the data after "
+            "them, and scalars (a sample rate) as --input NAME:constant=VALUE or a scalar in the .npz",
+        ) from exc
+    axes = {n: e.batch_axis for n, e in (example_arrays() if example_arrays else {}).items()}
+    return export_to_onnx(model, examples, names, outputs, batch_axes=axes if source.kind == "torchscript" else None)
+
+
+def _shown(value: Any) -> str:
+    shape = getattr(value, "shape", None)
+    return f"{str(value.dtype).removeprefix('torch.')}{list(shape)}" if shape is not None else repr(value)
+
+
+def _first_line(exc: BaseException) -> str:
+    """The line that says what went wrong: the first, or the last of a TorchScript interpreter traceback."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    return (lines[-1] if "Traceback" in str(exc) else lines[0])[:300]

@@ -2,7 +2,9 @@
 
 The dynamo exporter first; where it fails, the legacy TorchScript exporter, and the result says which
 one produced the graph (it lands in the manifest's provenance). Weights are embedded (no external data
-file) and the batch dimension is exported as dynamic, named "batch", unless the model forbids it.
+file) and the batch dimension is exported as dynamic, named "batch", unless the model forbids it: on each
+tensor's own batch axis (0 unless the data says otherwise), never on a tensor that has no such axis (a
+scalar), never on a non-tensor argument (an `int sr`, which the graph then holds as a constant).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import inspect
 import io
 import logging
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from edgeml.errors import ModelIntakeError
@@ -53,12 +55,15 @@ def export_to_onnx(
     input_names: Sequence[str],
     output_names: Sequence[str] | None = None,
     dynamic_batch: bool = True,
+    batch_axes: Mapping[str, int | None] | None = None,
 ) -> tuple[bytes, str]:
-    """Return (ONNX bytes, exporter used: "dynamo" or "torchscript")."""
+    """Return (ONNX bytes, exporter used: "dynamo" or "torchscript"); `batch_axes` (default 0) per input."""
     import torch
 
     args = tuple(example_inputs)
-    axes = {name: {0: "batch"} for name in input_names} if dynamic_batch else None
+    tensors = [name for name, a in zip(input_names, args, strict=False) if isinstance(a, torch.Tensor)]
+    input_names = tensors if len(tensors) < len(args) else list(input_names)
+    axes = _dynamic_axes(input_names, args, batch_axes or {}) if dynamic_batch else None
     is_program = isinstance(model, torch.export.ExportedProgram)
     errors = []
     for dynamo in (True, False):
@@ -75,6 +80,19 @@ def export_to_onnx(
         "PyTorch → ONNX export failed:\n    " + "\n    ".join(e[:600] for e in errors),
         "export the model to ONNX yourself and pass the .onnx, or simplify the unsupported operation",
     )
+
+
+def _dynamic_axes(names: Sequence[str], args: tuple[Any, ...], batch_axes: Mapping[str, int | None]):
+    """{name: {axis: "batch"}} for each tensor that has its batch axis; None when no tensor has one."""
+    import torch
+
+    tensors = [a for a in args if isinstance(a, torch.Tensor)]
+    axes = {}
+    for name, tensor in zip(names, tensors, strict=False):
+        axis = batch_axes.get(name, 0)
+        if axis is not None and tensor.dim() > axis:
+            axes[name] = {axis: "batch"}
+    return axes or None
 
 
 def _export(model, args, input_names, output_names, axes, dynamo: bool) -> bytes:
