@@ -26,7 +26,15 @@ import numpy as np
 from edgeml.errors import CalibrationError
 from edgeml.signature import ModelSignature, TensorSpec
 
-__all__ = ["SPEC_KEY", "InputLayout", "InputSpec", "arrange_inputs", "parse_input_flags", "parse_input_specs"]
+__all__ = [
+    "SPEC_KEY",
+    "InputLayout",
+    "InputSpec",
+    "arrange_inputs",
+    "layouts_without_data",
+    "parse_input_flags",
+    "parse_input_specs",
+]
 
 SPEC_KEY = "edgeml_inputs"  # the .npz entry holding per-input specs as JSON
 _KEYS = {"batch_axis", "constant"}
@@ -60,10 +68,11 @@ class InputLayout:
     batch_axis: int | None
     constant: np.ndarray | None
     how: str  # "given", "inferred: …", said by `edgeml check`
+    awaits_constant: bool = False  # a scalar with no data yet: its value will come from the data or a spec
 
     @property
     def kind(self) -> str:
-        if self.constant is not None:
+        if self.constant is not None or self.awaits_constant:
             return "constant"
         return "batched" if self.batch_axis is not None else "one sample per run"
 
@@ -82,8 +91,9 @@ class InputLayout:
 
     def describe(self) -> str:
         shape = f"{self.dtype}[{', '.join(str(d) for d in self.shape)}]"
-        if self.constant is not None:
-            return f"{self.name}: {shape}, constant {self.constant.tolist()} ({self.how})"
+        if self.kind == "constant":
+            value = "from the data" if self.constant is None else self.constant.tolist()
+            return f"{self.name}: {shape}, constant {value} ({self.how})"
         batch = "no batch axis, one sample per run" if self.batch_axis is None else f"batch axis {self.batch_axis}"
         dynamic = [str(i) for i, d in enumerate(self.shape) if isinstance(d, str) and i != self.batch_axis]
         more = f", dynamic axes {', '.join(dynamic)}" if dynamic else ""
@@ -238,3 +248,21 @@ def _samples_first(array: np.ndarray, layout: InputLayout) -> np.ndarray:
     if layout.batch_axis is None or layout.batch_axis == 0 or array.ndim <= layout.batch_axis:
         return array
     return np.moveaxis(array, layout.batch_axis, 0)
+
+
+def layouts_without_data(signature: ModelSignature, specs: Mapping[str, InputSpec]) -> tuple[InputLayout, ...]:
+    """What the model's shapes and the specs alone say of each input (`edgeml check` without --calib)."""
+    out = []
+    for spec in signature.inputs:
+        decided = _decided(spec, None, specs.get(spec.name), "")
+        if decided is not None:
+            out.append(decided)
+        elif not spec.shape:
+            how = f"a scalar: give one value in the data, or --input {spec.name}:constant=V"
+            out.append(InputLayout(spec.name, spec.dtype, spec.shape, None, None, how, awaits_constant=True))
+        else:
+            dynamic = [i for i, d in enumerate(spec.shape) if _is_dynamic(d)]
+            axis = 0 if not dynamic or dynamic[0] == 0 else dynamic[0]
+            how = "from the model's shape" + ("" if axis == 0 else f": the first dynamic axis is {axis}")
+            out.append(InputLayout(spec.name, spec.dtype, spec.shape, axis, None, how + "; the data decides"))
+    return tuple(out)

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from edgeml.calibration.example_inputs import Example
 from edgeml.compiler.content_cache import Blob, ContentCache, cache_key
 from edgeml.compiler.load_torch_source import load_torch_source
 from edgeml.compiler.progress import Progress
@@ -153,7 +154,7 @@ def take_in(
     source: ModelSource,
     cache: ContentCache,
     progress: Progress,
-    example_arrays: Callable[[], dict[str, np.ndarray]] | None = None,
+    example_arrays: Callable[[], dict[str, Example]] | None = None,
 ) -> IntakeResult:
     """Export (cached) and check an identified model; `example_arrays` feeds TorchScript export."""
     spec = source.location
@@ -161,11 +162,20 @@ def take_in(
         proto = load_onnx_model(source.data, source.location)
         blob = Blob.of(proto.SerializeToString()) if name_dynamic_dims(proto) else Blob(source.data, source.digest)
         return IntakeResult(source, blob, onnx_signature(proto), None, cached=False)
+    if source.kind == "torchscript" and example_arrays is not None:
+        examples = example_arrays()  # NOTE: read once; their shapes and constants shape the export
+        example_arrays = lambda: examples  # noqa: E731
+    else:
+        examples = {}
     key = cache_key(
         source=source.digest,
         kind=source.kind,
         version=EXPORT_VERSION,
         tools=tool_versions(("torch", "onnx", "onnxscript")),
+        examples={
+            n: [e.value.dtype.name, list(e.value.shape), e.batch_axis, e.value.tolist() if not e.value.ndim else None]
+            for n, e in examples.items()
+        },
     )
     hit = cache.get_bytes("export", key) if source.kind != "factory" else None
     progress.step("export to ONNX")

@@ -62,24 +62,35 @@ def export_to_onnx(
 
     args = tuple(example_inputs)
     tensors = [name for name, a in zip(input_names, args, strict=False) if isinstance(a, torch.Tensor)]
-    input_names = tensors if len(tensors) < len(args) else list(input_names)
-    axes = _dynamic_axes(input_names, args, batch_axes or {}) if dynamic_batch else None
+    axes = _dynamic_axes(tensors, args, batch_axes or {}) if dynamic_batch else None
     is_program = isinstance(model, torch.export.ExportedProgram)
+    is_script = isinstance(model, torch.jit.ScriptModule)
     errors = []
     for dynamo in (True, False):
-        if not dynamo and is_program:
-            break  # the legacy exporter cannot read an ExportedProgram
+        if (not dynamo and is_program) or (dynamo and is_script):
+            continue  # NOTE: the legacy exporter cannot read an ExportedProgram; torch.export cannot trace TorchScript
+        # NOTE: TorchScript keeps an `int sr` argument as a graph input (named here); a traced module bakes it in
+        names = list(input_names) if is_script else tensors
         try:
-            return _export(model, args, input_names, output_names, None if is_program else axes, dynamo), (
+            return _export(model, args, names, output_names, None if is_program else axes, dynamo), (
                 "dynamo" if dynamo else "torchscript"
             )
         except Exception as exc:  # exporters raise many unrelated types; each is reported below
             log.info("%s exporter failed: %s", "dynamo" if dynamo else "torchscript", exc)
-            errors.append(f"{'dynamo' if dynamo else 'torchscript'} exporter: {type(exc).__name__}: {exc}")
+            errors.append(f"{'dynamo' if dynamo else 'torchscript'} exporter: {type(exc).__name__}: {_gist(exc)}")
     raise ModelIntakeError(
-        "PyTorch → ONNX export failed:\n    " + "\n    ".join(e[:600] for e in errors),
-        "export the model to ONNX yourself and pass the .onnx, or simplify the unsupported operation",
+        "PyTorch → ONNX export failed:\n    " + "\n    ".join(errors),
+        "this TorchScript does not export to ONNX (Python-side state or control flow on its arguments): pass "
+        "the model's ONNX file if its authors ship one, or a module:function factory returning the network"
+        if is_script
+        else "export the model to ONNX yourself and pass the .onnx, or simplify the unsupported operation",
     )
+
+
+def _gist(exc: BaseException) -> str:
+    """The exporter's complaint in one line: the first line that is not a bare path or a code excerpt."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return (lines[0] if lines else type(exc).__name__)[:400]
 
 
 def _dynamic_axes(names: Sequence[str], args: tuple[Any, ...], batch_axes: Mapping[str, int | None]):
