@@ -158,8 +158,9 @@ def arrange_inputs(
     """(samples-first arrays, batch axes, constants, one layout per model input); arrays absent for an
     input are left for the fit check to name."""
     layouts: dict[str, InputLayout] = {}
+    names = _batch_names(signature)
     for spec in signature.inputs:
-        layout = _decided(spec, arrays.get(spec.name), specs.get(spec.name), source)
+        layout = _decided(spec, arrays.get(spec.name), specs.get(spec.name), source, names)
         if layout is not None:
             layouts[spec.name] = layout
     count = _sample_count(arrays, layouts)
@@ -177,7 +178,20 @@ def arrange_inputs(
     return samples, axes, constants, ordered
 
 
-def _decided(spec: TensorSpec, array: np.ndarray | None, given: InputSpec | None, source: str) -> InputLayout | None:
+def _batch_names(signature: ModelSignature) -> set[str]:
+    """Dim names that mark a batch: containing "batch"; else those shared by several inputs (exporters name
+    the batch once for all inputs)."""
+    seen: dict[str, int] = {}
+    for spec in signature.inputs:
+        for name in set(spec.dynamic_dims):
+            seen[name] = seen.get(name, 0) + 1
+    named = {n for n in seen if "batch" in n.lower()}
+    return named or {n for n, k in seen.items() if k > 1}
+
+
+def _decided(
+    spec: TensorSpec, array: np.ndarray | None, given: InputSpec | None, source: str, names: set[str] = frozenset()
+) -> InputLayout | None:
     """The layout when a spec or the shapes alone settle it; None when the sample count must decide."""
     rank = len(spec.shape)
     if given is not None and given.constant is not None:
@@ -193,7 +207,10 @@ def _decided(spec: TensorSpec, array: np.ndarray | None, given: InputSpec | None
                 else f"a rank-0 input has no batch axis: give constant = VALUE, or store {spec.name} as one value",
             )
         if rank == 0 and given.batch_axis is not None:
-            raise CalibrationError(f"input {spec.name!r} is a scalar and has no batch axis {given.batch_axis}")
+            raise CalibrationError(
+                f"input {spec.name!r} is a scalar ({spec.describe()}) and has no batch axis {given.batch_axis}",
+                f"give {spec.name} = {{constant = VALUE}}, or {{batch_axis = none}} for one value per sample",
+            )
         return InputLayout(spec.name, spec.dtype, spec.shape, given.batch_axis, None, "given")
     if array is None:
         return None
@@ -202,7 +219,12 @@ def _decided(spec: TensorSpec, array: np.ndarray | None, given: InputSpec | None
     if array.ndim == rank + 1:
         how = "inferred: the array has one more axis than the input, counting samples"
         return InputLayout(spec.name, spec.dtype, spec.shape, None, None, how)
-    if array.ndim == rank and rank and _is_dynamic(spec.shape[0]):
+    named = [i for i, d in enumerate(spec.shape) if d in names]
+    if array.ndim == rank and len(named) == 1:
+        how = f"inferred: axis {named[0]} is the batch dim {spec.shape[named[0]]!r}"
+        return InputLayout(spec.name, spec.dtype, spec.shape, named[0], None, how)
+    dynamic = [i for i, d in enumerate(spec.shape) if _is_dynamic(d)]
+    if array.ndim == rank and dynamic[:1] == [0] and (len(dynamic) == 1 or not names):
         return InputLayout(spec.name, spec.dtype, spec.shape, 0, None, "inferred: axis 0 is dynamic")
     return None
 
@@ -230,7 +252,7 @@ def _inferred_axis(spec: TensorSpec, array: np.ndarray, count: int | None, sourc
         for axis, dim in enumerate(spec.shape)
         if (_is_dynamic(dim) or dim == 1) and (count is None or array.shape[axis] == count)
     ]
-    if 0 in candidates or not candidates:
+    if not candidates or (count is None and 0 in candidates):
         return InputLayout(spec.name, spec.dtype, spec.shape, 0, None, "inferred: axis 0")
     if len(candidates) == 1:
         axis = candidates[0]
@@ -253,8 +275,9 @@ def _samples_first(array: np.ndarray, layout: InputLayout) -> np.ndarray:
 def layouts_without_data(signature: ModelSignature, specs: Mapping[str, InputSpec]) -> tuple[InputLayout, ...]:
     """What the model's shapes and the specs alone say of each input (`edgeml check` without --calib)."""
     out = []
+    names = _batch_names(signature)
     for spec in signature.inputs:
-        decided = _decided(spec, None, specs.get(spec.name), "")
+        decided = _decided(spec, None, specs.get(spec.name), "", names)
         if decided is not None:
             out.append(decided)
         elif not spec.shape:
@@ -262,7 +285,8 @@ def layouts_without_data(signature: ModelSignature, specs: Mapping[str, InputSpe
             out.append(InputLayout(spec.name, spec.dtype, spec.shape, None, None, how, awaits_constant=True))
         else:
             dynamic = [i for i, d in enumerate(spec.shape) if _is_dynamic(d)]
-            axis = 0 if not dynamic or dynamic[0] == 0 else dynamic[0]
-            how = "from the model's shape" + ("" if axis == 0 else f": the first dynamic axis is {axis}")
+            named = [i for i in dynamic if spec.shape[i] in names]
+            axis = named[0] if named else (0 if not dynamic or dynamic[0] == 0 else dynamic[0])
+            how = "from the model's shape" + ("" if axis == 0 else f": axis {axis} is its first dynamic or batch dim")
             out.append(InputLayout(spec.name, spec.dtype, spec.shape, axis, None, how + "; the data decides"))
     return tuple(out)
