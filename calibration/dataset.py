@@ -48,8 +48,9 @@ class Dataset:
 
     @property
     def batchable(self) -> bool:
-        """False when some input has no batch axis: then every feed holds one sample."""
-        return all(self.batch_axes.get(k, 0) is not None for k in self.inputs)
+        """False when some input's samples are not on axis 0 (a state on axis 1, an input without a batch
+        axis): then every feed holds one sample, so outputs joined along axis 0 line up whatever their layout."""
+        return all(self.batch_axes.get(k, 0) == 0 for k in self.inputs)
 
     def batches(self, size: int) -> Iterator[dict[str, np.ndarray]]:
         """Feeds of up to `size` samples in the model's layout (one sample each when not `batchable`)."""
