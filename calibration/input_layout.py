@@ -195,7 +195,13 @@ def _decided(
     """The layout when a spec or the shapes alone settle it; None when the sample count must decide."""
     rank = len(spec.shape)
     if given is not None and given.constant is not None:
-        value = np.asarray(given.constant, dtype=spec.dtype)
+        try:
+            value = np.asarray(given.constant, dtype=spec.dtype)
+        except (TypeError, ValueError) as exc:
+            raise CalibrationError(
+                f"input {spec.name!r}: constant {given.constant!r} is not a {spec.dtype} value ({exc})",
+                f"give a number or a nested list of numbers of shape {list(spec.shape)}",
+            ) from None
         return InputLayout(spec.name, spec.dtype, spec.shape, None, value, "given")
     if given is not None and "batch_axis" in given.given:
         if given.batch_axis is not None and given.batch_axis >= max(rank, 1):
@@ -214,6 +220,13 @@ def _decided(
         return InputLayout(spec.name, spec.dtype, spec.shape, given.batch_axis, None, "given")
     if array is None:
         return None
+    if array.ndim == 0 and rank > 0:
+        raise CalibrationError(
+            f"data {source}, input {spec.name!r}: one value ({array.tolist()!r}) for an input of shape "
+            f"{list(spec.shape)}",
+            f"store its samples ({len(spec.shape)} axes, samples along the batch axis), or a constant of the "
+            f"input's shape: --input {spec.name}:constant=[…]",
+        )
     if array.ndim == rank and rank == 0:
         return InputLayout(spec.name, spec.dtype, spec.shape, None, array, "inferred: a scalar, stored as one value")
     if array.ndim == rank + 1:

@@ -151,7 +151,7 @@ def _check_array(array: np.ndarray, spec: TensorSpec, dataset: Dataset, role: st
 
 
 def _stored_shape(array: np.ndarray, axis: int | None) -> tuple[int, ...]:
-    return array.shape if not axis else np.moveaxis(array, 0, axis).shape
+    return array.shape if not axis or axis >= array.ndim else np.moveaxis(array, 0, axis).shape
 
 
 def _fit_hint(spec: TensorSpec, axis: int | None) -> str:

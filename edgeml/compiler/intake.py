@@ -137,12 +137,25 @@ def onnx_signature(proto: Any) -> ModelSignature:
     initializers = {i.name for i in proto.graph.initializer}
 
     def spec(value: Any) -> TensorSpec:
+        if value.type.WhichOneof("value") != "tensor_type":
+            raise ModelIntakeError(
+                f"the model's input/output {value.name!r} is a {value.type.WhichOneof('value') or 'typeless value'}, "
+                "not a tensor",
+                "edgeml feeds and reads tensors: export the model with tensor inputs and outputs",
+            )
         t = value.type.tensor_type
+        try:
+            dtype = np.dtype(helper.tensor_dtype_to_np_dtype(t.elem_type)).name
+        except (KeyError, TypeError, ValueError):
+            raise ModelIntakeError(
+                f"the model's input/output {value.name!r} has element type {t.elem_type}, which numpy cannot hold",
+                "export it with a float, integer or bool type (cast inside the model)",
+            ) from None
         dims = tuple(
             d.dim_value if d.HasField("dim_value") and d.dim_value >= 0 else (d.dim_param or f"{value.name}_dim{i}")
             for i, d in enumerate(t.shape.dim)
         )
-        return TensorSpec(value.name, np.dtype(helper.tensor_dtype_to_np_dtype(t.elem_type)).name, dims)
+        return TensorSpec(value.name, dtype, dims)
 
     return ModelSignature(
         tuple(spec(v) for v in proto.graph.input if v.name not in initializers),

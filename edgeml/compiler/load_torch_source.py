@@ -92,8 +92,13 @@ def _scripted_arguments(module: Any, given: dict[str, Example], location: str) -
                     f"store {name} as one value, or pass --input {name}:constant=VALUE",
                 )
             values.append(_SCALARS[kind](value.reshape(()).item()))
-        else:
+        elif value.dtype.kind in "biuf":
             values.append(torch.from_numpy(np.ascontiguousarray(value)))
+        else:
+            raise ModelIntakeError(
+                f"{location}: forward() takes {name}: {kind}; the data gives a {value.dtype} array, not numbers",
+                f"store {name} as a numeric array",
+            )
         names.append(name)
     return tuple(values), names
 

@@ -271,3 +271,17 @@ def test_every_intake_refusal_is_an_edgeml_error(stateful, tmp_path):
     np.savez(tmp_path / "c.npz", x=np.zeros((3, 8), "f4"), state=np.zeros((2, 4, 4), "f4"), sr=np.int64(1))
     with pytest.raises(EdgemlError, match="input 'state'"):
         read_dataset(tmp_path / "c.npz", _intake(model).signature)
+
+
+def test_one_value_for_a_tensor_input_is_named(stateful, tmp_path):
+    model, _ = stateful
+    np.savez(tmp_path / "c.npz", x=np.float32(1.0), state=np.zeros((2, 3, 4), "f4"), sr=np.int64(1))
+    with pytest.raises(CalibrationError, match=r"input 'x': one value \(1.0\) for an input of shape \['batch', 8\]"):
+        read_dataset(tmp_path / "c.npz", _intake(model).signature)
+
+
+def test_constant_that_is_not_a_number_is_named(stateful):
+    model, calib = stateful
+    specs = parse_input_specs({"sr": {"constant": ["a"]}}, "test")
+    with pytest.raises(CalibrationError, match=r"input 'sr': constant \['a'\] is not a int64 value"):
+        read_dataset(calib, _intake(model).signature, input_specs=specs)

@@ -51,3 +51,17 @@ def test_torchscript_without_sr_names_it(tmp_path, keypair):
     np.savez(tmp_path / "x.npz", x=np.zeros((4, 512), np.float32))
     with pytest.raises(ModelIntakeError, match=r"forward\(\) takes sr: int, and the data has no 'sr'"):
         edgeml.compile(os.path.join(DATA, "silero_vad.jit"), "cpu-ort", calib=tmp_path / "x.npz", out=tmp_path / "o")
+
+
+def test_cli_refusal_is_one_clean_error_and_no_ir_dump(tmp_path):
+    import subprocess
+    import sys
+
+    calib = _audio(tmp_path, with_state=False)
+    env = dict(os.environ, EDGEML_CACHE_DIR=str(tmp_path / "cache"), EDGEML_CONFIG_DIR=str(tmp_path / "cfg"))
+    cmd = [sys.executable, "-c", "from edgeml.cli import main; main()", "compile", os.path.join(DATA, "silero_vad.jit")]
+    done = subprocess.run([*cmd, "--calib", str(calib), "--out", str(tmp_path / "o")], capture_output=True, text=True,
+                          env=env, timeout=600)  # fmt: skip
+    assert done.returncode == 2 and "error: PyTorch → ONNX export failed" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    assert len((done.stderr + done.stdout).splitlines()) < 15  # the exporter's IR dump went to the compile log
