@@ -62,6 +62,7 @@ class LayerProbe:
 
         self.float_proto = onnx.load_model_from_string(float_model)
         self.feeds = list(feeds_for(signature, data.take(slice(0, samples))))
+        self.one_sample_feeds = not data.batchable  # NOTE: a state on axis 1 must not be split along axis 0
         self.samples = min(samples, len(data))
         self._float = _run_with(self.float_proto, _all_tensors(self.float_proto), self.feeds)
 

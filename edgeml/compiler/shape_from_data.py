@@ -25,8 +25,10 @@ def shape_from_data(recipe: Any, signature: ModelSignature, data: Dataset, targe
     entries = []
     feed = data.feed(slice(0, 1))
     for spec in signature.inputs:
+        if not spec.dynamic_dims:
+            continue  # NOTE: static already (a scalar sample rate, a fixed state): nothing to fix
         array = feed.get(spec.name)
-        if array is None or array.ndim != len(spec.shape) or not spec.shape:
+        if array is None or array.ndim != len(spec.shape):
             return recipe, None  # NOTE: the check then names the dynamic dims and the option that fixes them
         shape = array.shape
         if not spec.fits(shape):

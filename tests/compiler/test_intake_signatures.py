@@ -285,3 +285,12 @@ def test_constant_that_is_not_a_number_is_named(stateful):
     specs = parse_input_specs({"sr": {"constant": ["a"]}}, "test")
     with pytest.raises(CalibrationError, match=r"input 'sr': constant \['a'\] is not a int64 value"):
         read_dataset(calib, _intake(model).signature, input_specs=specs)
+
+
+@pytest.mark.slow
+def test_stateful_model_on_a_static_shape_npu(stateful, tmp_path, keypair):
+    """npu-openvino fixes shapes from the data on each input's own batch axis, and its per-layer probe feeds
+    one sample at a time without splitting the state along axis 0."""
+    model, calib = stateful
+    result = edgeml.compile(str(model), "npu-openvino", calib=calib, key=keypair[0], out=tmp_path / "out")
+    assert "x:1x8,state:2x1x4" in " ".join(result.notes)
