@@ -219,8 +219,9 @@ def _export_torch(source: ModelSource, example_arrays) -> tuple[bytes, str]:
             "give forward() every argument it takes, of the shape it expects: name the arrays in the data after "
             "them, and scalars (a sample rate) as --input NAME:constant=VALUE or a scalar in the .npz",
         ) from exc
-    axes = {n: e.batch_axis for n, e in (example_arrays() if example_arrays else {}).items()}
-    return export_to_onnx(model, examples, names, outputs, batch_axes=axes if source.kind == "torchscript" else None)
+    scripted = source.kind == "torchscript" and example_arrays is not None
+    axes = {n: e.batch_axis for n, e in example_arrays().items()} if scripted else None
+    return export_to_onnx(model, examples, names, outputs, batch_axes=axes)
 
 
 def _shown(value: Any) -> str:

@@ -35,7 +35,7 @@ def load_torch_source(
         raise ModelIntakeError("PyTorch sources need torch", "pip install torch==2.13.0 'edgeml[compile]'") from exc
 
     if source.kind == "factory":
-        return _from_factory(source.location)
+        return _from_factory(source.location, example_arrays)
     if source.kind == "pt2":
         try:
             program = torch.export.load(source.location)
@@ -103,7 +103,7 @@ def _scripted_arguments(module: Any, given: dict[str, Example], location: str) -
     return tuple(values), names
 
 
-def _from_factory(spec: str) -> tuple[Any, tuple[Any, ...], list[str]]:
+def _from_factory(spec: str, example_arrays=None) -> tuple[Any, tuple[Any, ...], list[str]]:
     import torch
 
     from edgeml.compiler.passes.export_onnx import forward_input_names
@@ -117,4 +117,28 @@ def _from_factory(spec: str) -> tuple[Any, tuple[Any, ...], list[str]]:
         raise ModelIntakeError(f"factory {spec} must return (nn.Module, example_inputs), got {type(result).__name__}")
     module, examples = result
     examples = tuple(examples) if isinstance(examples, (tuple, list)) else (examples,)
+    examples += _missing_constants(module, len(examples), example_arrays)
     return module.eval(), examples, forward_input_names(module, len(examples))
+
+
+def _missing_constants(module: Any, given: int, example_arrays) -> tuple[Any, ...]:
+    """forward() arguments the factory's examples leave out (an `sr: int`), from the constants the data or
+    `--input NAME:constant=V` give; none when nothing is missing or nothing matches."""
+    import inspect
+
+    import torch
+
+    try:
+        params = list(inspect.signature(module.forward).parameters.values())[given:]
+    except (TypeError, ValueError):
+        return ()
+    missing = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty]
+    constants = example_arrays() if missing and example_arrays is not None else {}
+    out: list[Any] = []
+    for p in missing:
+        if p.name not in constants or not constants[p.name].is_constant:
+            break
+        value = constants[p.name].value
+        scalar = _SCALARS.get(getattr(p.annotation, "__name__", str(p.annotation)))
+        out.append(scalar(value.reshape(()).item()) if scalar and value.size == 1 else torch.from_numpy(value.copy()))
+    return tuple(out)

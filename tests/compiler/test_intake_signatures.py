@@ -209,6 +209,11 @@ def with_rate():
     return WithRate(), (torch.randn(1, 16), 16000)
 
 
+def with_rate_no_sr():
+    torch.manual_seed(0)
+    return WithRate(), (torch.randn(1, 16),)
+
+
 def scalar_tensor():
     return ScalarTensor(), (torch.randn(1, 16), torch.tensor(2.0))
 """
@@ -253,6 +258,25 @@ def test_torchscript_missing_int_argument_is_named(scripted):
 def test_factory_int_argument_is_baked_in(scripted):
     intake = _intake_factory("rate_models:with_rate")
     assert intake.signature.input_names == ("x",)
+
+
+@pytest.mark.slow
+def test_factory_int_argument_from_a_spec(scripted):
+    from edgeml.calibration.example_inputs import example_inputs
+
+    specs = parse_input_specs({"sr": {"constant": 16000}}, "test")
+    calib = str(scripted.parent / "no_sr.npz")
+    intake = take_in(
+        identify_source("rate_models:with_rate_no_sr"), ContentCache(None), NullProgress(),
+        lambda: example_inputs(calib, specs),
+    )  # fmt: skip
+    assert intake.signature.input_names == ("x",)
+
+
+@pytest.mark.slow
+def test_factory_missing_int_argument_is_named(scripted):
+    with pytest.raises(ModelIntakeError, match=r"raised TypeError on its example inputs \(x=float32\[1, 16\]\)"):
+        _intake_factory("rate_models:with_rate_no_sr")
 
 
 @pytest.mark.slow
