@@ -172,7 +172,12 @@ def _run_with(proto: Any, tensors: set[str], feeds: list[dict[str, np.ndarray]])
 
 
 def _join(values: list[np.ndarray]) -> np.ndarray:
-    return np.concatenate(values) if np.ndim(values[0]) else np.stack(values)
+    if not np.ndim(values[0]):
+        return np.stack(values)
+    try:
+        return np.concatenate(values)
+    except ValueError:  # NOTE: its batch is not axis 0 (sequence-first [T, N, C]): flattened, one row
+        return np.concatenate([v.reshape(-1) for v in values])[None]
 
 
 def sqnr(ref: np.ndarray, out: np.ndarray) -> float:

@@ -89,3 +89,19 @@ def reference_outputs(x: np.ndarray, state: np.ndarray, sr: int, model: Path) ->
     session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
     names = [o.name for o in session.get_outputs()]
     return dict(zip(names, session.run(None, {"x": x, "state": state, "sr": np.array(sr, np.int64)}), strict=True))
+
+
+def sequence_first_model(path: Path) -> Path:
+    """x: float32[batch, 4, width] → Transpose to [width, batch, 4] (as a CRNN feeds its LSTM) → MatMul → Relu →
+    back to [batch, 4, width]: internal tensors whose axis 0 is not the batch."""
+    rng = np.random.default_rng(3)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4, "width"])
+    w = numpy_helper.from_array(rng.standard_normal((4, 4)).astype(np.float32), "w")
+    nodes = [
+        helper.make_node("Transpose", ["x"], ["t"], perm=[2, 0, 1], name="to_sequence_first"),
+        helper.make_node("MatMul", ["t", "w"], ["m"], name="matmul"),
+        helper.make_node("Relu", ["m"], ["r"], name="relu"),
+        helper.make_node("Transpose", ["r"], ["y"], perm=[1, 2, 0], name="to_batch_first"),
+    ]
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4, "width"])
+    return _save(helper.make_graph(nodes, "seqfirst", [x], [y], [w]), path)

@@ -318,3 +318,18 @@ def test_stateful_model_on_a_static_shape_npu(stateful, tmp_path, keypair):
     model, calib = stateful
     result = edgeml.compile(str(model), "npu-openvino", calib=calib, key=keypair[0], out=tmp_path / "out")
     assert "x:1x8,state:2x1x4" in " ".join(result.notes)
+
+
+def test_layer_probe_takes_tensors_whose_batch_is_not_axis_0(tmp_path):
+    """A CRNN-style sequence-first intermediate [W, N, C] over chunks of 32 + 8 samples (the OCR recogniser's
+    `all the input array dimensions except for the concatenation axis must match` traceback)."""
+    from signature_models import sequence_first_model
+
+    from edgeml.compiler.layer_numerics import LayerProbe
+
+    model = sequence_first_model(tmp_path / "seq.onnx")
+    np.savez(tmp_path / "c.npz", x=np.random.default_rng(0).standard_normal((40, 4, 6)).astype(np.float32))
+    intake = _intake(model)
+    data = read_dataset(tmp_path / "c.npz", intake.signature)
+    probe = LayerProbe(intake.onnx.data, data, intake.signature)
+    assert probe.float_tensor("y").shape == (40, 4, 6) and probe.float_tensor("m").size == 40 * 4 * 6
