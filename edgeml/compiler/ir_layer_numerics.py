@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from edgeml.compiler.ir_quantized_layers import ir_quantized_layers
-from edgeml.compiler.layer_numerics import CAP_DB, LayerNumerics, LayerProbe, measure_layer, sqnr
+from edgeml.compiler.layer_numerics import CAP_DB, LayerNumerics, LayerProbe, join_samples, measure_layer, sqnr
 from edgeml.compiler.lowerings.onnx_origins import OnnxOrigins
 from edgeml.compiler.quantized_layers import QuantizedLayer
 
@@ -122,7 +122,7 @@ def _run(
             out = request.infer({n: sample[n] for n in names if n in sample}).to_tuple()
             for i, at in enumerate(index):
                 results[i].append(np.array(out[at]))
-    return [np.concatenate(r) if r[0].ndim else np.stack(r) for r in results]
+    return [join_samples(r) for r in results]
 
 
 def _split(feed: dict[str, np.ndarray]) -> list[dict[str, np.ndarray]]:

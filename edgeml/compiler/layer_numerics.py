@@ -25,7 +25,7 @@ from edgeml.compiler.passes.quantize_static import feeds_for
 from edgeml.compiler.quantized_layers import QuantizedLayer, quantized_layers
 from edgeml.signature import ModelSignature
 
-__all__ = ["CAP_DB", "SAMPLES", "LayerNumerics", "LayerProbe", "cosine", "measure_layer", "sqnr"]
+__all__ = ["CAP_DB", "SAMPLES", "LayerNumerics", "LayerProbe", "cosine", "join_samples", "measure_layer", "sqnr"]
 
 SAMPLES = 64
 CAP_DB = 200.0
@@ -168,10 +168,11 @@ def _run_with(proto: Any, tensors: set[str], feeds: list[dict[str, np.ndarray]])
     names = [o.name for o in session.get_outputs()]
     parts = [dict(zip(names, session.run(names, feed), strict=True)) | feed for feed in feeds]
     # NOTE: scalars (a transformer's shape arithmetic, e.g. Gather of a Shape) are stacked, not concatenated
-    return {name: _join([p[name] for p in parts]) for name in parts[0]}
+    return {name: join_samples([p[name] for p in parts]) for name in parts[0]}
 
 
-def _join(values: list[np.ndarray]) -> np.ndarray:
+def join_samples(values: list[np.ndarray]) -> np.ndarray:
+    """Per-feed values of one tensor → one array along the batch (stacked for scalars)."""
     if not np.ndim(values[0]):
         return np.stack(values)
     try:
