@@ -153,7 +153,8 @@ def compile_model(
     calib_set = read_dataset(calib_spec, intake.signature, "calibration", input_specs).sample(calib_samples)
     eval_set = _evaluation_set(eval_data, model, calib_set, intake, notes, input_specs)
     _check_labels_for(max_drop_given, eval_set, calib_set)
-    notes += list(calib_set.notes + eval_set.notes)
+    notes += list(dict.fromkeys(calib_set.notes + eval_set.notes))  # NOTE: the same set when no --eval
+    notes += _layout_note(calib_set)
     recipe, shape_note = shape_from_data(recipe, intake.signature, calib_set, target_id)
     notes += [shape_note] if shape_note else []
     pruned = prune_model(pruning, source, intake.signature, calib_set, cache, progress) if pruning else None
@@ -295,6 +296,12 @@ def _default_data(given, model: str, stem: str, role: str) -> str:
         f"no {role} data for {model}",
         f"pass --{stem} DATA (.npz with one array per model input, .npy, .csv, image folder or module:function)",
     )
+
+
+def _layout_note(data: Dataset) -> list[str]:
+    """What intake decided for inputs that are not fed samples-first along axis 0 (a state, a constant)."""
+    unusual = [layout.describe() for layout in data.layouts if layout.kind != "batched" or layout.batch_axis != 0]
+    return ["inputs: " + "; ".join(unusual) + " (`edgeml check --calib` shows all)"] if unusual else []
 
 
 def _evaluation_set(
