@@ -9,6 +9,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
+from edgeml.calibration.input_layout import parse_input_flags
 from edgeml.cli.captured_output import captured_output
 from edgeml.cli.output import console, errors_handled, human_size, print_json, print_table, stderr
 from edgeml.cli.progress_view import RichProgress
@@ -91,6 +92,15 @@ from edgeml.targets.recipe import parse_option_flags
     metavar="KEY=VALUE",
     help="Target option (repeatable); `edgeml targets --options TARGET` lists them.",
 )
+@click.option(
+    "--input",
+    "-I",
+    "input_flags",
+    multiple=True,
+    metavar="NAME:KEY=VALUE",
+    help="Where an input's samples lie, or its constant (repeatable): state:batch_axis=1, sr:constant=16000, "
+    "mask:batch_axis=none (fed one sample at a time). Default: the data's own edgeml_inputs entry, else inferred.",
+)
 @click.option("--threads", type=int, default=1, show_default=True, help="Threads for host measurements.")
 @click.option(
     "--calib-samples",
@@ -148,6 +158,7 @@ def compile_cmd(
     min_channel_cosine,
     precision,
     option_flags,
+    input_flags,
     threads,
     calib_samples,
     prune,
@@ -189,6 +200,7 @@ def compile_cmd(
         finetune=finetune,
         finetune_hook=finetune_hook,
         finetune_epochs=finetune_epochs,
+        inputs=parse_input_flags(input_flags) or None,
     )
     verbose = verbose or bool((click.get_current_context().find_root().params or {}).get("verbose"))
     with _third_party_output(verbose, cache_dir):

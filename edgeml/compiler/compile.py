@@ -23,13 +23,15 @@ from edgeml.artifact.manifest import release_from_version
 from edgeml.artifact.npz import npz_bytes
 from edgeml.artifact.writer import check_output_free, write_artifact
 from edgeml.calibration.dataset import Dataset
+from edgeml.calibration.example_inputs import example_inputs
+from edgeml.calibration.input_layout import parse_input_specs
 from edgeml.calibration.read_dataset import read_dataset
 from edgeml.compiler.build_manifest import SELF_TEST_FILE, build_manifest
 from edgeml.compiler.choose_candidate import choose_candidate
 from edgeml.compiler.content_cache import Blob, ContentCache, cache_key
 from edgeml.compiler.explain_report import EXPLAIN_FILE
 from edgeml.compiler.intake import IntakeResult, identify_source, take_in
-from edgeml.compiler.measure import Measurements
+from edgeml.compiler.measure import WHOLE_FEED, Measurements
 from edgeml.compiler.passes.base import PassContext
 from edgeml.compiler.progress import NullProgress, Progress
 from edgeml.compiler.pruning.prune_model import PruneRequest, prune_model
@@ -111,10 +113,12 @@ def compile_model(
     finetune: str | os.PathLike[str] | None = None,
     finetune_hook: str | None = None,
     finetune_epochs: int | None = None,
+    inputs: dict[str, dict[str, Any]] | None = None,
     progress: Progress | None = None,
 ) -> CompileResult:
     """Compile `model` for `target` into a signed artifact folder at `out`; see `edgeml compile --help`.
-    Settings not given come from `recipe_file` (a recipe file or a manifest), then from the defaults."""
+    Settings not given come from `recipe_file` (a recipe file or a manifest), then from the defaults.
+    `inputs` says, per input, where its samples lie or its constant: {"state": {"batch_axis": 1}}."""
     started = time.perf_counter()
     progress = progress or NullProgress()
     notes: list[str] = []
@@ -142,12 +146,15 @@ def compile_model(
     signing_key = load_private_key(key) if key is not None else None  # a bad --key fails before any work
     cache = ContentCache(None if no_cache else default_cache_dir(cache_dir))
 
+    input_table = {**file.inputs, **(inputs or {})}
+    input_specs = parse_input_specs(input_table, "the input specs ([inputs] / --input)")
     calib_spec = _default_data(calib, model, "calib", "calibration")
-    intake = take_in(source, cache, progress, lambda: _raw_arrays(calib_spec))
-    calib_set = read_dataset(calib_spec, intake.signature, "calibration").sample(calib_samples)
-    eval_set = _evaluation_set(eval_data, model, calib_set, intake, notes)
+    intake = take_in(source, cache, progress, lambda: example_inputs(calib_spec, input_specs))
+    calib_set = read_dataset(calib_spec, intake.signature, "calibration", input_specs).sample(calib_samples)
+    eval_set = _evaluation_set(eval_data, model, calib_set, intake, notes, input_specs)
     _check_labels_for(max_drop_given, eval_set, calib_set)
-    notes += list(calib_set.notes + eval_set.notes)
+    notes += list(dict.fromkeys(calib_set.notes + eval_set.notes))  # NOTE: the same set when no --eval
+    notes += _layout_note(calib_set)
     recipe, shape_note = shape_from_data(recipe, intake.signature, calib_set, target_id)
     notes += [shape_note] if shape_note else []
     pruned = prune_model(pruning, source, intake.signature, calib_set, cache, progress) if pruning else None
@@ -200,6 +207,7 @@ def compile_model(
                 "options": dataclasses.asdict(recipe),
             }
             | ({"prune": pruning.to_dict()} if pruning else {})
+            | ({"inputs": input_table} if input_table else {})
         },
         notes=list(plan.notes),
         threads=threads,
@@ -290,12 +298,15 @@ def _default_data(given, model: str, stem: str, role: str) -> str:
     )
 
 
-def _raw_arrays(spec: str) -> dict[str, np.ndarray]:
-    with np.load(spec, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files if k not in ("labels", "label", "y")}
+def _layout_note(data: Dataset) -> list[str]:
+    """What intake decided for inputs that are not fed samples-first along axis 0 (a state, a constant)."""
+    unusual = [layout.describe() for layout in data.layouts if layout.kind != "batched" or layout.batch_axis != 0]
+    return ["inputs: " + "; ".join(unusual) + " (`edgeml check --calib` shows all)"] if unusual else []
 
 
-def _evaluation_set(eval_data, model: str, calib_set: Dataset, intake: IntakeResult, notes: list[str]) -> Dataset:
+def _evaluation_set(
+    eval_data, model: str, calib_set: Dataset, intake: IntakeResult, notes: list[str], input_specs
+) -> Dataset:
     try:
         spec = _default_data(eval_data, model, "eval", "evaluation")
     except CalibrationError:
@@ -304,7 +315,7 @@ def _evaluation_set(eval_data, model: str, calib_set: Dataset, intake: IntakeRes
             "(pass --eval with labels for an accuracy figure)"
         )
         return calib_set
-    return read_dataset(spec, intake.signature, "evaluation")
+    return read_dataset(spec, intake.signature, "evaluation", input_specs)
 
 
 def _check_labels_for(max_drop_given: bool, eval_set: Dataset, calib_set: Dataset) -> None:
@@ -374,7 +385,7 @@ def _check_target(target_mod, model: Blob, recipe, cache: ContentCache, progress
 
 def _self_test_arrays(measured: Measurements, chosen: str) -> dict[str, np.ndarray]:
     st = measured.self_test
-    arrays = {k: v for k, v in st.items() if k.startswith("input/")}
+    arrays = {k: v for k, v in st.items() if k.startswith("input/") or k == WHOLE_FEED}
     arrays |= {"expected/" + k.split("/", 1)[1]: v for k, v in st.items() if k.startswith(f"{chosen}/")}
     return arrays
 
