@@ -74,13 +74,21 @@ from edgeml.targets.recipe import parse_option_flags
     "--min-cosine",
     type=float,
     default=None,
-    help="Fidelity floor without labels: cosine vs float of every output. [default: 0.99]",
+    help="Fidelity floor without labels: cosine vs float of every channel of every output, over all samples. "
+    "[default: 0.99]",
 )
 @click.option(
     "--min-channel-cosine",
     type=float,
     default=None,
     help="Floor for any single output channel's cosine vs float (a destroyed channel group). [default: 0.9]",
+)
+@click.option(
+    "--min-agreement",
+    type=float,
+    default=None,
+    help="Share of a probability output's decisions (sigmoid: p > 0.5; softmax: top-1) that must agree with "
+    "float, labels or not. [default: 0.99]",
 )
 @click.option("--precision", default=None, help="Pin the precision (fp32, int8-static, int8-dynamic); default auto.")
 @click.option(
@@ -146,6 +154,7 @@ def compile_cmd(
     max_drop,
     min_cosine,
     min_channel_cosine,
+    min_agreement,
     precision,
     option_flags,
     threads,
@@ -179,6 +188,7 @@ def compile_cmd(
         max_drop=max_drop,
         min_cosine=min_cosine,
         min_channel_cosine=min_channel_cosine,
+        min_agreement=min_agreement,
         recipe_file=recipe_file,
         options=options,
         cache_dir=cache_dir,

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from edgeml.cli.output import console, errors_handled, human_size, print_json, print_table
 from edgeml.compiler.explain_html import render_html
-from edgeml.compiler.explain_report import host_line, search_rows, source_speedup, speed_header
+from edgeml.compiler.explain_report import fidelity_rows, host_line, search_rows, source_speedup, speed_header
 from edgeml.compiler.pruning.pruning_summary import pruning_rows, recovery_line
 from edgeml.compiler.read_explain import read_explain
 
@@ -40,6 +40,8 @@ def explain_cmd(artifact: str, as_json: bool, html_out: str | None, top: int) ->
     print_table(_candidates(explain))
     for name, verdict in ((c["name"], c["verdict"]) for c in explain["candidates"]):
         console.print(f"  {escape(name)}: {escape(verdict)}", soft_wrap=True)
+    if fidelity_rows(explain):
+        print_table(_fidelity(explain))
     if explain.get("host"):
         console.print(escape(host_line(explain["host"])))
     if explain.get("pruning"):
@@ -72,6 +74,16 @@ def _candidates(explain: dict) -> Table:
             "—" if c["size_bytes"] is None else human_size(c["size_bytes"]), quality,
             c["verdict"].split(":")[0], style=style,
         )  # fmt: skip
+    return table
+
+
+def _fidelity(explain: dict) -> Table:
+    """Per candidate and output: every fidelity figure vs the float source, each over all evaluation samples."""
+    rows = fidelity_rows(explain)
+    table = Table(*rows[0], title="fidelity vs float per output (over all samples)", title_justify="left")
+    shipped = {c["name"] for c in explain["candidates"] if c["shipped"]}
+    for r in rows:
+        table.add_row(*r.values(), style="bold green" if r["candidate"] in shipped else "")
     return table
 
 
