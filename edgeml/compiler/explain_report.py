@@ -16,8 +16,8 @@ from edgeml.compiler.select_candidate import Budget, Decision, speed_reference, 
 from edgeml.host import host_info
 
 __all__ = [
-    "EXPLAIN_FILE", "EXPLAIN_VERSION", "explain_report", "fidelity_rows", "host_line", "ranked_layers", "search_rows",
-    "source_speedup", "speed_header",
+    "EXPLAIN_FILE", "EXPLAIN_VERSION", "explain_report", "fidelity_cells", "fidelity_rows", "host_line",
+    "ranked_layers", "search_rows", "source_speedup", "speed_header",
 ]  # fmt: skip
 
 EXPLAIN_FILE = "explain.json"
@@ -105,11 +105,11 @@ def fidelity_rows(explain: dict[str, Any]) -> list[dict[str, str]]:
     rows = []
     for c in explain["candidates"]:
         for output, f in (c.get("fidelity") or {}).items():
-            rows.append({"candidate": c["name"], "output": output} | _fidelity_cells(f))
+            rows.append({"candidate": c["name"], "output": output} | fidelity_cells(f))
     return rows
 
 
-def _fidelity_cells(f: dict[str, Any]) -> dict[str, str]:
+def fidelity_cells(f: dict[str, Any]) -> dict[str, str]:
     channel = f"{f['worst_channel_cosine']:.6f} (ch {f['worst_channel']})" if "worst_channel_cosine" in f else "—"
     if "decision_agreement" in f:
         decisions = f"{100 * f['decision_agreement']:.2f}% ({f.get('decision', '')})"
