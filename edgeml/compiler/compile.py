@@ -367,7 +367,9 @@ def _check_target(target_mod, model: Blob, recipe, cache: ContentCache, progress
     for note in report.notes:
         progress.note(note)
     if not report.ok:
-        details = "; ".join(f"{i.node} [{i.op}] breaks {i.rule}: {i.detail}" for i in report.issues[:8])
+        details = "; ".join(
+            f"{i.node}{f' [{i.op}]' * bool(i.op)} breaks {i.rule}: {i.detail}" for i in report.issues[:8]
+        )
         fixes = [i.fix for i in report.issues if i.fix]
         raise TargetError(
             f"target {target_mod.SPEC.id} cannot run this model: {details}",
