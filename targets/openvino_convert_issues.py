@@ -14,29 +14,16 @@ import re
 from typing import Any
 
 from edgeml.targets.check_report import CheckIssue
+from edgeml.targets.graph_kind import CONTROL_FLOW, walk_nodes
 
-__all__ = ["convert_issues", "walk_nodes"]
+__all__ = ["convert_issues"]
 
 _RULE = "openvino-convert"
-_CONTROL_FLOW = ("If", "Loop", "Scan")
 _NOISE = (
     "Check '", "FrontEnd API failed", "[ONNX Frontend] Conversion failed", "While validating", "Summary:",
     "To facilitate", "Exception from src/", "Model wasn't fully converted",
 )  # fmt: skip
 _MAX_DETAIL = 2000
-
-
-def walk_nodes(graph: Any, inside: tuple[str, ...] = ()) -> list[tuple[Any, tuple[str, ...]]]:
-    """Every node of `graph` and of the subgraphs its nodes hold (`If` branches, `Loop`/`Scan` bodies), each with
-    the path of control-flow nodes it sits in ("If_0.then_branch", …)."""
-    found = []
-    for node in graph.node:
-        found.append((node, inside))
-        for attr in node.attribute:
-            subgraphs = [attr.g] if attr.HasField("g") else list(attr.graphs)
-            for sub in subgraphs:
-                found += walk_nodes(sub, (*inside, f"{node.name or node.op_type}.{attr.name}"))
-    return found
 
 
 def convert_issues(exc: Exception, model: Any, version: str, verb: str = "convert") -> list[CheckIssue]:
@@ -47,7 +34,7 @@ def convert_issues(exc: Exception, model: Any, version: str, verb: str = "conver
     for node, inside in nodes:
         for key in (node.name, *node.output[:1]):
             by_name.setdefault(key, (node, inside))
-    flow = [(n.name or n.op_type, inside) for n, inside in nodes if n.op_type in _CONTROL_FLOW]
+    flow = [(n.name or n.op_type, inside) for n, inside in nodes if n.op_type in CONTROL_FLOW]
     control = sorted({name for name, inside in flow if not inside}) or sorted({name for name, _ in flow})
     issues = [_failed_node(entry, by_name, control, version) for entry in _failed_entries(text)]
     issues += _unconverted_ops(text, nodes, version)

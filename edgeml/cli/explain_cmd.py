@@ -11,7 +11,14 @@ from rich.table import Table
 
 from edgeml.cli.output import console, errors_handled, human_size, print_json, print_table
 from edgeml.compiler.explain_html import render_html
-from edgeml.compiler.explain_report import fidelity_rows, host_line, search_rows, source_speedup, speed_header
+from edgeml.compiler.explain_report import (
+    cosine_text,
+    fidelity_rows,
+    host_line,
+    search_rows,
+    source_speedup,
+    speed_header,
+)
 from edgeml.compiler.pruning.pruning_summary import pruning_rows, recovery_line
 from edgeml.compiler.read_explain import read_explain
 
@@ -67,7 +74,7 @@ def _candidates(explain: dict) -> Table:
                   human_size(f["size_bytes"]),
                   _num(f["accuracy"], ".2f", "%") if labelled else "1", "reference", style="dim")  # fmt: skip
     for c in explain["candidates"]:
-        quality = _num(c["accuracy"], ".2f", "%") if labelled else _num(c["worst_cosine"], ".6f")
+        quality = _num(c["accuracy"], ".2f", "%") if labelled else cosine_text(c["worst_cosine"])
         style = "bold green" if c["shipped"] else "dim" if not c["verdict"].startswith("passes") else ""
         table.add_row(
             c["name"], c["precision"], _num(c["latency_p50_ms"], ".3f"), _num(c["speedup"], ".2f", "×"),

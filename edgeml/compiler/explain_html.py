@@ -7,7 +7,14 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from edgeml.compiler.explain_report import fidelity_rows, host_line, search_rows, source_speedup, speed_header
+from edgeml.compiler.explain_report import (
+    cosine_text,
+    fidelity_rows,
+    host_line,
+    search_rows,
+    source_speedup,
+    speed_header,
+)
 from edgeml.compiler.pruning.pruning_summary import pruning_rows, recovery_line
 
 __all__ = ["render_html"]
@@ -94,7 +101,7 @@ def _candidates_table(explain: dict[str, Any]) -> str:
             f"<tr class='{'shipped' if c['shipped'] else ''}'><td class=l>{e(c['name'])}</td>"
             f"<td class=l>{e(c['precision'])}</td><td>{_fmt(c['latency_p50_ms'], '.3f')}</td>"
             f"<td>{_fmt(c['speedup'], '.2f')}×</td><td>{size}</td><td>{_fmt(c['accuracy'], '.2f')}</td>"
-            f"<td>{_fmt(c['worst_cosine'], '.6f')}</td><td class=l>{e(c['verdict'])}</td></tr>"
+            f"<td>{cosine_text(c['worst_cosine'])}</td><td class=l>{e(c['verdict'])}</td></tr>"
         )
     return f"<table>{head}{''.join(rows)}</table>"
 

@@ -16,7 +16,7 @@ from edgeml.compiler.select_candidate import Budget, Decision, speed_reference, 
 from edgeml.host import host_info
 
 __all__ = [
-    "EXPLAIN_FILE", "EXPLAIN_VERSION", "explain_report", "fidelity_cells", "fidelity_rows", "host_line",
+    "EXPLAIN_FILE", "EXPLAIN_VERSION", "cosine_text", "explain_report", "fidelity_cells", "fidelity_rows", "host_line",
     "ranked_layers", "search_rows", "source_speedup", "speed_header",
 ]  # fmt: skip
 
@@ -110,7 +110,9 @@ def fidelity_rows(explain: dict[str, Any]) -> list[dict[str, str]]:
 
 
 def fidelity_cells(f: dict[str, Any]) -> dict[str, str]:
-    channel = f"{f['worst_channel_cosine']:.6f} (ch {f['worst_channel']})" if "worst_channel_cosine" in f else "—"
+    channel = (
+        f"{cosine_text(f['worst_channel_cosine'])} (ch {f['worst_channel']})" if "worst_channel_cosine" in f else "—"
+    )
     if "decision_agreement" in f:
         decisions = f"{100 * f['decision_agreement']:.2f}% ({f.get('decision', '')})"
     elif "top1_agreement" in f:
@@ -120,13 +122,21 @@ def fidelity_cells(f: dict[str, Any]) -> dict[str, str]:
     rel = f.get("max_rel_err")
     return {
         "kind": f.get("kind", "—"),
-        "cosine": f"{f['cosine']:.6f}",
+        "cosine": cosine_text(f["cosine"]),
         "worst channel": channel,
         "SNR dB": f"{f['sqnr_db']:.1f}",
         "max abs err": f"{f['max_abs_err']:.3g}",
         "max rel err": "—" if rel is None else f"{100 * rel:.2f}%",
         "decisions agree": decisions,
     }
+
+
+def cosine_text(value: float | None) -> str:
+    """6 decimals, or as many more as it takes not to print 1.000000 for a cosine below 1."""
+    if value is None:
+        return "—"
+    text = f"{value:.6f}"
+    return f"{value:.9f}" if value < 1 and text == "1.000000" else text
 
 
 def host_line(host: dict[str, Any]) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from edgeml.targets.check_report import CheckReport
-from edgeml.targets.openvino_convert_issues import walk_nodes
+from edgeml.targets.graph_kind import walk_nodes
 from edgeml.targets.query_openvino import query_openvino
 from edgeml.targets.target_spec import TargetSpec
 

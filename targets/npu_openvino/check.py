@@ -10,8 +10,8 @@ from typing import Any
 
 from edgeml.compiler.intake import onnx_signature
 from edgeml.targets.check_report import CheckReport
+from edgeml.targets.graph_kind import walk_nodes
 from edgeml.targets.npu_openvino.recipe import Recipe
-from edgeml.targets.openvino_convert_issues import walk_nodes
 from edgeml.targets.query_openvino import query_openvino
 from edgeml.targets.static_shapes import static_shapes
 from edgeml.targets.target_spec import TargetSpec
