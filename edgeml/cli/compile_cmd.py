@@ -13,7 +13,7 @@ from edgeml.cli.captured_output import captured_output
 from edgeml.cli.output import console, errors_handled, human_size, print_json, print_table, stderr
 from edgeml.cli.progress_view import RichProgress
 from edgeml.compiler.compile import DEFAULT_CALIB_SAMPLES, DEFAULT_VERSION, CompileResult, compile_model
-from edgeml.compiler.explain_report import host_line
+from edgeml.compiler.explain_report import cosine_text, host_line
 from edgeml.compiler.measure import FLOAT
 from edgeml.compiler.pruning.pruning_summary import pruning_rows, recovery_line
 from edgeml.compiler.select_candidate import speed_reference, worst_cosine
@@ -260,7 +260,7 @@ def _render_many(result) -> None:
     )
     for target, r in result.results.items():
         met = r.manifest["metrics"]
-        quality = _acc(met["accuracy"]) if met["accuracy"] is not None else f"{worst_cosine(met['fidelity']):.4f}"
+        quality = _acc(met["accuracy"]) if met["accuracy"] is not None else cosine_text(worst_cosine(met["fidelity"]))
         table.add_row(
             target,
             "[green]ok[/]",
@@ -320,7 +320,7 @@ def _render(result: CompileResult) -> None:
             f"{p50:.3f}",
             f"{ref_p50 / p50:.2f}×",
             _acc(c["accuracy"]),
-            f"{worst_cosine(c['fidelity']):.4f}",
+            cosine_text(worst_cosine(c["fidelity"])),
             verdict,
             style=style,
         )
