@@ -27,7 +27,7 @@ from edgeml.calibration.dataset import Dataset
 from edgeml.output_kinds import is_classifier_output, probability_kind
 from edgeml.runtimes import Session
 
-__all__ = ["DECISION_THRESHOLD", "EVAL_BATCH", "fidelity", "run_dataset", "top1_accuracy"]
+__all__ = ["DECISION_THRESHOLD", "EVAL_BATCH", "cosine_text", "fidelity", "run_dataset", "top1_accuracy"]
 
 EVAL_BATCH = 64
 DECISION_THRESHOLD = 0.5  # a probability output's decision: p > 0.5
@@ -53,6 +53,14 @@ def top1_accuracy(outputs: dict[str, np.ndarray], labels: np.ndarray) -> float |
 
 def fidelity(reference: dict[str, np.ndarray], candidate: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
     return {name: _output_fidelity(reference[name], candidate[name]) for name in reference}
+
+
+def cosine_text(value: float | None) -> str:
+    """6 decimals, or as many more as it takes not to print 1.000000 for a cosine below 1."""
+    if value is None:
+        return "—"
+    text = f"{value:.6f}"
+    return f"{value:.9f}" if value < 1 and text == "1.000000" else text
 
 
 def _output_fidelity(ref: np.ndarray, out: np.ndarray) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from edgeml.compiler.evaluate import cosine_text
 from edgeml.compiler.layer_numerics import LayerNumerics
 from edgeml.compiler.measure import FLOAT
 from edgeml.compiler.select_candidate import Budget, Decision, speed_reference, worst_cosine
@@ -129,14 +130,6 @@ def fidelity_cells(f: dict[str, Any]) -> dict[str, str]:
         "max rel err": "—" if rel is None else f"{100 * rel:.2f}%",
         "decisions agree": decisions,
     }
-
-
-def cosine_text(value: float | None) -> str:
-    """6 decimals, or as many more as it takes not to print 1.000000 for a cosine below 1."""
-    if value is None:
-        return "—"
-    text = f"{value:.6f}"
-    return f"{value:.9f}" if value < 1 and text == "1.000000" else text
 
 
 def host_line(host: dict[str, Any]) -> str:

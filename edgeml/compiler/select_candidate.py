@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from edgeml.compiler.evaluate import cosine_text
 from edgeml.compiler.measure import FLOAT
 from edgeml.errors import BudgetError
 
@@ -110,7 +111,7 @@ def budget_verdict(m: dict[str, Any], ref: dict[str, Any], budget: Budget) -> st
         f = m["fidelity"][name]
         where = f"output {name}" + (f" channel {f['worst_channel']}" if f.get("channels", 1) > 1 else "")
         return (
-            f"{where} has cosine {cos:.6f} vs float over all samples, below the {budget.min_cosine:g} floor; "
+            f"{where} has cosine {cosine_text(cos)} vs float over all samples, below the {budget.min_cosine} floor; "
             f"{_figures(f)}"
         )
     return None
@@ -118,9 +119,11 @@ def budget_verdict(m: dict[str, Any], ref: dict[str, Any], budget: Budget) -> st
 
 def _figures(f: dict[str, Any]) -> str:
     """What else moved on that output: SNR and the largest error (absolute, and of the channel's float peak)."""
-    rel = f.get("max_rel_err")
-    rel_text = f" ({100 * rel:.1f}% of its float peak)" if rel is not None else ""
-    return f"SNR {f['sqnr_db']:.1f} dB, max error {f['max_abs_err']:.3g}{rel_text}"
+    parts = [f"SNR {f['sqnr_db']:.1f} dB"] if "sqnr_db" in f else []
+    if "max_abs_err" in f:
+        rel = f" ({100 * f['max_rel_err']:.1f}% of its float peak)" if "max_rel_err" in f else ""
+        parts.append(f"max error {f['max_abs_err']:.3g}{rel}")
+    return ", ".join(parts) or "no other figure"
 
 
 def select_candidate(

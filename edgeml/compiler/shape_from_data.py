@@ -33,7 +33,6 @@ def shape_from_data(recipe: Any, signature: ModelSignature, data: Dataset, targe
         entries.append(f"{spec.name}:{'x'.join(map(str, shape))}")
     option = ",".join(entries)
     note = (
-        f"{target_id}: static input shapes taken from the calibration data ({option}); "
-        f"give -O shape=… to choose others"
+        f"{target_id}: static input shapes taken from the calibration data ({option}); give -O shape=… to choose others"
     )
     return dataclasses.replace(recipe, shape=option), note
