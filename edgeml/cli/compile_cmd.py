@@ -14,7 +14,7 @@ from edgeml.cli.captured_output import captured_output
 from edgeml.cli.output import console, errors_handled, human_size, print_json, print_table, stderr
 from edgeml.cli.progress_view import RichProgress
 from edgeml.compiler.compile import DEFAULT_CALIB_SAMPLES, DEFAULT_VERSION, CompileResult, compile_model
-from edgeml.compiler.explain_report import host_line
+from edgeml.compiler.explain_report import cosine_text, host_line
 from edgeml.compiler.measure import FLOAT
 from edgeml.compiler.pruning.pruning_summary import pruning_rows, recovery_line
 from edgeml.compiler.select_candidate import speed_reference, worst_cosine
@@ -75,13 +75,21 @@ from edgeml.targets.recipe import parse_option_flags
     "--min-cosine",
     type=float,
     default=None,
-    help="Fidelity floor without labels: cosine vs float of every output. [default: 0.99]",
+    help="Fidelity floor without labels: cosine vs float of every channel of every output, over all samples. "
+    "[default: 0.99]",
 )
 @click.option(
     "--min-channel-cosine",
     type=float,
     default=None,
     help="Floor for any single output channel's cosine vs float (a destroyed channel group). [default: 0.9]",
+)
+@click.option(
+    "--min-agreement",
+    type=float,
+    default=None,
+    help="Share of a probability output's decisions (sigmoid: p > 0.5; softmax: top-1) that must agree with "
+    "float, labels or not. [default: 0.99]",
 )
 @click.option("--precision", default=None, help="Pin the precision (fp32, int8-static, int8-dynamic); default auto.")
 @click.option(
@@ -156,6 +164,7 @@ def compile_cmd(
     max_drop,
     min_cosine,
     min_channel_cosine,
+    min_agreement,
     precision,
     option_flags,
     input_flags,
@@ -190,6 +199,7 @@ def compile_cmd(
         max_drop=max_drop,
         min_cosine=min_cosine,
         min_channel_cosine=min_channel_cosine,
+        min_agreement=min_agreement,
         recipe_file=recipe_file,
         options=options,
         cache_dir=cache_dir,
@@ -262,7 +272,7 @@ def _render_many(result) -> None:
     )
     for target, r in result.results.items():
         met = r.manifest["metrics"]
-        quality = _acc(met["accuracy"]) if met["accuracy"] is not None else f"{worst_cosine(met['fidelity']):.4f}"
+        quality = _acc(met["accuracy"]) if met["accuracy"] is not None else cosine_text(worst_cosine(met["fidelity"]))
         table.add_row(
             target,
             "[green]ok[/]",
@@ -322,7 +332,7 @@ def _render(result: CompileResult) -> None:
             f"{p50:.3f}",
             f"{ref_p50 / p50:.2f}×",
             _acc(c["accuracy"]),
-            f"{worst_cosine(c['fidelity']):.4f}",
+            cosine_text(worst_cosine(c["fidelity"])),
             verdict,
             style=style,
         )

@@ -38,7 +38,7 @@ from edgeml.compiler.pruning.prune_model import PruneRequest, prune_model
 from edgeml.compiler.pruning.pruning_summary import pruning_summary
 from edgeml.compiler.recipe_file import RecipeFile, load_recipe_file
 from edgeml.compiler.run_passes import PassRecord, run_passes
-from edgeml.compiler.select_candidate import Budget, Decision
+from edgeml.compiler.select_candidate import DEFAULT_MIN_AGREEMENT, Budget, Decision
 from edgeml.compiler.shape_from_data import shape_from_data
 from edgeml.compiler.tool_versions import tool_versions
 from edgeml.errors import CalibrationError, EdgemlError, ModelIntakeError, TargetError
@@ -103,6 +103,7 @@ def compile_model(
     max_drop: float | None = None,
     min_cosine: float | None = None,
     min_channel_cosine: float | None = None,
+    min_agreement: float | None = None,
     options: dict[str, Any] | None = None,
     recipe_file: str | os.PathLike[str] | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
@@ -130,6 +131,7 @@ def compile_model(
     max_drop = _pick(max_drop, file.budget.get("max_drop"), 1.0)
     min_cosine = _pick(min_cosine, file.budget.get("min_cosine"), 0.99)
     min_channel_cosine = _pick(min_channel_cosine, file.budget.get("min_channel_cosine"), 0.9)
+    min_agreement = _pick(min_agreement, file.budget.get("min_agreement"), DEFAULT_MIN_AGREEMENT)
     calib_samples = _pick(calib_samples, file.calib_samples, DEFAULT_CALIB_SAMPLES)
     target_mod = load_target(target_id)
     recipe = make_recipe(target_mod.Recipe, target_id, target_mod.SPEC.recipe_defaults, options)
@@ -138,7 +140,7 @@ def compile_model(
     release = release if release is not None else _release(version)
     out_path = Path(out) if out else default_out(name, target_id)
     check_output_free(out_path, force)
-    _check_budget(max_drop, min_cosine, min_channel_cosine)
+    _check_budget(max_drop, min_cosine, min_channel_cosine, min_agreement)
     pruning = _prune_request(prune, finetune, finetune_hook, finetune_epochs, file)
     source = identify_source(model)  # NOTE: a missing or unreadable model is the first thing to report
     check_source_kind(target_mod.SPEC, source.kind, source.location)
@@ -166,7 +168,7 @@ def compile_model(
     notes += list(check_report.notes)
     plan = target_mod.plan(proto, recipe, has_calibration=True)
     notes += [n for n in plan.notes if n not in notes]  # NOTE: a plan may repeat what its check reported
-    budget = Budget(max_drop, min_cosine, min_channel_cosine)
+    budget = Budget(max_drop, min_cosine, min_channel_cosine, min_agreement)
     with tempfile.TemporaryDirectory(prefix="edgeml-compile-") as scratch_dir:
         scratch = Path(scratch_dir)
         ctx = PassContext(intake.signature, calib_set, scratch, source)
@@ -269,12 +271,14 @@ def _release(version: str) -> int:
         raise EdgemlError(str(exc), "use a semantic version like 1.2.0, or give --release N") from None
 
 
-def _check_budget(max_drop: float, min_cosine: float, min_channel_cosine: float) -> None:
+def _check_budget(max_drop: float, min_cosine: float, min_channel_cosine: float, min_agreement: float) -> None:
     if not 0 <= max_drop <= 100:
         raise EdgemlError(f"--max-drop {max_drop} is not between 0 and 100 accuracy points")
     for flag, value in (("--min-cosine", min_cosine), ("--min-channel-cosine", min_channel_cosine)):
         if not -1 <= value <= 1:
             raise EdgemlError(f"{flag} {value} is not between -1 and 1")
+    if not 0 <= min_agreement <= 1:
+        raise EdgemlError(f"--min-agreement {min_agreement} is not a share between 0 and 1", "e.g. 0.99 for 99 %")
 
 
 def _default_signing_key(notes: list[str]):
@@ -374,7 +378,9 @@ def _check_target(target_mod, model: Blob, recipe, cache: ContentCache, progress
     for note in report.notes:
         progress.note(note)
     if not report.ok:
-        details = "; ".join(f"{i.node} [{i.op}] breaks {i.rule}: {i.detail}" for i in report.issues[:8])
+        details = "; ".join(
+            f"{i.node}{f' [{i.op}]' * bool(i.op)} breaks {i.rule}: {i.detail}" for i in report.issues[:8]
+        )
         fixes = [i.fix for i in report.issues if i.fix]
         raise TargetError(
             f"target {target_mod.SPEC.id} cannot run this model: {details}",

@@ -31,7 +31,7 @@ __all__ = ["FLOAT", "SELF_TEST_SAMPLES", "WHOLE_FEED", "Measurements", "measure"
 FLOAT = "float"  # the source model as given: the reference every candidate is compared with
 SELF_TEST_SAMPLES = 8
 WHOLE_FEED = "feed/whole"  # in a self-test .npz: the inputs are one feed, run as it is (no batch slicing)
-MEASURE_VERSION = 2  # 2: negligible channels count as equal; per-build io
+MEASURE_VERSION = 3  # 2: negligible channels count as equal; per-build io. 3: figures over all samples
 
 
 @dataclass(frozen=True)

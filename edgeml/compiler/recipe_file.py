@@ -6,6 +6,7 @@
     max_drop = 1.0
     min_cosine = 0.99
     min_channel_cosine = 0.9
+    min_agreement = 0.99
     [options]            # the target's options (`edgeml targets --options TARGET`)
     calibrate_method = "entropy"
     [prune]              # optional: PyTorch sources only (see `edgeml compile --help`)
@@ -41,7 +42,7 @@ __all__ = ["RecipeFile", "load_recipe_file"]
 
 _TOP = {"target", "calib_samples", "budget", "options", "prune", "inputs"}
 _PRUNE = {"spec", "finetune", "hook", "epochs"}
-_BUDGET = {"max_drop", "min_cosine", "min_channel_cosine"}
+_BUDGET = {"max_drop", "min_cosine", "min_channel_cosine", "min_agreement"}
 
 
 @dataclass(frozen=True)
