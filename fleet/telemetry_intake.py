@@ -59,7 +59,7 @@ class TelemetryIntake:
         drift = {n: {str(i): list(c) for i, c in f.items()} for n, f in t.drift.items()}
         with self.db.transaction() as tx:
             cur = tx.execute(
-                "INSERT OR IGNORE INTO telemetry VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO telemetry VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
                 (
                     device_id,
                     t.seq,
