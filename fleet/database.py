@@ -128,6 +128,8 @@ class Cursor(Protocol):
 
     def fetchall(self) -> list[Any]: ...
 
+    def fetchmany(self, size: int) -> list[Any]: ...
+
     def __iter__(self) -> Iterator[Any]: ...
 
 
@@ -136,6 +138,8 @@ class Connection(Protocol):
     Rows index by position and by column name (`row[0]`, `row["state"]`, `dict(row)`)."""
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor: ...
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> Any: ...
 
 
 def backend_of(target: str | Path) -> str:

@@ -125,6 +125,10 @@ class _Translated:
     def execute(self, sql: str, params: Sequence[Any] = ()):
         return self._conn.execute(_placeholders(sql), tuple(params))
 
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        with self._conn.cursor() as cur:
+            cur.executemany(_placeholders(sql), rows)
+
 
 @functools.lru_cache(maxsize=1024)
 def _placeholders(sql: str) -> str:

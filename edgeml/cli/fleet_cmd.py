@@ -13,6 +13,7 @@ import click
 from rich.table import Table
 
 from edgeml.cli.fleet_common import fleet_options, open_fleet
+from edgeml.cli.fleet_db_cmd import db
 from edgeml.cli.fleet_experiment_cmd import experiment, retrain
 from edgeml.cli.fleet_http_cmd import StopRequest, http, http_options, start_http
 from edgeml.cli.fleet_rollout_cmd import rollout
@@ -273,5 +274,5 @@ def _parse_fault(text: str):
     return version.removeprefix("version="), Fault(**values)
 
 
-for _group in (tag, rollout, experiment, retrain, http):
+for _group in (tag, rollout, experiment, retrain, http, db):
     fleet.add_command(_group)
