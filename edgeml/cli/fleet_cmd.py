@@ -45,7 +45,12 @@ def fleet() -> None:
     help="Chunk bytes per second the broker may send to all fetching devices together: each artifact stream "
     "is paced at this / its devices. Set it to what the broker and its network can carry.",
 )
-@click.option("--share-group", default=None, help="MQTT 5 shared-subscription group, to run several instances.")
+@click.option(
+    "--share-group",
+    default=None,
+    help="Run several instances on one fleet (needs --db postgresql://…): the broker splits the intake over "
+    "the group (MQTT 5 shared subscriptions) and one instance at a time drives rollouts.",
+)
 @click.option("--tls-ca", default=None, help="CA file for mqtts://.")
 @click.option("--tls-cert", default=None, help="Client certificate.")
 @click.option("--tls-key", default=None, help="Client certificate key.")
@@ -58,15 +63,22 @@ def serve(
     db, store, key, broker, port, chunk_size, egress_mib_s, share_group, tls_ca, tls_cert, tls_key, http_listen, **http
 ) -> None:
     """Run the fleet service until interrupted (Ctrl-C): intake, chunk serving, rollout steps; with --http,
-    the HTTP API too (docs/openapi.yaml)."""
+    the HTTP API too (docs/openapi.yaml).
+
+    One instance per SQLite database (a second is refused). On PostgreSQL, several instances with the same
+    --share-group serve one fleet: all take intake, one at a time (the lease holder) steps rollouts,
+    deadlines, retraining scans and chunk streams; if it dies another takes over within about 2 s."""
     from edgeml.fleet import FleetService
     from edgeml.fleet.embedded_broker import EmbeddedBroker
+    from edgeml.fleet.instance_lease import open_lease
     from edgeml.transport.mqtt_transport import MqttTransport, TlsConfig
 
     api = None
     if http_listen is None and (http["token_file"] or http["read_token_file"]):
         raise click.UsageError("--http-token-file is for the HTTP API: add --http 127.0.0.1:8080 to serve it")
     stop = StopRequest()  # NOTE: before anything starts, so a SIGTERM while starting still stops cleanly
+    state = open_fleet(db, store, key)
+    lease = open_lease(state.db, share_group)  # NOTE: before anything listens: a refused instance starts nothing
     if http_listen is not None:  # NOTE: first, so a missing token or a taken port stops us before the broker starts
         api = start_http(http_listen, db, store, key, **http)
     embedded = None
@@ -80,20 +92,24 @@ def serve(
         )
     tls = TlsConfig(tls_ca, tls_cert, tls_key) if (tls_ca or tls_cert) else None
     service = FleetService(
-        open_fleet(db, store, key),
+        state,
         MqttTransport(broker, f"edgeml-fleet-{os.getpid()}", tls=tls),
         chunk_size=chunk_size,
         share_group=share_group,
         egress_bytes_s=egress_mib_s * 2**20,
+        lease=lease,
     )
     service.start()
-    console.print(f"[green]✓[/] fleet serving on {broker} (database {db}, store {store}); Ctrl-C stops")
+    console.print(f"[green]✓[/] fleet serving on {broker} (database {state.db.url}, store {store}); Ctrl-C stops")
+    if share_group is not None:
+        console.print(f"[green]✓[/] one of the --share-group {share_group} instances (pid {os.getpid()})")
     if api is not None:
         console.print(f"[green]✓[/] HTTP API on {api.url}/v1 (bearer token; docs/openapi.yaml)")
     stop.wait()
     if api is not None:
         api.stop()
     service.stop()
+    lease.close()
     if embedded is not None:
         embedded.stop()
     console.print("fleet stopped")
