@@ -63,6 +63,11 @@ log = logging.getLogger(__name__)
 DESIRED_TTL_S = 24 * 3600
 RETRAIN_SCAN_S = 60.0
 CHUNK_PACE_S = 0.01
+# NOTE: with --share-group the broker hands each message to one instance, and a killed instance loses what it had
+# received but not yet applied. Statuses and events (few, and what rollouts move on) go to every instance
+# instead: applying them is idempotent, so one lost with an instance is still applied by another. Chunk requests
+# too: only the leader streams. Hellos and telemetry (the bulk) stay split.
+EVERY_INSTANCE = (Kind.STATUS, Kind.EVENT, Kind.CHUNK_REQUEST)
 
 
 class Fleet:
@@ -109,7 +114,7 @@ class FleetService:
         self._worker: threading.Thread | None = None
 
     def start(self, connect_timeout: float = 10.0, worker: bool = True) -> None:
-        for topic_filter in fleet_subscriptions(self.share_group, every_instance=(Kind.CHUNK_REQUEST,)):
+        for topic_filter in fleet_subscriptions(self.share_group, every_instance=EVERY_INSTANCE):
             self.transport.subscribe(topic_filter, self._receive)
         self.transport.connect(connect_timeout)
         if not worker:
