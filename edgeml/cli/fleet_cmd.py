@@ -227,45 +227,50 @@ def acl(db, store, key, out, extra, fleet_user) -> None:
 )
 @click.option("--duration", default="10m", show_default=True, help="How long to run.")
 @click.option("--prefix", default="sim", show_default=True, help="Device id prefix.")
+@click.option(
+    "--processes",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Worker processes, each with its share of the devices (one process carries about a thousand).",
+)
+@click.option("--until", "until_sha", default=None, metavar="SHA256", help="Stop once every device runs this.")
 @click.option("--json", "as_json", is_flag=True)
 @errors_handled
 def simulate_cmd(
-    n, target, broker, pubkey, disconnect_rate, latency_ms, drift, faults, duration, prefix, as_json
-) -> None:
-    """Run simulated devices that speak the real protocol (asyncio, one connection each). Each keeps the
-    manifest of the artifact it installed and reports latency, errors and input histograms over its
-    reference bins."""
-    import asyncio
+    n, target, broker, pubkey, disconnect_rate, latency_ms, drift, faults, duration, prefix, processes, until_sha,
+    as_json,
+) -> None:  # fmt: skip
+    """Run simulated devices that speak the real protocol (asyncio, one connection each; --processes N splits
+    them over N processes). Each keeps the manifest of the artifact it installed and reports latency, errors
+    and input histograms over its reference bins. Ctrl-C stops and still prints the report."""
     from dataclasses import asdict
 
     from edgeml.artifact import load_public_key
     from edgeml.fleet.rollout_plan import parse_duration
     from edgeml.fleet.simulated_device import check_drift
-    from edgeml.fleet.simulation import simulate
+    from edgeml.fleet.simulation_processes import simulate_processes
 
     check_drift(drift, "--drift")
     parsed = dict(_parse_fault(f) for f in faults)
-    console.print(f"[dim]{n} simulated {target} device(s) on {broker} for {duration}; Ctrl-C stops[/]")
-    report = asyncio.run(
-        simulate(
-            broker,
-            n,
-            target,
-            load_public_key(pubkey),
-            duration_s=parse_duration(duration),
-            disconnect_rate=disconnect_rate,
-            latency_ms=latency_ms,
-            drift=drift,
-            faults=parsed,
-            prefix=prefix,
-        )
-    )
-    if as_json:
-        print_json(asdict(report))
-        return
     console.print(
-        f"devices by version: {report.versions}; disconnects {report.disconnects}; "
-        f"corrupt installs {report.corrupt_installs}"
+        f"[dim]{n} simulated {target} device(s) in {processes} process(es) on {broker} for {duration}; "
+        "Ctrl-C stops and reports[/]"
+    )
+    report = simulate_processes(
+        broker, n, processes, target, load_public_key(pubkey), parse_duration(duration), until_sha=until_sha,
+        disconnect_rate=disconnect_rate, latency_ms=latency_ms, drift=drift, faults=parsed, prefix=prefix,
+    )  # fmt: skip
+    if as_json:
+        print_json(asdict(report) | {"kib_per_device": round(report.kib_per_device, 1)})
+        return
+    ended = "interrupted (Ctrl-C) after" if report.interrupted else "ran"
+    console.print(
+        f"{ended} {report.seconds:.0f} s: devices by version {report.versions}"
+        + (f"; converged {report.converged}/{report.devices}" if until_sha else "")
+        + f"; disconnects {report.disconnects}; corrupt installs {report.corrupt_installs}; "
+        f"received {report.received_bytes / 2**20:.1f} MiB; memory {report.kib_per_device:.0f} KiB per device "
+        f"(peak RSS {report.peak_rss_mib:.0f} MiB over {report.processes} process(es))"
     )
 
 
