@@ -168,9 +168,20 @@ class Database:
         return super().__new__(cls)
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[Connection]:
+    def transaction(self, exclusive: bool = True, durable: bool = True) -> Iterator[Connection]:
+        """All or nothing. `exclusive=False`: the body only writes rows whose result does not depend on what
+        it read (an idempotent insert, an upsert, one UPDATE), so it need not wait for the writers' turn:
+        intake from several instances commits in parallel. `durable=False`: a crash of the database server
+        may lose it (telemetry, counters); it is never half-applied. SQLite ignores both (one writer, and
+        its WAL with synchronous=NORMAL is already that durable)."""
         raise NotImplementedError
         yield
+
+    def batch(self) -> contextlib.AbstractContextManager[Connection]:
+        """One transaction around many: each transaction opened inside it (by this thread) is a savepoint, all
+        or nothing on its own, and all commit together: one commit (one disk flush) for a burst of intake.
+        The writers' turn is taken by the first inner transaction that needs it, and held to the end."""
+        return self.transaction(exclusive=False)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         raise NotImplementedError

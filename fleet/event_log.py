@@ -16,7 +16,7 @@ class EventLog:
 
     def record(self, device_id: str, e: Event) -> bool:
         """Store an event; False when this (device, seq) was already stored (a redelivery)."""
-        with self.db.transaction() as tx:
+        with self.db.transaction(exclusive=False) as tx:  # NOTE: an idempotent insert: no writers' turn needed
             cur = tx.execute(
                 "INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
                 (device_id, e.seq, e.at, e.kind, e.step, int(e.ok), e.reason, e.artifact, e.release, e.rollout_id),
@@ -24,7 +24,7 @@ class EventLog:
             return cur.rowcount == 1
 
     def reject(self, reason: str) -> None:
-        with self.db.transaction() as tx:
+        with self.db.transaction(exclusive=False, durable=False) as tx:  # NOTE: a counter, one atomic upsert
             tx.execute(
                 "INSERT INTO rejected VALUES (?, 1) ON CONFLICT(reason) DO UPDATE SET count=rejected.count+1",
                 (reason,),

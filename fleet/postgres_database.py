@@ -74,6 +74,7 @@ class PostgresDatabase(Database):
         self.url = str(target)
         self._lock = threading.RLock()
         self._conn = None
+        self._depth, self._locked = 0, False  # NOTE: nesting of the open transaction; the writers' lock held
         self._connection()
         self._migrate()
 
@@ -84,19 +85,35 @@ class PostgresDatabase(Database):
         return self._conn
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[_Translated]:
-        """BEGIN; the writers' lock; … COMMIT, or ROLLBACK on any error: all or nothing."""
+    def transaction(self, exclusive: bool = True, durable: bool = True) -> Iterator[_Translated]:
+        """BEGIN; the writers' lock (unless not `exclusive`); … COMMIT, or ROLLBACK on any error."""
         psycopg = _psycopg()
         with self._lock:
+            outer, took_lock = self._depth == 0, False
             try:
-                conn = self._connection()
-                with conn.transaction():
-                    conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (self._namespace, WRITER_LOCK))
-                    tx = _Translated(conn)
-                    self._check_fence(tx)
-                    yield tx
+                conn = self._connection() if outer else self._conn
+                with conn.transaction():  # NOTE: inside another transaction of this thread: a SAVEPOINT
+                    self._depth += 1
+                    try:
+                        if exclusive and not self._locked:
+                            conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (self._namespace, WRITER_LOCK))
+                            self._locked = took_lock = True
+                        if not durable and outer:
+                            conn.execute("SET LOCAL synchronous_commit = off")
+                        tx = _Translated(conn)
+                        self._check_fence(tx)
+                        yield tx
+                    except BaseException:
+                        if took_lock:
+                            self._locked = False  # NOTE: a rolled-back savepoint releases what it locked
+                        raise
+                    finally:
+                        self._depth -= 1
             except psycopg.Error as exc:
                 raise _error(self.url, exc) from exc
+            finally:
+                if outer:
+                    self._locked = False
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         psycopg = _psycopg()

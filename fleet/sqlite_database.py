@@ -28,6 +28,7 @@ class SqliteDatabase(Database):
         self.path = sqlite_path(target)
         self.url = str(self.path)
         self._lock = threading.RLock()  # NOTE: one writer; SQLite connections are shared across threads here
+        self._depth = 0  # NOTE: nesting of the open transaction (inner ones are savepoints)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(self.path, timeout=5.0, check_same_thread=False, isolation_level=None)
@@ -43,13 +44,18 @@ class SqliteDatabase(Database):
             ) from exc
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self, exclusive: bool = True, durable: bool = True) -> Iterator[sqlite3.Connection]:
         """BEGIN IMMEDIATE … COMMIT, or ROLLBACK on any error (locked, full disk, a bug): all or nothing."""
         with self._lock:
+            if self._depth:
+                with self._savepoint():
+                    yield self._conn
+                return
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
                 raise _error(self.path, exc) from exc
+            self._depth += 1
             try:
                 self._check_fence(self._conn)
                 yield self._conn
@@ -59,6 +65,25 @@ class SqliteDatabase(Database):
                 if isinstance(exc, sqlite3.OperationalError):
                     raise _error(self.path, exc) from exc
                 raise
+            finally:
+                self._depth -= 1
+
+    @contextlib.contextmanager
+    def _savepoint(self) -> Iterator[None]:
+        """A transaction inside this thread's open one: all or nothing within it, committed with it."""
+        name = f"sp{self._depth}"
+        self._conn.execute(f"SAVEPOINT {name}")
+        self._depth += 1
+        try:
+            self._check_fence(self._conn)
+            yield
+            self._conn.execute(f"RELEASE {name}")
+        except BaseException:
+            self._conn.execute(f"ROLLBACK TO {name}")
+            self._conn.execute(f"RELEASE {name}")
+            raise
+        finally:
+            self._depth -= 1
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with self._lock:

@@ -57,7 +57,7 @@ class TelemetryIntake:
         ground-truth feedback)."""
         labelled, correct = feedback_accuracy(raw)
         drift = {n: {str(i): list(c) for i, c in f.items()} for n, f in t.drift.items()}
-        with self.db.transaction() as tx:
+        with self.db.transaction(exclusive=False, durable=False) as tx:  # NOTE: statistics; idempotent insert
             cur = tx.execute(
                 "INSERT INTO telemetry VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
                 (
