@@ -27,13 +27,12 @@ conditional UPDATE be the whole transition. A missing edge is a bug and raises `
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from edgeml.fleet.database import FleetError
+from edgeml.fleet.database import Connection, FleetError
 
 __all__ = [
     "EXECUTION",
@@ -206,7 +205,7 @@ class Moved:
 
 
 def apply_event(
-    tx: sqlite3.Connection,
+    tx: Connection,
     lifecycle: Lifecycle,
     key: tuple[str, ...],
     event: Enum,

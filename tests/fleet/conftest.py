@@ -28,11 +28,12 @@ def hotfix(tmp_path_factory, keypair):
 
 
 @pytest.fixture
-def fleet(tmp_path, keypair):
+def fleet(tmp_path, keypair, db_url):
+    """A fleet on a fresh database: each test that uses it runs on SQLite and on PostgreSQL."""
     from edgeml.artifact import load_private_key
     from edgeml.fleet import Fleet
 
-    f = Fleet(tmp_path / "fleet.sqlite", tmp_path / "store", load_private_key(keypair[0]))
+    f = Fleet(db_url, tmp_path / "store", load_private_key(keypair[0]))
     yield f
     f.db.close()
 

@@ -19,7 +19,7 @@ NOW = 1_800_000_000.0
 @pytest.fixture
 def second(fleet, keypair):
     """Another Fleet on the same database and store: the operator's CLI, or a second service instance."""
-    other = Fleet(fleet.db.path, fleet.artifacts.root, load_private_key(keypair[0]))
+    other = Fleet(fleet.db.url, fleet.artifacts.root, load_private_key(keypair[0]))
     yield other
     other.db.close()
 
