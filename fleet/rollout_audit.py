@@ -30,6 +30,9 @@ class RolloutAudit:
 
     def of(self, rollout_id: str) -> list[dict[str, Any]]:
         rows = self.db.query(
-            "SELECT at, kind, actor, detail FROM rollout_events WHERE rollout_id=? ORDER BY at, rowid", (rollout_id,)
+            # NOTE: portable (no rowid in PostgreSQL); "created" comes first even at the same instant as a step
+            "SELECT at, kind, actor, detail FROM rollout_events WHERE rollout_id=? "
+            "ORDER BY at, CASE kind WHEN 'created' THEN 0 ELSE 1 END",
+            (rollout_id,),
         )
         return [dict(r) for r in rows]
