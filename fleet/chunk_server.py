@@ -126,7 +126,9 @@ class ChunkServer:
     def _publish(self, artifact: str, stream: _Stream, now: float) -> int:
         layout, sent = stream.layout, 0
         topic = artifact_chunks_topic(artifact)
-        order = sorted(stream.wanted, key=lambda i: (i < stream.cursor, i))  # from the cursor on, then wrap
+        # NOTE: first sends before re-sends, each from the cursor on, then wrapping: a re-send reaches every
+        # device on the stream, so it waits until the chunks nobody has yet went out (and most devices finished)
+        order = sorted(stream.wanted, key=lambda i: ((artifact, i) in self._last_sent, i < stream.cursor, i))
         if stream.tokens < layout.span(order[0])[1]:
             return 0  # NOTE: flush runs every few ms while chunks wait: no file open until one may go
         with open(self.store.path(artifact), "rb") as f:

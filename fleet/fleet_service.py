@@ -58,6 +58,7 @@ log = logging.getLogger(__name__)
 DESIRED_TTL_S = 24 * 3600
 RETRAIN_SCAN_S = 60.0
 CHUNK_PACE_S = 0.01
+PARKED_STATUSES = 10_000  # statuses of devices whose hello has not arrived yet, at most
 
 
 class Fleet:
@@ -97,6 +98,7 @@ class FleetService:
         self.share_group = share_group
         self._inbox: queue.Queue = queue.Queue(maxsize=100_000)
         self._published: dict[str, int] = {}
+        self._parked: dict[str, Status] = {}  # device id → its latest status, received before its hello
         self._last_scan = 0.0
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
@@ -211,10 +213,22 @@ class FleetService:
         # NOTE: decode_published already refused a hello whose device_id differs from its topic's
         self.fleet.devices.on_hello(hello, now)
         self._published.pop(device_id, None)  # NOTE: (re)send its desired state on every hello
+        parked = self._parked.pop(device_id, None)
+        if parked is not None:
+            self._on_status(device_id, parked, now)
+
+    def _park(self, device_id: str, status: Status) -> None:
+        """Keep the status of a device not registered yet until its (retained) hello arrives: a fleet that
+        subscribes after devices connected may get a status before the hello, whatever the broker's order."""
+        self._parked.pop(device_id, None)
+        self._parked[device_id] = status
+        while len(self._parked) > PARKED_STATUSES:
+            del self._parked[next(iter(self._parked))]
 
     def _on_status(self, device_id: str, status: Status, now: float) -> None:
         if not self.fleet.devices.on_status(device_id, status, now):
             self.fleet.events.reject("unknown_device")
+            self._park(device_id, status)
             return
         if status.state != "downloading":
             self.chunks.forget(device_id)

@@ -87,6 +87,7 @@ class _Download:
     received: set[int] = field(default_factory=set)
     early: dict[int, bytes] = field(default_factory=dict)  # arrived ahead of the next index to hash
     next_index: int = 0
+    highest: int = -1
     size: int = 0
     hasher: hashlib._Hash = field(default_factory=hashlib.sha256)
     manifest: TarMemberTap = field(default_factory=lambda: TarMemberTap(MANIFEST_NAME, MANIFEST_LIMIT))
@@ -94,6 +95,7 @@ class _Download:
 
     def add(self, index: int, payload: bytes) -> None:
         self.received.add(index)
+        self.highest = max(self.highest, index)
         self.early[index] = payload
         while self.next_index in self.early:
             data = self.early.pop(self.next_index)
@@ -131,7 +133,7 @@ class SimulatedDevice:
 
     def announce(self) -> None:
         hello = Hello(self.device_id, self.target, "sim-0.1", 10**9, {"onnxruntime": "sim"}, self.current)
-        self.transport.publish(hello_topic(self.device_id), encode(hello), qos=1)
+        self.transport.publish(hello_topic(self.device_id), encode(hello), qos=1, retain=True)  # NOTE: docs/protocol.md
         self.publish_status("committed" if self.current else "idle")
 
     def publish_status(self, state: str) -> None:
@@ -165,11 +167,18 @@ class SimulatedDevice:
         self.publish_status("downloading")
         self.request_missing()
 
-    def request_missing(self) -> None:
+    def request_missing(self, gaps: bool = True) -> None:
+        """Ask for the next WINDOW chunks it lacks: from the first gap on (`gaps`), or, while its stream flows,
+        from past the highest chunk it holds, so that the gaps a disconnect left are re-sent when the stream
+        has gone quiet, to the few devices still fetching then, not to every device on the stream now."""
         d = self.download
         if d is None:
             return
-        missing = [i for i in range(d.desired.artifact.chunk_count) if i not in d.received][:WINDOW]
+        count = d.desired.artifact.chunk_count
+        start = 0 if gaps else d.highest + 1
+        missing = [i for i in range(start, count) if i not in d.received][:WINDOW]
+        if not missing:
+            missing = [i for i in range(count) if i not in d.received][:WINDOW]
         request = ChunkRequest.for_indices(d.desired.artifact.sha256, d.desired.artifact.chunk_size, missing)
         self.transport.publish(chunk_request_topic(self.device_id), encode(request), qos=1)
 
@@ -189,7 +198,7 @@ class SimulatedDevice:
         if len(d.received) == d.desired.artifact.chunk_count:
             self._finish(d)
         elif len(d.received) % WINDOW == 0:
-            self.request_missing()
+            self.request_missing(gaps=False)
 
     def poll(self, quiet_s: float = 2.0) -> None:
         """Re-request what is missing when the stream went quiet (a disconnect, a lost window)."""

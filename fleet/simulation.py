@@ -75,7 +75,7 @@ class _AioLink:
             username=self.url.username,
             password=self.url.password,
             keepalive=30,
-            max_queued_incoming_messages=256,
+            max_queued_incoming_messages=0,  # NOTE: unbounded: a full queue would drop acknowledged QoS 1 messages
         ) as client:
             self._client = client
             for topic_filter in self._handlers:

@@ -75,7 +75,7 @@ def serve(
         embedded.start()
         broker = embedded.url
         console.print(
-            f"[yellow]•[/] no --broker given: started an embedded MQTT broker (amqtt) on {broker} "
+            f"[yellow]•[/] no --broker given: started an embedded MQTT broker ({embedded.kind}) on {broker} "
             "— fine for trying edgeml on one machine; use Mosquitto, EMQX or HiveMQ in production"
         )
     tls = TlsConfig(tls_ca, tls_cert, tls_key) if (tls_ca or tls_cert) else None

@@ -131,7 +131,9 @@ def fleet_subscriptions(share_group: str | None = None) -> list[str]:
     if share_group is None:
         return filters
     group = check_device_id(share_group)
-    return [f"$share/{group}/{f}" for f in filters]
+    # NOTE: hello stays unshared: brokers send retained messages only to plain subscriptions, and a retained
+    # hello is how a device that connected before the fleet subscribed gets registered (every instance does)
+    return [f if f.endswith("/hello") else f"$share/{group}/{f}" for f in filters]
 
 
 def device_acl(device_id: str) -> list[tuple[str, str]]:
