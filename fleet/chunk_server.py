@@ -5,16 +5,24 @@ in index order, once each, on the stream every fetching device is subscribed to 
 before it asks), so one publish serves them all.
 
 Flow control: the broker copies each publish to every device on the stream, so what it sends per
-second is the stream's rate × the devices fetching. Each stream is paced (a token bucket) at
-`egress_bytes_s / fetchers`, capped at `stream_bytes_s`: the broker's per-client queues stay short,
-a device that cannot keep up loses chunks (the broker drops what overflows its queue) and asks for
-them again, and the stream goes on at the pace of the rest — a slow device never stalls the others.
-A device stops counting as a fetcher when its status leaves "downloading" (`forget`) or after
-`fetcher_ttl_s` without a request.
+second is the stream's rate × the devices fetching. Each stream is paced (a token bucket) at most at
+`egress_bytes_s / fetchers`, capped at `stream_bytes_s`. A device stops counting as a fetcher when its
+status leaves "downloading" (`forget`) or after `fetcher_ttl_s` without a request.
+
+Congestion slows a stream down (AIMD, as TCP does): a device asking for a chunk that was published to it
+(while it fetched) more than `late_s` ago lost it, or has it stuck in a queue — either way the stream runs
+ahead of it. When more than `congested_share` of the fetching devices say so within `adjust_s`, the
+stream's pace halves (down to 1/16 of its ceiling); otherwise it climbs back by 1/8 per `adjust_s`. A few
+slow devices lose chunks and ask again; they do not slow the others down.
+
+Re-sends wait for company: a chunk already published once goes out again when no first publish is
+wanted and at least `resend_share` of the devices fetching now asked for it (or its first ask is
+`resend_wait_s` old). A re-send reaches every device on the stream; by the time it goes, the devices that
+kept up have finished and left, so it reaches the few that missed the chunk (a disconnect, a late start) —
+as a data carousel serves late joiners.
 
 A chunk published less than `dedupe_s` ago is not sent again: a device asking for it was almost always
-subscribed already and has it on the way; one that joined too late asks again once its stream has been
-quiet for a while and is served then. Each request counts at most `window` chunks, so a device that
+subscribed already and has it on the way. Each request counts at most `window` chunks, so a device that
 asks for everything gets it in windows.
 """
 
@@ -44,9 +52,16 @@ class _Stream:
     layout: ChunkLayout
     wanted: set[int] = field(default_factory=set)
     fetchers: dict[str, float] = field(default_factory=dict)  # device id → last request (monotonic)
+    joined: dict[str, float] = field(default_factory=dict)  # device id → when it became a fetcher (fleet clock)
+    lost: dict[str, set[int]] = field(default_factory=dict)  # device id → chunks it lost, each counted once
+    sent_once: set[int] = field(default_factory=set)
+    asks: dict[int, tuple[float, set[str]]] = field(default_factory=dict)  # re-send → (first ask, devices)
     cursor: int = 0  # the next index to consider: passes go round in index order
     tokens: float = 0.0
     refilled: float = 0.0
+    share: float = 1.0  # of the ceiling (`ChunkServer.rate`) the stream goes at: less after losses
+    lossy: set[str] = field(default_factory=set)  # devices that lost a chunk since `adjusted`
+    adjusted: float = 0.0
 
 
 @dataclass
@@ -61,8 +76,15 @@ class ChunkServer:
     stream_bytes_s: float = DEFAULT_STREAM_BYTES_S
     fetcher_ttl_s: float = 60.0
     burst_s: float = 0.25  # a stream may catch up on this much time it sat idle, at most
+    adjust_s: float = 1.0  # how often a stream's pace follows its losses
+    late_s: float = 3.0  # a chunk published this long ago and asked for again was lost (or is stuck)
+    congested_share: float = 0.1  # of the fetching devices losing chunks: the pace halves
+    resend_share: float = 0.5  # of the fetching devices asking for a chunk: it is re-sent
+    resend_wait_s: float = 3.0  # or when its first ask is this old
     pace_clock: Callable[[], float] = time.monotonic  # real time: pacing, whatever the fleet's clock does
     sent_chunks: int = 0
+    resent_chunks: int = 0  # of sent_chunks, those published before on their stream
+    lost_chunks: int = 0  # chunks devices asked for again after they were published to them
     requested_chunks: int = 0
     _streams: dict[str, _Stream] = field(default_factory=dict)
     _last_sent: dict[tuple[str, int], float] = field(default_factory=dict)
@@ -77,14 +99,23 @@ class ChunkServer:
             if not path.exists():
                 return "unknown_artifact"
             layout = ChunkLayout(request.artifact, path.stat().st_size, self.chunk_size)
-            stream = _Stream(layout, tokens=float(self.chunk_size), refilled=self.pace_clock())
+            real = self.pace_clock()
+            stream = _Stream(layout, tokens=float(self.chunk_size), refilled=real, adjusted=real)
             self._streams[request.artifact] = stream
         now = self.clock()
-        wanted = [
-            i
-            for i in itertools.islice(request.indices(), self.window)
-            if i < stream.layout.count and now - self._last_sent.get((request.artifact, i), -1e18) >= self.dedupe_s
-        ]
+        joined = stream.joined.setdefault(device_id, now)
+        wanted = []
+        for i in itertools.islice(request.indices(), self.window):
+            sent = self._last_sent.get((request.artifact, i), -math.inf)
+            if i >= stream.layout.count or now - sent < self.dedupe_s:
+                continue
+            wanted.append(i)
+            if i in stream.sent_once:
+                stream.asks.setdefault(i, (now, set()))[1].add(device_id)
+            if sent >= joined and now - sent >= self.late_s and i not in stream.lost.setdefault(device_id, set()):
+                stream.lost[device_id].add(i)  # NOTE: published while it fetched, and still missing: lost
+                stream.lossy.add(device_id)
+                self.lost_chunks += 1
         stream.wanted.update(wanted)
         stream.fetchers[device_id] = self.pace_clock()
         self.requested_chunks += len(wanted)
@@ -94,6 +125,10 @@ class ChunkServer:
         """`device_id` is not fetching any more (its status left "downloading"): its share goes to the rest."""
         for stream in self._streams.values():
             stream.fetchers.pop(device_id, None)
+            stream.joined.pop(device_id, None)  # NOTE: what it misses until it asks again is not a loss
+            stream.lost.pop(device_id, None)
+            for _, devices in stream.asks.values():
+                devices.discard(device_id)
 
     @property
     def pending(self) -> int:
@@ -115,7 +150,7 @@ class ChunkServer:
                 if not stream.fetchers:
                     del self._streams[artifact]
                 continue
-            rate = self.rate(artifact)
+            rate = self._follow_losses(stream, self.rate(artifact), real)
             cap = max(self.chunk_size, rate * self.burst_s)
             stream.tokens = cap if math.isinf(rate) else min(cap, stream.tokens + (real - stream.refilled) * rate)
             stream.refilled = real
@@ -123,14 +158,45 @@ class ChunkServer:
         self.sent_chunks += sent
         return sent
 
+    def pace(self, artifact: str) -> float:
+        """Bytes per second the artifact's stream goes at now: its ceiling (`rate`), less after losses."""
+        stream = self._streams.get(artifact)
+        return self.rate(artifact) * (stream.share if stream else 1.0)
+
+    def _follow_losses(self, stream: _Stream, ceiling: float, real: float) -> float:
+        """The stream's pace after this `adjust_s`: halved if its devices lost too much, else a step up."""
+        if real - stream.adjusted >= self.adjust_s:
+            lossy = len(stream.lossy & stream.fetchers.keys())
+            if lossy > self.congested_share * len(stream.fetchers):
+                stream.share = max(1 / 16, stream.share / 2)
+                log.info("stream %s…: %d of %d devices fall behind; pace %.2f MiB/s", stream.layout.sha256[:12],
+                         lossy, len(stream.fetchers), ceiling * stream.share / 2**20)  # fmt: skip
+            else:
+                stream.share = min(1.0, stream.share + 1 / 8)
+            stream.lossy.clear()
+            stream.adjusted = real
+        return ceiling * stream.share
+
+    def _order(self, stream: _Stream, now: float) -> list[int]:
+        """Wanted first publishes from the cursor on, then wrapping; else the re-sends that may go."""
+        first = [i for i in stream.wanted if i not in stream.sent_once]
+        if not first:
+            first = [i for i in stream.wanted if self._resend_due(stream, i, now)]
+        return sorted(first, key=lambda i: (i < stream.cursor, i))
+
+    def _resend_due(self, stream: _Stream, index: int, now: float) -> bool:
+        asked, devices = stream.asks.get(index, (now, set()))
+        share = sum(1 for d in devices if d in stream.fetchers) / max(1, len(stream.fetchers))
+        return share >= self.resend_share or now - asked >= self.resend_wait_s
+
     def _publish(self, artifact: str, stream: _Stream, now: float) -> int:
         layout, sent = stream.layout, 0
         topic = artifact_chunks_topic(artifact)
-        # NOTE: first sends before re-sends, each from the cursor on, then wrapping: a re-send reaches every
-        # device on the stream, so it waits until the chunks nobody has yet went out (and most devices finished)
-        order = sorted(stream.wanted, key=lambda i: ((artifact, i) in self._last_sent, i < stream.cursor, i))
-        if stream.tokens < layout.span(order[0])[1]:
-            return 0  # NOTE: flush runs every few ms while chunks wait: no file open until one may go
+        if stream.tokens < min(layout.span(0)[1], layout.span(layout.count - 1)[1]):
+            return 0  # NOTE: flush runs every few ms while chunks wait: no work until one may go
+        order = self._order(stream, now)
+        if not order or stream.tokens < layout.span(order[0])[1]:
+            return 0
         with open(self.store.path(artifact), "rb") as f:
             for index in order:
                 offset, length = layout.span(index)
@@ -142,6 +208,9 @@ class ChunkServer:
                 stream.wanted.discard(index)
                 stream.cursor = index + 1
                 self._last_sent[(artifact, index)] = now
+                self.resent_chunks += index in stream.sent_once
+                stream.sent_once.add(index)
+                stream.asks.pop(index, None)
                 sent += 1
         return sent
 
@@ -149,3 +218,7 @@ class ChunkServer:
         for device_id, seen in list(stream.fetchers.items()):
             if real - seen > self.fetcher_ttl_s:
                 del stream.fetchers[device_id]
+                stream.joined.pop(device_id, None)
+                stream.lost.pop(device_id, None)
+                for _, devices in stream.asks.values():
+                    devices.discard(device_id)

@@ -168,17 +168,22 @@ class SimulatedDevice:
         self.request_missing()
 
     def request_missing(self, gaps: bool = True) -> None:
-        """Ask for the next WINDOW chunks it lacks: from the first gap on (`gaps`), or, while its stream flows,
-        from past the highest chunk it holds, so that the gaps a disconnect left are re-sent when the stream
-        has gone quiet, to the few devices still fetching then, not to every device on the stream now."""
+        """Ask for the first WINDOW chunks it lacks (`gaps`: after a quiet spell), or, while its stream flows,
+        for the next chunks past the highest it holds plus the first few gaps below it: the fleet re-sends
+        those only when its stream has gone quiet (to the few devices still fetching then), and counts
+        them as lost, which slows the stream down if many devices lose chunks."""
         d = self.download
         if d is None:
             return
         count = d.desired.artifact.chunk_count
-        start = 0 if gaps else d.highest + 1
-        missing = [i for i in range(start, count) if i not in d.received][:WINDOW]
-        if not missing:
+        if gaps:
             missing = [i for i in range(count) if i not in d.received][:WINDOW]
+        else:
+            below = [i for i in range(d.highest) if i not in d.received][: WINDOW // 4]
+            above = [i for i in range(d.highest + 1, count) if i not in d.received][: WINDOW - len(below)]
+            missing = below + above
+        if not missing:
+            return
         request = ChunkRequest.for_indices(d.desired.artifact.sha256, d.desired.artifact.chunk_size, missing)
         self.transport.publish(chunk_request_topic(self.device_id), encode(request), qos=1)
 
@@ -197,7 +202,7 @@ class SimulatedDevice:
         d.add(chunk.index, chunk.payload)
         if len(d.received) == d.desired.artifact.chunk_count:
             self._finish(d)
-        elif len(d.received) % WINDOW == 0:
+        elif len(d.received) % (WINDOW // 4) == 0:
             self.request_missing(gaps=False)
 
     def poll(self, quiet_s: float = 2.0) -> None:
