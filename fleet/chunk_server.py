@@ -15,15 +15,23 @@ ahead of it. When more than `congested_share` of the fetching devices say so wit
 stream's pace halves (down to 1/16 of its ceiling); otherwise it climbs back by 1/8 per `adjust_s`. A few
 slow devices lose chunks and ask again; they do not slow the others down.
 
-Re-sends wait for company: a chunk already published once goes out again when no first publish is
-wanted and at least `resend_share` of the devices fetching now asked for it (or its first ask is
-`resend_wait_s` old). A re-send reaches every device on the stream; by the time it goes, the devices that
-kept up have finished and left, so it reaches the few that missed the chunk (a disconnect, a late start) —
-as a data carousel serves late joiners.
+Requests clock the stream: first publishes go no further than what all but the slowest tenth of the
+fetching devices asked for (a device asks for the next chunks as it receives, as TCP acknowledges), so the
+stream runs at most a request window ahead of them and their broker queues never hold more than that. The
+devices a desired state was just sent to count as having asked for nothing yet, for up to `join_wait_s`:
+a wave's devices start together instead of the first one running the stream ahead of the rest.
 
-A chunk published less than `dedupe_s` ago is not sent again: a device asking for it was almost always
-subscribed already and has it on the way. Each request counts at most `window` chunks, so a device that
-asks for everything gets it in windows.
+Re-sends wait for company: a chunk already published once goes out again when no first publish is
+wanted and its askers are at least `resend_share` of themselves plus the other devices still busy with
+their first pass (a device that asked for new chunks within `busy_s`), or its first ask is `resend_wait_s`
+old. A re-send reaches every device on the stream; this way it goes when the devices that kept up have
+finished and left, or only wait for their own gaps, so it reaches mostly devices that missed the chunk (a
+disconnect, a late start) — as a data carousel serves late joiners. A device asking for the first time
+for a chunk published while it fetched has it on the way, behind a queue: that ask is not a re-send.
+
+A chunk published less than `dedupe_s` (3 s) ago is not sent again: a device asking for it was almost
+always subscribed already and has it on the way, if behind a queue. Each request counts at most `window`
+chunks, so a device that asks for everything gets it in windows.
 """
 
 from __future__ import annotations
@@ -56,6 +64,7 @@ class _Stream:
     lost: dict[str, set[int]] = field(default_factory=dict)  # device id → chunks it lost, each counted once
     sent_once: set[int] = field(default_factory=set)
     asks: dict[int, tuple[float, set[str]]] = field(default_factory=dict)  # re-send → (first ask, devices)
+    asked: dict[str, tuple[int, float]] = field(default_factory=dict)  # device → (highest index asked, when)
     cursor: int = 0  # the next index to consider: passes go round in index order
     tokens: float = 0.0
     refilled: float = 0.0
@@ -71,7 +80,7 @@ class ChunkServer:
     chunk_size: int
     clock: Callable[[], float] = time.monotonic  # the fleet's clock: dedupe
     window: int = 64
-    dedupe_s: float = 1.0
+    dedupe_s: float = 3.0  # a chunk asked for within this of its publish is on its way: not sent again
     egress_bytes_s: float = DEFAULT_EGRESS_BYTES_S
     stream_bytes_s: float = DEFAULT_STREAM_BYTES_S
     fetcher_ttl_s: float = 60.0
@@ -80,7 +89,11 @@ class ChunkServer:
     late_s: float = 3.0  # a chunk published this long ago and asked for again was lost (or is stuck)
     congested_share: float = 0.1  # of the fetching devices losing chunks: the pace halves
     resend_share: float = 0.5  # of the fetching devices asking for a chunk: it is re-sent
-    resend_wait_s: float = 3.0  # or when its first ask is this old
+    resend_wait_s: float = 30.0  # or when its first ask is this old
+    busy_s: float = 10.0  # a device that asked for new chunks this recently is still busy with its first pass
+    lead_quantile: float = 0.1  # first publishes wait for all but the slowest tenth of the devices fetching
+    lead_stale_s: float = 5.0  # a device that asked for nothing further for this long does not hold a stream
+    join_wait_s: float = 5.0  # a device sent a desired state holds its artifact's stream this long, until it asks
     pace_clock: Callable[[], float] = time.monotonic  # real time: pacing, whatever the fleet's clock does
     sent_chunks: int = 0
     resent_chunks: int = 0  # of sent_chunks, those published before on their stream
@@ -88,6 +101,7 @@ class ChunkServer:
     requested_chunks: int = 0
     _streams: dict[str, _Stream] = field(default_factory=dict)
     _last_sent: dict[tuple[str, int], float] = field(default_factory=dict)
+    _expected: dict[str, dict[str, float]] = field(default_factory=dict)  # artifact → device → desired sent at
 
     def request(self, device_id: str, request: ChunkRequest) -> str | None:
         """Add what `request` lacks to its stream's wanted set; return a rejection reason, or None."""
@@ -104,22 +118,36 @@ class ChunkServer:
             self._streams[request.artifact] = stream
         now = self.clock()
         joined = stream.joined.setdefault(device_id, now)
-        wanted = []
+        before = stream.asked.get(device_id, (-1, 0.0))[0]  # what it asked for up to now
+        wanted, highest = [], -1
         for i in itertools.islice(request.indices(), self.window):
+            highest = i
             sent = self._last_sent.get((request.artifact, i), -math.inf)
             if i >= stream.layout.count or now - sent < self.dedupe_s:
                 continue
+            if i in stream.sent_once and sent >= joined and i > before:
+                continue  # NOTE: published while it fetched and asked for the first time: on its way, behind a queue
             wanted.append(i)
             if i in stream.sent_once:
                 stream.asks.setdefault(i, (now, set()))[1].add(device_id)
             if sent >= joined and now - sent >= self.late_s and i not in stream.lost.setdefault(device_id, set()):
-                stream.lost[device_id].add(i)  # NOTE: published while it fetched, and still missing: lost
+                stream.lost[device_id].add(i)  # NOTE: published while it fetched, asked for again: lost
                 stream.lossy.add(device_id)
                 self.lost_chunks += 1
         stream.wanted.update(wanted)
-        stream.fetchers[device_id] = self.pace_clock()
+        stream.fetchers[device_id] = real = self.pace_clock()
+        if highest > stream.asked.get(device_id, (-1, 0.0))[0]:
+            stream.asked[device_id] = (highest, real)
         self.requested_chunks += len(wanted)
         return None
+
+    def expect(self, artifact: str, device_id: str) -> None:
+        """`device_id` was just sent a desired state for `artifact`: the stream's first chunks wait for it (up to
+        `join_wait_s`), as a wave's devices ask within a few seconds of each other and all need them."""
+        expected = self._expected.setdefault(artifact, {})
+        expected[device_id] = self.pace_clock()
+        if len(expected) > 100_000:  # NOTE: bounded; entries are only useful for join_wait_s anyway
+            del expected[next(iter(expected))]
 
     def forget(self, device_id: str) -> None:
         """`device_id` is not fetching any more (its status left "downloading"): its share goes to the rest."""
@@ -127,6 +155,7 @@ class ChunkServer:
             stream.fetchers.pop(device_id, None)
             stream.joined.pop(device_id, None)  # NOTE: what it misses until it asks again is not a loss
             stream.lost.pop(device_id, None)
+            stream.asked.pop(device_id, None)
             for _, devices in stream.asks.values():
                 devices.discard(device_id)
 
@@ -178,16 +207,35 @@ class ChunkServer:
         return ceiling * stream.share
 
     def _order(self, stream: _Stream, now: float) -> list[int]:
-        """Wanted first publishes from the cursor on, then wrapping; else the re-sends that may go."""
-        first = [i for i in stream.wanted if i not in stream.sent_once]
+        """Wanted first publishes the devices are ready for, from the cursor on, then wrapping; else the
+        re-sends that may go."""
+        lead = self._lead(stream)
+        first = [i for i in stream.wanted if i not in stream.sent_once and i <= lead]
         if not first:
-            first = [i for i in stream.wanted if self._resend_due(stream, i, now)]
+            first = [i for i in stream.wanted if i in stream.sent_once and self._resend_due(stream, i, now)]
         return sorted(first, key=lambda i: (i < stream.cursor, i))
 
+    def _lead(self, stream: _Stream) -> float:
+        """The highest index a first publish may have: what all but the slowest `lead_quantile` of the devices
+        asked for. A device asks for the next chunks as it receives, so its requests clock the stream (as TCP
+        acknowledgements do): the stream runs at most a request window ahead of them, and their broker queues
+        hold at most that much."""
+        real = self.pace_clock()
+        ready = [i for i, at in stream.asked.values() if real - at <= self.lead_stale_s]
+        expected = self._expected.get(stream.layout.sha256, {})
+        ready += [-1 for d, at in expected.items() if d not in stream.asked and real - at <= self.join_wait_s]
+        ready.sort()
+        return ready[int(len(ready) * self.lead_quantile)] if ready else math.inf
+
     def _resend_due(self, stream: _Stream, index: int, now: float) -> bool:
+        """Whether a re-send of `index` would reach mostly devices that need it: its askers are at least
+        `resend_share` of themselves plus the other devices still busy with their first pass (devices that
+        only wait for re-sends of their own gaps lose nothing by receiving it)."""
         asked, devices = stream.asks.get(index, (now, set()))
-        share = sum(1 for d in devices if d in stream.fetchers) / max(1, len(stream.fetchers))
-        return share >= self.resend_share or now - asked >= self.resend_wait_s
+        askers = sum(1 for d in devices if d in stream.fetchers)
+        real = self.pace_clock()
+        busy = sum(1 for d, (_, at) in stream.asked.items() if d not in devices and real - at <= self.busy_s)
+        return askers >= self.resend_share * max(1, askers + busy) or now - asked >= self.resend_wait_s
 
     def _publish(self, artifact: str, stream: _Stream, now: float) -> int:
         layout, sent = stream.layout, 0
@@ -220,5 +268,6 @@ class ChunkServer:
                 del stream.fetchers[device_id]
                 stream.joined.pop(device_id, None)
                 stream.lost.pop(device_id, None)
+                stream.asked.pop(device_id, None)
                 for _, devices in stream.asks.values():
                     devices.discard(device_id)

@@ -192,6 +192,7 @@ class FleetService:
         self.transport.publish(
             desired_topic(row.device_id), encode(sign_desired_state(state, self.fleet.key)), qos=1, retain=True
         )
+        self.chunks.expect(row.artifact_sha, row.device_id)
 
     def _handle(self, topic: str, payload: bytes) -> None:
         try:

@@ -88,6 +88,7 @@ class _Download:
     early: dict[int, bytes] = field(default_factory=dict)  # arrived ahead of the next index to hash
     next_index: int = 0
     highest: int = -1
+    asked: int = -1  # the highest index asked for
     size: int = 0
     hasher: hashlib._Hash = field(default_factory=hashlib.sha256)
     manifest: TarMemberTap = field(default_factory=lambda: TarMemberTap(MANIFEST_NAME, MANIFEST_LIMIT))
@@ -168,10 +169,10 @@ class SimulatedDevice:
         self.request_missing()
 
     def request_missing(self, gaps: bool = True) -> None:
-        """Ask for the first WINDOW chunks it lacks (`gaps`: after a quiet spell), or, while its stream flows,
-        for the next chunks past the highest it holds plus the first few gaps below it: the fleet re-sends
-        those only when its stream has gone quiet (to the few devices still fetching then), and counts
-        them as lost, which slows the stream down if many devices lose chunks."""
+        """Ask for the first WINDOW chunks it lacks (`gaps`: at the start, and after a quiet spell, when what
+        is missing is lost), or, while its stream flows, for new chunks, at most WINDOW past the highest it
+        holds: never again for chunks that may still be on their way (re-sends for other devices arrive out
+        of order), which would have them re-sent to every device on the stream."""
         d = self.download
         if d is None:
             return
@@ -179,11 +180,11 @@ class SimulatedDevice:
         if gaps:
             missing = [i for i in range(count) if i not in d.received][:WINDOW]
         else:
-            below = [i for i in range(d.highest) if i not in d.received][: WINDOW // 4]
-            above = [i for i in range(d.highest + 1, count) if i not in d.received][: WINDOW - len(below)]
-            missing = below + above
+            ahead = range(max(d.highest, d.asked) + 1, min(count, d.highest + 1 + WINDOW))
+            missing = [i for i in ahead if i not in d.received]
         if not missing:
             return
+        d.asked = max(d.asked, missing[-1])
         request = ChunkRequest.for_indices(d.desired.artifact.sha256, d.desired.artifact.chunk_size, missing)
         self.transport.publish(chunk_request_topic(self.device_id), encode(request), qos=1)
 
@@ -196,9 +197,9 @@ class SimulatedDevice:
             return
         if d is None or chunk.layout != d.desired.artifact.layout():
             return
-        d.last_progress = time.monotonic()  # NOTE: any chunk of ours counts: a busy stream is no reason to ask again
         if chunk.index in d.received:
-            return
+            return  # NOTE: no progress: a stream busy with re-sends for others is no reason not to ask for our gaps
+        d.last_progress = time.monotonic()
         d.add(chunk.index, chunk.payload)
         if len(d.received) == d.desired.artifact.chunk_count:
             self._finish(d)
