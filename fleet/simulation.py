@@ -25,6 +25,7 @@ from edgeml.transport import Handler, Will, parse_broker_url
 __all__ = ["SimulationReport", "simulate"]
 
 log = logging.getLogger(__name__)
+QUIET_S = 5.0  # no new chunk for this long: ask again for what is missing (longer than a device's: one loop for all)
 
 
 class _AioLink:
@@ -75,6 +76,7 @@ class _AioLink:
             username=self.url.username,
             password=self.url.password,
             keepalive=30,
+            timeout=120,  # NOTE: hundreds of devices share one loop: a slow ack is no reason to drop the connection
             max_queued_incoming_messages=0,  # NOTE: unbounded: a full queue would drop acknowledged QoS 1 messages
         ) as client:
             self._client = client
@@ -204,7 +206,7 @@ async def simulate(
                 drops[i].set()
                 report.disconnects += 1
             if links[i].connected:
-                d.poll(quiet_s=2.0)
+                d.poll(quiet_s=QUIET_S)
         if time.monotonic() - last_telemetry >= telemetry_period_s:
             last_telemetry = time.monotonic()
             for link, d in zip(links, devices, strict=True):
