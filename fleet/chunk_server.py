@@ -88,7 +88,7 @@ class ChunkServer:
     adjust_s: float = 1.0  # how often a stream's pace follows its losses
     late_s: float = 3.0  # a chunk published this long ago and asked for again was lost (or is stuck)
     congested_share: float = 0.1  # of the fetching devices losing chunks: the pace halves
-    resend_share: float = 0.5  # of the fetching devices asking for a chunk: it is re-sent
+    resend_share: float = 0.5  # askers of a chunk, of themselves plus the devices still busy: it is re-sent
     resend_wait_s: float = 30.0  # or when its first ask is this old
     busy_s: float = 10.0  # a device that asked for new chunks this recently is still busy with its first pass
     lead_quantile: float = 0.1  # first publishes wait for all but the slowest tenth of the devices fetching

@@ -92,6 +92,7 @@ class _AioLink:
             drop.clear()
 
     async def _send(self, client: aiomqtt.Client) -> None:
+        in_flight: set[asyncio.Task] = set()
         while True:
             item = await self._outbox.get()
             kind, topic, payload, qos, retain = item
@@ -100,11 +101,18 @@ class _AioLink:
                     await client.subscribe(topic, qos=qos)
                 elif kind == "unsub":
                     await client.unsubscribe(topic)
-                else:
-                    await client.publish(topic, payload, qos=qos, retain=retain)
+                else:  # NOTE: not awaited one by one: a device's requests and statuses must not queue behind acks
+                    task = asyncio.create_task(client.publish(topic, payload, qos=qos, retain=retain))
+                    in_flight.add(task)
+                    task.add_done_callback(lambda t, item=item: self._published(t, item, in_flight))
             except aiomqtt.MqttError:
                 self._requeue(item)  # NOTE: kept for the next connection, like paho's offline queue
                 return
+
+    def _published(self, task: asyncio.Task, item: tuple, in_flight: set[asyncio.Task]) -> None:
+        in_flight.discard(task)
+        if not task.cancelled() and isinstance(task.exception(), aiomqtt.MqttError):
+            self._outbox.put_nowait(item)  # NOTE: sent again on the next connection
 
     def _requeue(self, item: tuple) -> None:
         rest = [item]
