@@ -158,6 +158,8 @@ class ChunkServer:
             stream.asked.pop(device_id, None)
             for _, devices in stream.asks.values():
                 devices.discard(device_id)
+        for expected in self._expected.values():
+            expected.pop(device_id, None)  # NOTE: it has the artifact, or gave up: no reason to hold a stream for it
 
     @property
     def pending(self) -> int:
