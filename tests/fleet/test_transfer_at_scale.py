@@ -60,7 +60,8 @@ def test_a_fleet_with_disconnects_receives_close_to_the_bytes_it_needs(tmp_path,
     finally:
         service.stop()
     assert report.converged == DEVICES and report.corrupt_installs == 0
-    assert report.disconnects == DEVICES // 5
+    assert 0 < report.disconnects <= DEVICES // 5  # each of 8 drops once if sampled mid-download
     assert "queue is full" not in caplog.text, "a client queue dropped acknowledged chunks"
     ratio = report.received_bytes / (published["size"] * DEVICES)
     assert ratio <= 1.6, f"devices received {ratio:.2f}× the bytes they needed"
+    print(f"wire ratio {ratio:.3f} with {report.disconnects} disconnects")
