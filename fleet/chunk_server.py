@@ -15,19 +15,19 @@ ahead of it. When more than `congested_share` of the fetching devices say so wit
 stream's pace halves (down to 1/16 of its ceiling); otherwise it climbs back by 1/8 per `adjust_s`. A few
 slow devices lose chunks and ask again; they do not slow the others down.
 
-Requests clock the stream: first publishes go no further than what all but the slowest tenth of the
+Requests clock the stream: first publishes go no further than what all but the slowest 2 % of the
 fetching devices asked for (a device asks for the next chunks as it receives, as TCP acknowledges), so the
 stream runs at most a request window ahead of them and their broker queues never hold more than that. The
 devices a desired state was just sent to count as having asked for nothing yet, for up to `join_wait_s`:
 a wave's devices start together instead of the first one running the stream ahead of the rest.
 
 Re-sends wait for company: a chunk already published once goes out again when no first publish is
-wanted and its askers are at least `resend_share` of themselves plus the other devices still busy with
-their first pass (a device that asked for new chunks within `busy_s`), or its first ask is `resend_wait_s`
-old. A re-send reaches every device on the stream; this way it goes when the devices that kept up have
-finished and left, or only wait for their own gaps, so it reaches mostly devices that missed the chunk (a
-disconnect, a late start) — as a data carousel serves late joiners. A device asking for the first time
-for a chunk published while it fetched has it on the way, behind a queue: that ask is not a re-send.
+wanted and its askers are at least `resend_share` of themselves plus the devices still busy with their
+first pass (those asking for no re-send), or its first ask is `resend_wait_s` old. A re-send reaches
+every device on the stream; this way it goes when the devices that kept up have finished and left, or only
+wait for their own gaps, so it reaches mostly devices that missed the chunk (a disconnect, a late start) —
+as a data carousel serves late joiners. A device asking for the first time for a chunk published while it
+fetched has it on the way, behind a queue: that ask is not a re-send.
 
 A chunk published less than `dedupe_s` (3 s) ago is not sent again: a device asking for it was almost
 always subscribed already and has it on the way, if behind a queue. Each request counts at most `window`
@@ -90,8 +90,7 @@ class ChunkServer:
     congested_share: float = 0.1  # of the fetching devices losing chunks: the pace halves
     resend_share: float = 0.5  # askers of a chunk, of themselves plus the devices still busy: it is re-sent
     resend_wait_s: float = 30.0  # or when its first ask is this old
-    busy_s: float = 10.0  # a device that asked for new chunks this recently is still busy with its first pass
-    lead_quantile: float = 0.1  # first publishes wait for all but the slowest tenth of the devices fetching
+    lead_quantile: float = 0.02  # first publishes wait for all but the slowest 2 % of the devices fetching
     lead_stale_s: float = 5.0  # a device that asked for nothing further for this long does not hold a stream
     join_wait_s: float = 5.0  # a device sent a desired state holds its artifact's stream this long, until it asks
     pace_clock: Callable[[], float] = time.monotonic  # real time: pacing, whatever the fleet's clock does
@@ -214,7 +213,9 @@ class ChunkServer:
         lead = self._lead(stream)
         first = [i for i in stream.wanted if i not in stream.sent_once and i <= lead]
         if not first:
-            first = [i for i in stream.wanted if i in stream.sent_once and self._resend_due(stream, i, now)]
+            waiting = set().union(*(devices for _, devices in stream.asks.values())) & stream.fetchers.keys()
+            busy = len(stream.fetchers) - len(waiting)
+            first = [i for i in stream.wanted if i in stream.sent_once and self._resend_due(stream, i, now, busy)]
         return sorted(first, key=lambda i: (i < stream.cursor, i))
 
     def _lead(self, stream: _Stream) -> float:
@@ -229,14 +230,12 @@ class ChunkServer:
         ready.sort()
         return ready[int(len(ready) * self.lead_quantile)] if ready else math.inf
 
-    def _resend_due(self, stream: _Stream, index: int, now: float) -> bool:
+    def _resend_due(self, stream: _Stream, index: int, now: float, busy: int) -> bool:
         """Whether a re-send of `index` would reach mostly devices that need it: its askers are at least
-        `resend_share` of themselves plus the other devices still busy with their first pass (devices that
-        only wait for re-sends of their own gaps lose nothing by receiving it)."""
+        `resend_share` of themselves plus the `busy` devices, those still on their first pass (asking for
+        no re-send); devices that only wait for re-sends of their own gaps lose nothing by receiving it."""
         asked, devices = stream.asks.get(index, (now, set()))
         askers = sum(1 for d in devices if d in stream.fetchers)
-        real = self.pace_clock()
-        busy = sum(1 for d, (_, at) in stream.asked.items() if d not in devices and real - at <= self.busy_s)
         return askers >= self.resend_share * max(1, askers + busy) or now - asked >= self.resend_wait_s
 
     def _publish(self, artifact: str, stream: _Stream, now: float) -> int:
