@@ -68,8 +68,10 @@ BATCH = 200  # intake messages per transaction (see pump)
 # NOTE: with --share-group the broker hands each message to one instance, and a killed instance loses what it had
 # received but not yet applied. Statuses and events (few, and what rollouts move on) go to every instance
 # instead: applying them is idempotent, so one lost with an instance is still applied by another. Chunk requests
-# too: only the leader streams. Hellos and telemetry (the bulk) stay split.
+# too: only the leader streams. Hellos reach every instance too (unshared: retained ones go to plain
+# subscriptions only); telemetry (the bulk) stays split.
 EVERY_INSTANCE = (Kind.STATUS, Kind.EVENT, Kind.CHUNK_REQUEST)
+PARKED_STATUSES = 10_000  # statuses of devices whose hello has not arrived yet, at most
 
 
 class Fleet:
@@ -112,6 +114,7 @@ class FleetService:
         self._inbox: queue.Queue = queue.Queue(maxsize=100_000)
         self.rejections = RejectionLog(log)
         self._published: dict[str, int] = {}
+        self._parked: dict[str, Status] = {}  # device id → its latest status, received before its hello
         self._last_scan = 0.0
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
@@ -228,6 +231,7 @@ class FleetService:
         self.transport.publish(
             desired_topic(row.device_id), encode(sign_desired_state(state, self.fleet.key)), qos=1, retain=True
         )
+        self.chunks.expect(row.artifact_sha, row.device_id)
 
     def _handle(self, topic: str, payload: bytes) -> None:
         try:
@@ -249,14 +253,23 @@ class FleetService:
         # NOTE: decode_published already refused a hello whose device_id differs from its topic's
         self.fleet.devices.on_hello(hello, now)
         self._published.pop(device_id, None)  # NOTE: (re)send its desired state on every hello
-        if not self.leads and self.transport.connected:  # NOTE: the leader's outbox never sees this hello
-            row = self.fleet.desired.get(device_id)
-            if row is not None:
-                self._publish(row)
+        # NOTE: hellos reach every instance (unshared, see fleet_subscriptions): the leader's outbox re-sends
+        parked = self._parked.pop(device_id, None)
+        if parked is not None:
+            self._on_status(device_id, parked, now)
+
+    def _park(self, device_id: str, status: Status) -> None:
+        """Keep the status of a device not registered yet until its (retained) hello arrives: a fleet that
+        subscribes after devices connected may get a status before the hello, whatever the broker's order."""
+        self._parked.pop(device_id, None)
+        self._parked[device_id] = status
+        while len(self._parked) > PARKED_STATUSES:
+            del self._parked[next(iter(self._parked))]
 
     def _on_status(self, device_id: str, status: Status, now: float) -> None:
         if not self.fleet.devices.on_status(device_id, status, now):
             self.fleet.events.reject("unknown_device")
+            self._park(device_id, status)
             return
         if status.state != "downloading":
             self.chunks.forget(device_id)
