@@ -110,6 +110,7 @@ class FleetService:
         self.share_group = share_group
         self._inbox: queue.Queue = queue.Queue(maxsize=100_000)
         self._published: dict[str, int] = {}
+        self._registered: set[str] = set()
         self._last_scan = 0.0
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
@@ -263,7 +264,7 @@ class FleetService:
         _log_moves(self.fleet.rollouts.on_device_model(device_id, active.sha256 if active else None, now))
 
     def _on_event(self, device_id: str, event: Event, now: float) -> None:
-        if self.fleet.devices.get(device_id) is None:
+        if not self._known(device_id):
             self.fleet.events.reject("unknown_device")
             return
         failed = event.kind in ("rolled_back", "refused", "desired_rejected") and not event.ok
@@ -271,10 +272,20 @@ class FleetService:
             _log_moves(self.fleet.rollouts.on_install_failed(device_id, event.artifact, event.reason, now))
 
     def _on_telemetry(self, device_id: str, telemetry: Telemetry, now: float, raw: bytes = b"") -> None:
-        if self.fleet.devices.get(device_id) is None:
+        if not self._known(device_id):
             self.fleet.events.reject("unknown_device")
             return
         self.fleet.telemetry.record(device_id, telemetry, now, raw)
+
+    def _known(self, device_id: str) -> bool:
+        """Whether the device said hello (registered devices are never removed: a yes is remembered, which
+        saves the intake a database round trip per message)."""
+        if device_id in self._registered:
+            return True
+        if self.fleet.devices.get(device_id) is None:
+            return False
+        self._registered.add(device_id)
+        return True
 
     def _on_chunk_request(self, device_id: str, request: ChunkRequest, now: float) -> None:
         if not self.leads:
