@@ -203,6 +203,7 @@ def run_config(args, instances: int, work: Path, url: str, key: Path, artifact_d
     schema, db = fresh_schema(args.db)
     monitor = Monitor()
     procs: list[subprocess.Popen] = []
+    sim = None
     try:
         fleet = Fleet(db, work / "store", load_private_key(key))
         art = fleet.artifacts.publish(artifact_dir, time.time())
@@ -238,7 +239,7 @@ def run_config(args, instances: int, work: Path, url: str, key: Path, artifact_d
         committed = fleet.db.query("SELECT COUNT(DISTINCT device_id), COUNT(*) FROM events WHERE kind='committed'")[0]
         fleet.db.close()
     finally:
-        for p in procs:
+        for p in [*procs, *([sim] if sim is not None and sim.poll() is None else [])]:
             p.send_signal(signal.SIGINT)
         for p in procs:
             try:

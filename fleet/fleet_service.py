@@ -63,7 +63,7 @@ log = logging.getLogger(__name__)
 DESIRED_TTL_S = 24 * 3600
 RETRAIN_SCAN_S = 60.0
 CHUNK_PACE_S = 0.01
-BATCH = 200  # intake messages per transaction (see pump)
+BATCH, BATCH_S = 200, 0.2  # intake messages per transaction, and the longest it stays open (see pump)
 # NOTE: with --share-group the broker hands each message to one instance, and a killed instance loses what it had
 # received but not yet applied. Statuses and events (few, and what rollouts move on) go to every instance
 # instead: applying them is idempotent, so one lost with an instance is still applied by another. Chunk requests
@@ -152,19 +152,22 @@ class FleetService:
     def pump(self) -> int:
         """Apply every message received so far (tests and single-threaded drivers call this instead of start),
         up to BATCH messages per transaction: each message all or nothing on its own (a savepoint), one commit
-        for the batch."""
+        for the batch. A batch holds the writers' turn, so it ends after BATCH_S seconds whatever its size:
+        other writers (another instance's step, an operator's command) wait at most that long for it."""
         n = 0
         while not self._inbox.empty():
             try:
                 with self.fleet.db.batch():
-                    n += self._apply_some(BATCH)
+                    n += self._apply_some(BATCH, time.monotonic() + BATCH_S)
             except FleetError as exc:  # NOTE: the batch's commit failed (database lost): its messages are lost
                 log.error("could not commit a batch of intake: %s", exc)
         self.chunks.flush()
         return n
 
-    def _apply_some(self, most: int) -> int:
+    def _apply_some(self, most: int, until: float) -> int:
         for n in range(most):
+            if time.monotonic() >= until:
+                return n
             try:
                 self._apply(*self._inbox.get_nowait())
             except queue.Empty:
