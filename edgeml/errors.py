@@ -12,11 +12,11 @@ __all__ = [
     "BudgetError",
     "CalibrationError",
     "EdgemlError",
-    "KeyError_",
     "ModelIntakeError",
     "OutputExistsError",
     "PassContractError",
     "RuntimeUnavailableError",
+    "SigningKeyError",
     "TargetError",
     "VerificationError",
 ]
@@ -80,5 +80,5 @@ class VerificationError(ArtifactError):
         self.code = code
 
 
-class KeyError_(EdgemlError):
+class SigningKeyError(EdgemlError):
     """A signing or public key cannot be created, read or used."""

@@ -97,6 +97,16 @@ MIGRATIONS: dict[int, tuple[str, tuple[str, ...]]] = {
             "ALTER TABLE experiments ADD COLUMN outcome TEXT NOT NULL DEFAULT ''",
         ),
     ),
+    3: (
+        "rollouts keep an audit trail (who created, aborted, took a fleet back)",
+        (
+            """CREATE TABLE IF NOT EXISTS rollout_events (
+    rollout_id TEXT NOT NULL REFERENCES rollouts(id), at REAL NOT NULL, kind TEXT NOT NULL, actor TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT ''
+)""",
+            "CREATE INDEX IF NOT EXISTS rollout_events_by_rollout ON rollout_events (rollout_id, at)",
+        ),
+    ),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 _VERSION_TABLE = (

@@ -33,6 +33,7 @@ from edgeml.fleet.event_log import EventLog
 from edgeml.fleet.experiments import Experiments
 from edgeml.fleet.instance_lease import InstanceLease
 from edgeml.fleet.lifecycles import Moved
+from edgeml.fleet.rejection_log import TOPIC_CHARS, RejectionLog, clip
 from edgeml.fleet.retraining import Retraining
 from edgeml.fleet.rollout_engine import RolloutEngine
 from edgeml.fleet.telemetry_intake import TelemetryIntake
@@ -109,6 +110,7 @@ class FleetService:
         )  # fmt: skip
         self.share_group = share_group
         self._inbox: queue.Queue = queue.Queue(maxsize=100_000)
+        self.rejections = RejectionLog(log)
         self._published: dict[str, int] = {}
         self._registered: set[str] = set()
         self._last_scan = 0.0
@@ -178,7 +180,7 @@ class FleetService:
         try:
             self._handle(topic, payload)
         except FleetError as exc:  # a locked or full database: logged; the device re-sends, the service goes on
-            log.error("could not apply a message on %s: %s", topic, exc)
+            log.error("could not apply a message on %s: %s", clip(topic, TOPIC_CHARS), exc)
 
     @property
     def leads(self) -> bool:
@@ -223,8 +225,9 @@ class FleetService:
             artifact["target"],
         )
         issued = int(row.issued_at)
+        floor = self.fleet.rollouts.floors.signed(row.device_id, ref.release, row.allow_rollback)
         state = DesiredState(
-            row.device_id, ref, row.rollout_id, row.sequence, issued, issued + DESIRED_TTL_S, row.allow_rollback
+            row.device_id, ref, row.rollout_id, row.sequence, issued, issued + DESIRED_TTL_S, row.allow_rollback, floor
         )
         self.transport.publish(
             desired_topic(row.device_id), encode(sign_desired_state(state, self.fleet.key)), qos=1, retain=True
@@ -235,7 +238,7 @@ class FleetService:
             where, message = decode_published(topic, payload)
         except ProtocolError as exc:
             self.fleet.events.reject(exc.code)
-            log.warning("rejected message on %s: %s", topic, exc.reason)
+            self.rejections.rejected(exc.code, topic, exc.reason)
             return
         handler = self._handlers.get(where.kind)
         if handler is None:

@@ -146,6 +146,18 @@ async def _first(*events: asyncio.Event) -> None:
         w.cancel()
 
 
+async def _say_goodbye(devices: list[SimulatedDevice], links: list[_AioLink], timeout_s: float = 5.0) -> None:
+    """Every connected device marks itself offline (retained) before the clean disconnect, which sends no last
+    will; waits until those are sent (or `timeout_s`)."""
+    for d, link in zip(devices, links, strict=True):
+        if link.connected:
+            d.goodbye()
+    deadline = time.monotonic() + timeout_s
+    while any(link.connected and not link._outbox.empty() for link in links) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.2)  # NOTE: the last publish taken off a queue is still being written
+
+
 @dataclass
 class SimulationReport:
     devices: int
@@ -234,6 +246,7 @@ async def simulate(
     report.interrupted = interrupted.is_set()
     # NOTE: let the last statuses and events reach the fleet before disconnecting
     await asyncio.sleep(0.5 if report.interrupted else 2.0)
+    await _say_goodbye(devices, links)
     stop.set()
     await asyncio.gather(*tasks, return_exceptions=True)
     report.converged = sum(1 for d in devices if until_sha and d.current and d.current.sha256 == until_sha)

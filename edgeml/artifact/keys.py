@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from edgeml.atomic_files import write_bytes_atomic
-from edgeml.errors import KeyError_
+from edgeml.errors import SigningKeyError
 
 __all__ = ["create_keypair", "key_id", "load_private_key", "load_public_key", "public_path_for"]
 
@@ -28,7 +28,7 @@ def create_keypair(out_dir: str | os.PathLike[str], force: bool = False) -> tupl
     out = Path(out_dir)
     private_path, public_path = out / PRIVATE_NAME, out / PUBLIC_NAME
     if private_path.exists() and not force:
-        raise KeyError_(
+        raise SigningKeyError(
             f"{private_path} already exists",
             "keep using it, or pass --force to replace it (artifacts signed with the old key will no "
             "longer verify against the new public key)",
@@ -63,12 +63,12 @@ def load_private_key(path: str | os.PathLike[str]) -> Ed25519PrivateKey:
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-        raise KeyError_(
+        raise SigningKeyError(
             f"{path} is not an unencrypted PEM private key ({exc})",
             "create one with `edgeml keys create --out DIR`",
         ) from exc
     if not isinstance(key, Ed25519PrivateKey):
-        raise KeyError_(f"{path} holds a {type(key).__name__}, not an Ed25519 key", "use `edgeml keys create`")
+        raise SigningKeyError(f"{path} holds a {type(key).__name__}, not an Ed25519 key", "use `edgeml keys create`")
     return key
 
 
@@ -78,9 +78,9 @@ def load_public_key(path: str | os.PathLike[str]) -> Ed25519PublicKey:
         key = serialization.load_pem_public_key(data)
     except (ValueError, UnsupportedAlgorithm) as exc:
         hint = "pass the .pub file written by `edgeml keys create`, not the private key"
-        raise KeyError_(f"{path} is not a PEM public key ({exc})", hint) from exc
+        raise SigningKeyError(f"{path} is not a PEM public key ({exc})", hint) from exc
     if not isinstance(key, Ed25519PublicKey):
-        raise KeyError_(f"{path} holds a {type(key).__name__}, not an Ed25519 key", "use `edgeml keys create`")
+        raise SigningKeyError(f"{path} holds a {type(key).__name__}, not an Ed25519 key", "use `edgeml keys create`")
     return key
 
 
@@ -88,6 +88,6 @@ def _read(path: Path, what: str) -> bytes:
     try:
         return path.read_bytes()
     except FileNotFoundError:
-        raise KeyError_(f"{what} {path} does not exist", "create a pair with `edgeml keys create`") from None
+        raise SigningKeyError(f"{what} {path} does not exist", "create a pair with `edgeml keys create`") from None
     except OSError as exc:
-        raise KeyError_(f"cannot read {what} {path}: {exc.strerror}") from exc
+        raise SigningKeyError(f"cannot read {what} {path}: {exc.strerror}") from exc

@@ -11,7 +11,7 @@ import pytest
 from edgeml.artifact import create_keypair, pack, verify
 from edgeml.artifact.keys import load_private_key
 from edgeml.artifact.signing import sign_manifest
-from edgeml.errors import KeyError_, VerificationError
+from edgeml.errors import SigningKeyError, VerificationError
 
 
 @pytest.fixture
@@ -125,10 +125,10 @@ def test_keys_are_private_and_not_overwritten(tmp_path):
     private, public = create_keypair(tmp_path / "k")
     assert stat.S_IMODE(private.stat().st_mode) == 0o600
     assert public.read_text().startswith("-----BEGIN PUBLIC KEY-----")
-    with pytest.raises(KeyError_, match="already exists"):
+    with pytest.raises(SigningKeyError, match="already exists"):
         create_keypair(tmp_path / "k")
 
 
 def test_a_private_key_given_as_public_key_says_so(artifact, keypair):
-    with pytest.raises(KeyError_, match="not a PEM public key"):
+    with pytest.raises(SigningKeyError, match="not a PEM public key"):
         verify(artifact, keypair[0])
