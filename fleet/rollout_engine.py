@@ -200,7 +200,8 @@ class RolloutEngine:
         device (a device past its deadline is timed out by the tick, so this always ends)."""
         waiting = [s.value for s in EXECUTION_STATES if s not in SETTLED]
         row = self.db.query(
-            f"SELECT SUM(state IN ({','.join('?' * len(waiting))})), MAX(finished_at), MAX(exposed_at) "
+            f"SELECT COUNT(CASE WHEN state IN ({','.join('?' * len(waiting))}) THEN 1 END), MAX(finished_at), "
+            "MAX(exposed_at) "
             "FROM executions WHERE rollout_id=? AND wave<=?",
             (*waiting, rollout_id, wave),
         )[0]
@@ -379,7 +380,7 @@ def _revert(tx, rollout_id: str, device_id: str, previous: str | None, deadline:
 _STEERED = """
 SELECT r.state, r.selector, (
     SELECT a.name || '@' || a.version FROM executions e JOIN artifacts a ON a.sha256 = e.previous_sha
-    WHERE e.rollout_id = r.id GROUP BY e.previous_sha ORDER BY COUNT(*) DESC LIMIT 1
+    WHERE e.rollout_id = r.id GROUP BY a.sha256 ORDER BY COUNT(*) DESC LIMIT 1
 ) AS previous FROM rollouts r WHERE r.id = ?
 """
 
