@@ -20,16 +20,25 @@ from edgeml.targets.tflite_ops import UNMAPPED, TfliteOp, tflite_ops
 
 __all__ = ["Placement", "predict_placement"]
 
-# TFLite ops that litert-torch 0.10's PT2E quantizer produces in int8 (conv/linear/add/mul/cat/pooling
-# patterns, fixed-qparam sigmoid/softmax, and the shape ops that share their input's observer).
+# TFLite ops that edgeml's PT2E quantizer produces in int8: litert-torch 0.10's patterns (conv/linear/add/mul/cat/
+# pooling, fixed-qparam sigmoid/softmax, the shape ops that share their input's observer) and the operators
+# edgeml annotates on top of them (edgeml/compiler/lowerings/annotate_npu_operators.py; PRELU becomes
+# MINIMUM, MUL and ADD, decompose_prelu.py).
 PT2E_INT8_OPS = frozenset(
     {
         "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "MAX_POOL_2D", "ADD", "MUL", "CONCATENATION",
         "LOGISTIC", "SOFTMAX", "RELU", "RELU6", "MEAN", "TRANSPOSE", "RESHAPE", "STRIDED_SLICE",
+        "PRELU", "LEAKY_RELU", "HARD_SWISH", "TANH", "SUB", "AVERAGE_POOL_2D",
     }
 )  # fmt: skip
-# …of which these share their input's quantization: int8 only when their input is (a float input keeps them float)
-SHARES_INPUT_QUANTIZATION = frozenset({"RELU", "RELU6", "MEAN", "TRANSPOSE", "RESHAPE", "STRIDED_SLICE"})
+# …of which these are int8 only when their input is (a float input keeps them float): they share their input's
+# quantization, or are annotated only after an int8 operator
+SHARES_INPUT_QUANTIZATION = frozenset(
+    {
+        "RELU", "RELU6", "MEAN", "TRANSPOSE", "RESHAPE", "STRIDED_SLICE", "LOGISTIC", "SOFTMAX",
+        "PRELU", "LEAKY_RELU", "HARD_SWISH", "TANH", "SUB", "AVERAGE_POOL_2D",
+    }
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
