@@ -2,9 +2,10 @@
 
 litert-torch lowers PReLU to float RELU/MUL/MUL/SUB after quantization, so a PT2E observer never sees its
 intermediates and every PReLU stays float (on an Ethos-U, four Cortex-M operators with a DEQUANTIZE and a
-QUANTIZE around them). Rewritten before `prepare_pt2e` into MINIMUM (x, 0), MUL by the constant α − 1 and
-ADD x, each intermediate gets an observer, so the TFLite model has three int8 operators that Vela maps
-(MINIMUM shares x's scale, as Vela requires). Exact in float: for x ≥ 0 it is x, for x < 0 it is α·x.
+QUANTIZE around them). Rewritten before `prepare_pt2e` into MINIMUM (x, 0), the scaling by α − 1 (a 1×1
+depthwise convolution on feature maps, a MUL by a constant otherwise) and ADD x, each intermediate gets an
+observer, so the TFLite model has three int8 operators that Vela maps (MINIMUM shares x's scale, as Vela
+requires). Exact in float: for x ≥ 0 it is x, for x < 0 it is α·x.
 The new nodes keep the PReLU's module stack, so `keep_float` and per-layer numerics still find the layer.
 """
 
@@ -35,16 +36,25 @@ def _rewrite(graph: Any, node: Any, index: int) -> None:
 
     x, weight = node.args
     rank = len(x.meta["val"].shape)
-    # NOTE: constants of the input's rank (1, C, 1, 1): litert-torch moves an element-wise op to channels-last
-    # only when every input is 4-D; a (C, 1, 1) or scalar constant would leave TRANSPOSEs around it
-    alpha = _constant(graph, weight).detach().reshape(1, -1, *([1] * max(rank - 2, 0)))
+    slopes = _constant(graph, weight).detach().reshape(-1) - 1.0
+    channels = slopes.numel()
+    # NOTE: on 4-D maps the scaling is a 1×1 depthwise convolution: Vela streams its per-channel weights like
+    # any convolution's, where a MUL by a broadcast constant reads that constant from flash for every element
+    # (3× the cycles of the whole rest of MTCNN's P-Net). Constants have the input's rank: litert-torch moves
+    # an element-wise op to channels-last only when every input is 4-D.
     zero = _register(graph, f"_edgeml_prelu{index}_zero", torch.zeros([1] * rank))
-    scale = _register(graph, f"_edgeml_prelu{index}_alpha_minus_one", alpha - 1.0)
+    shape = (channels, 1, 1, 1) if rank == 4 else (1, channels, *([1] * max(rank - 2, 0)))
+    scale = _register(graph, f"_edgeml_prelu{index}_alpha_minus_one", slopes.reshape(shape))
     aten = torch.ops.aten
     with graph.graph.inserting_before(node):
         zero_node, scale_node = graph.graph.get_attr(zero), graph.graph.get_attr(scale)
         negative = graph.graph.call_function(aten.minimum.default, (x, zero_node))
-        scaled = graph.graph.call_function(aten.mul.Tensor, (negative, scale_node))
+        if rank == 4:
+            scaled = graph.graph.call_function(
+                aten.conv2d.default, (negative, scale_node, None, [1, 1], [0, 0], [1, 1], channels)
+            )
+        else:
+            scaled = graph.graph.call_function(aten.mul.Tensor, (negative, scale_node))
         out = graph.graph.call_function(aten.add.Tensor, (x, scaled))
     for part, new in (("zero", zero_node), ("scale", scale_node), ("min", negative), ("mul", scaled), ("add", out)):
         new.meta.update({k: v for k, v in node.meta.items() if k in ("nn_module_stack", "stack_trace")})

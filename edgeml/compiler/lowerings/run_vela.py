@@ -4,8 +4,8 @@ Runs the `vela` command line of the installed ethos-u-vela (as `python -m ethosu
 own install is used) in a scratch folder. Vela 5.2 prints no cycle count: the figures come from
 `<output>/<net>_summary_<system-config>.csv`, and, with `--verbose-performance`, each operator's target
 (NPU or CPU), cycles and MACs from `<output>/<net>_per-layer.csv`. `--config` needs `--system-config` and
-`--memory-mode`; the config file defaults to Arm's `Arm/vela.ini` that ships inside the package. A float model is refused before
-Vela runs: Vela would accept it and place every operator on the CPU.
+`--memory-mode`; the config file defaults to Arm's `Arm/vela.ini` that ships inside the package. A float
+model is refused before Vela runs: Vela would accept it and place every operator on the CPU.
 """
 
 from __future__ import annotations
