@@ -4,8 +4,9 @@ share of the model's multiply-accumulates on the NPU. A prediction in millisecon
 The rules are Vela's own where Vela exposes them: the operator types come from Vela's TFLite constraint
 table for the accelerator (`ethosu.regor.tflite_operator_constraints`, the table behind
 `vela --supported-ops-report`), and each shape rule below quotes the Vela constraint it applies. Two facts
-of the conversion complete it: what each ONNX op becomes (../tflite_ops.py), and that litert-torch's PT2E
-quantizer leaves ops it has no int8 pattern for in float, which Vela can only place on the CPU.
+of the conversion complete it: what each ONNX op becomes (../tflite_ops.py), and that the PT2E quantizer
+(litert-torch's, plus edgeml's annotations for the activations an NPU runs) leaves ops it has no int8 pattern
+for in float, which Vela can only place on the CPU.
 The compile then runs Vela itself; its report in the artifact is authoritative.
 """
 
@@ -100,7 +101,7 @@ def _rule(op: TfliteOp, constraints: dict[str, list[str]], floats: set[str]) -> 
         return f"{kind} is not among the operators Vela places on the NPU (a CPU-only operator)"
     if any(o in floats for o in op.outputs):
         why = "leaves it" if kind not in PT2E_INT8_OPS else "keeps it (its input is float)"
-        return f"litert-torch's PT2E quantizer {why} in float; {_quote(constraints[kind], 'Feature-map dataTypes')}"
+        return f"the PT2E quantizer {why} in float; {_quote(constraints[kind], 'Feature-map dataTypes')}"
     return _shape_rule(op, constraints[kind])
 
 
