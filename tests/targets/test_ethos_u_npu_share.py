@@ -198,3 +198,47 @@ def test_cpu_estimate_counts_macs_on_velas_convention():
     cycles = 6 * 6 * 8 * 27 * COST["int8_matrix"] + (640 + 512) * COST["float32"] + 32 * COST["convert"]
     assert estimate.macs == 6 * 6 * 8 * 27 + 640 + 512 and estimate.cycles == round(cycles)
     assert estimate.ms == pytest.approx(cycles / 500e3) and "500 MHz" in estimate.method()
+
+
+def test_the_quantizer_puts_the_activations_an_npu_runs_in_int8():
+    """Without any conversion: after prepare/convert_pt2e every activation litert-torch's patterns leave float
+    sits between a dequantize and a quantize, TANH and SOFTMAX at the scales their TFLite int8 kernels need."""
+    import torch
+    from litert_torch.quantize import pt2e_quantizer
+    from torch import nn
+    from torchao.quantization.pt2e import quantize_pt2e
+
+    from edgeml.compiler.lowerings.decompose_prelu import decompose_prelu
+    from edgeml.compiler.lowerings.quantize_pt2e_to_tflite import _quantizer
+
+    class Activations(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv1, self.conv2, self.conv3 = nn.Conv2d(1, 4, 3), nn.Conv2d(4, 4, 1), nn.Conv2d(4, 4, 1)
+            self.prelu, self.fc = nn.PReLU(4), nn.Linear(4 * 3 * 3, 3)
+
+        def forward(self, x):
+            x = nn.functional.leaky_relu(self.conv1(x), 0.1)
+            x = torch.tanh(self.conv2(self.prelu(x)))
+            x = nn.functional.hardswish(self.conv3(x))
+            return self.fc(x.flatten(1)).softmax(dim=1)
+
+    torch.manual_seed(0)
+    graph = torch.export.export(Activations().eval(), (torch.randn(1, 1, 5, 5),)).module()
+    assert decompose_prelu(graph) == 1
+    config = pt2e_quantizer.get_symmetric_quantization_config(is_per_channel=True)
+    prepared = quantize_pt2e.prepare_pt2e(graph, _quantizer(pt2e_quantizer, ()).set_global(config))
+    for _ in range(4):
+        prepared(torch.randn(1, 1, 5, 5))
+    converted = quantize_pt2e.convert_pt2e(prepared, fold_quantize=False)
+    aten = torch.ops.aten
+    checked = {aten.leaky_relu.default, aten.tanh.default, aten.hardswish.default, aten.softmax.int,
+               aten.minimum.default, aten.add.Tensor}  # fmt: skip
+    found = {}
+    for node in converted.graph.nodes:
+        if node.op == "call_function" and node.target in checked:
+            (user,) = node.users
+            assert "dequantize" in str(node.args[0].target) and "quantize_per_tensor" in str(user.target), node
+            found[node.target] = user.args[1:3]  # (scale, zero point) of its output
+    assert set(found) == checked
+    assert found[aten.tanh.default] == (1 / 128, 0) and found[aten.softmax.int] == (1 / 256, -128)
