@@ -242,3 +242,14 @@ def test_the_quantizer_puts_the_activations_an_npu_runs_in_int8():
             found[node.target] = user.args[1:3]  # (scale, zero point) of its output
     assert set(found) == checked
     assert found[aten.tanh.default] == (1 / 128, 0) and found[aten.softmax.int] == (1 / 256, -128)
+
+
+def test_messages_cut_litert_tensor_names_to_their_last_component():
+    from edgeml.compiler.lowerings.vela_report import short_tensor_names
+
+    long = "edgeml.x._named_io.<locals>.NamedIO/pkg.mtcnn.RNet_wrapped/torch.nn.modules.activation.PReLU_prelu1;2"
+    assert short_tensor_names(f"unsupported DataType Float32 ({long}_act) must be") == (
+        "unsupported DataType Float32 (PReLU_prelu1;2_act) must be"
+    )
+    kept = "Stride>3 is only supported IF (dilation = 1 AND padding = VALID); serving_default_output_1_output, 1.5"
+    assert short_tensor_names(kept) == kept

@@ -22,7 +22,7 @@ from edgeml.compiler.lowerings.quantize_pt2e_to_tflite import quantize_pt2e_to_t
 from edgeml.compiler.lowerings.run_vela import DEFAULT_CONFIG, VelaOptions, run_vela
 from edgeml.compiler.lowerings.tflite_io import describe_io
 from edgeml.compiler.lowerings.torch_module_for import torch_module_for
-from edgeml.compiler.lowerings.vela_report import describe_fallback, vela_report
+from edgeml.compiler.lowerings.vela_report import describe_fallback, short_tensor_names, vela_report
 from edgeml.compiler.passes.base import PassConfig, PassContext, option
 from edgeml.errors import TargetError
 
@@ -115,7 +115,7 @@ def _device(report: dict, summary: str) -> dict:
 
 
 def _fallback_message(report: dict) -> str:
-    ops = "; ".join(f"{f['op']} ({f['tensor']}): {f['reason']}" for f in report["fallback"])
+    ops = short_tensor_names("; ".join(f"{f['op']} ({f['tensor']}): {f['reason']}" for f in report["fallback"]))
     count, accelerator = len(report["fallback"]), report["accelerator"]
     return f"require_full_offload: Vela left {count} operator(s) on the CPU of the {accelerator}: {ops}"
 
@@ -134,7 +134,7 @@ def _reasons(report: dict) -> str:
     first = {}
     for f in report["fallback"]:
         first.setdefault(f["op"], f["reason"])
-    return "; ".join(f"{op}: {reason}" for op, reason in first.items())
+    return "; ".join(f"{op}: {short_tensor_names(reason)}" for op, reason in first.items())
 
 
 def _fallback_hint(accelerator: str, option: str = "require_full_offload") -> str:

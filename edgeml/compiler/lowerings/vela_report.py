@@ -23,7 +23,7 @@ from edgeml.compiler.lowerings.run_vela import VelaOptions, VelaRun
 from edgeml.compiler.lowerings.tflite_io import io_tensors
 from edgeml.compiler.lowerings.tflite_operators import TfliteOperator, tflite_operators
 
-__all__ = ["NPU_OPERATOR", "describe_fallback", "vela_report"]
+__all__ = ["NPU_OPERATOR", "describe_fallback", "short_tensor_names", "vela_report"]
 
 NPU_OPERATOR = "ethos-u"  # the custom operator Vela packs NPU command streams into
 _COUNT = re.compile(r"^(CPU|NPU) operators = (\d+) \(([\d.]+)%\)", re.M)
@@ -143,7 +143,20 @@ def describe_fallback(report: dict[str, Any], limit: int = 8) -> str:
         groups.setdefault(f["op"], []).append(f)
     parts = []
     for op, items in groups.items():
-        tensors = ", ".join(i["tensor"] for i in items[:2]) + (", …" if len(items) > 2 else "")
+        tensors = ", ".join(_short(i["tensor"]) for i in items[:2]) + (", …" if len(items) > 2 else "")
         parts.append(f"{op} ×{len(items)} ({items[0]['dtype'].lower() or '?'}: {tensors})")
     more = f"; and {len(parts) - limit} more types" if len(parts) > limit else ""
     return "; ".join(parts[:limit]) + more if parts else "none"
+
+
+def short_tensor_names(text: str) -> str:
+    """Text with litert-torch's tensor names cut to their last component (`…/torch.nn.modules.activation.
+    PReLU_prelu1;2` → `PReLU_prelu1;2`): still a suffix of the name in vela_report.json, and readable."""
+    return _TENSOR_NAME.sub(lambda m: _short(m.group(0)), text)
+
+
+_TENSOR_NAME = re.compile(r"[\w.<>]+(?:/[\w.<>]+)+;?\d*|(?:[\w<>]+\.){2,}[\w<>]+;?\d*")
+
+
+def _short(name: str) -> str:
+    return name.rsplit("/", 1)[-1].rsplit(".", 1)[-1]
