@@ -4,8 +4,9 @@ share of the model's multiply-accumulates on the NPU. A prediction in millisecon
 The rules are Vela's own where Vela exposes them: the operator types come from Vela's TFLite constraint
 table for the accelerator (`ethosu.regor.tflite_operator_constraints`, the table behind
 `vela --supported-ops-report`), and each shape rule below quotes the Vela constraint it applies. Two facts
-of the conversion complete it: what each ONNX op becomes (../tflite_ops.py), and that litert-torch's PT2E
-quantizer leaves ops it has no int8 pattern for in float, which Vela can only place on the CPU.
+of the conversion complete it: what each ONNX op becomes (../tflite_ops.py), and that the PT2E quantizer
+(litert-torch's, plus edgeml's annotations for the activations an NPU runs) leaves ops it has no int8 pattern
+for in float, which Vela can only place on the CPU.
 The compile then runs Vela itself; its report in the artifact is authoritative.
 """
 
@@ -20,16 +21,25 @@ from edgeml.targets.tflite_ops import UNMAPPED, TfliteOp, tflite_ops
 
 __all__ = ["Placement", "predict_placement"]
 
-# TFLite ops that litert-torch 0.10's PT2E quantizer produces in int8 (conv/linear/add/mul/cat/pooling
-# patterns, fixed-qparam sigmoid/softmax, and the shape ops that share their input's observer).
+# TFLite ops that edgeml's PT2E quantizer produces in int8: litert-torch 0.10's patterns (conv/linear/add/mul/cat/
+# pooling, fixed-qparam sigmoid/softmax, the shape ops that share their input's observer) and the operators
+# edgeml annotates on top of them (edgeml/compiler/lowerings/annotate_npu_operators.py; PRELU becomes
+# MINIMUM, MUL and ADD, decompose_prelu.py).
 PT2E_INT8_OPS = frozenset(
     {
         "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "MAX_POOL_2D", "ADD", "MUL", "CONCATENATION",
         "LOGISTIC", "SOFTMAX", "RELU", "RELU6", "MEAN", "TRANSPOSE", "RESHAPE", "STRIDED_SLICE",
+        "PRELU", "LEAKY_RELU", "HARD_SWISH", "TANH", "SUB", "AVERAGE_POOL_2D",
     }
 )  # fmt: skip
-# …of which these share their input's quantization: int8 only when their input is (a float input keeps them float)
-SHARES_INPUT_QUANTIZATION = frozenset({"RELU", "RELU6", "MEAN", "TRANSPOSE", "RESHAPE", "STRIDED_SLICE"})
+# …of which these are int8 only when their input is (a float input keeps them float): they share their input's
+# quantization, or are annotated only after an int8 operator
+SHARES_INPUT_QUANTIZATION = frozenset(
+    {
+        "RELU", "RELU6", "MEAN", "TRANSPOSE", "RESHAPE", "STRIDED_SLICE", "LOGISTIC", "SOFTMAX",
+        "PRELU", "LEAKY_RELU", "HARD_SWISH", "TANH", "SUB", "AVERAGE_POOL_2D",
+    }
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -91,7 +101,7 @@ def _rule(op: TfliteOp, constraints: dict[str, list[str]], floats: set[str]) -> 
         return f"{kind} is not among the operators Vela places on the NPU (a CPU-only operator)"
     if any(o in floats for o in op.outputs):
         why = "leaves it" if kind not in PT2E_INT8_OPS else "keeps it (its input is float)"
-        return f"litert-torch's PT2E quantizer {why} in float; {_quote(constraints[kind], 'Feature-map dataTypes')}"
+        return f"the PT2E quantizer {why} in float; {_quote(constraints[kind], 'Feature-map dataTypes')}"
     return _shape_rule(op, constraints[kind])
 
 

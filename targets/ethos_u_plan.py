@@ -5,7 +5,7 @@ on the Cortex-M CPU.
 
 Before any work: the toolchain is installed, the Vela system configuration and memory mode exist, and, with
 `require_full_offload`, the pre-flight placement puts every operator on the NPU (Vela's own placement is
-checked again after it compiles).
+checked again after it compiles). `min_npu_share` is checked on Vela's placement, after it compiles.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ __all__ = ["ethos_u_plan"]
 
 _MIXED_NOTE = (
     "int8-mixed: layers the search keeps in float32 run on the Cortex-M CPU (vela_report.json names them); "
-    "Vela's cycle estimate covers the NPU part only"
+    "Vela's cycle estimate covers the NPU part only, the verdict adds edgeml's estimate of the CPU part"
 )
 
 
@@ -34,12 +34,7 @@ def ethos_u_plan(model: Any, recipe: EthosURecipe, has_calibration: bool, spec: 
     if not has_calibration:
         raise CalibrationError(f"target {spec.id} quantizes to full INT8 and needs calibration data", "pass --calib")
     _check_vela_config(recipe, spec.id)
-    if recipe.precision == "int8-mixed" and recipe.require_full_offload:
-        raise TargetError(
-            f"target {spec.id}: int8-mixed keeps layers in float32, which only the CPU runs, and "
-            "require_full_offload refuses any operator on the CPU",
-            "pick one: -O precision=int8 (all on the NPU) or drop require_full_offload",
-        )
+    _check_offload_options(recipe, spec.id)
     placement = predict_placement(model, spec.device)
     if recipe.require_full_offload and placement.cpu:
         raise TargetError(
@@ -54,6 +49,7 @@ def ethos_u_plan(model: Any, recipe: EthosURecipe, has_calibration: bool, spec: 
             config_file=recipe.config_file,
             optimise=recipe.optimise,
             require_full_offload=recipe.require_full_offload,
+            min_npu_share=recipe.min_npu_share,
             per_channel=recipe.per_channel,
         )
     )
@@ -61,9 +57,25 @@ def ethos_u_plan(model: Any, recipe: EthosURecipe, has_calibration: bool, spec: 
         *((_MIXED_NOTE,) if recipe.precision == "int8-mixed" else ()),
         placement.describe(),
         "host accuracy, fidelity and latency are of reference_int8.tflite (the INT8 model Vela compiled, run by "
-        "LiteRT); the NPU figures are Vela's estimates in vela_report.json",
+        "LiteRT); the device figures are Vela's estimates for the NPU plus edgeml's stated estimate for any "
+        "CPU fallback, in vela_report.json",
     )
     return Plan([], {"int8": CandidatePlan([], lowering)}, notes)
+
+
+def _check_offload_options(recipe: EthosURecipe, target_id: str) -> None:
+    if not 0.0 <= recipe.min_npu_share <= 1.0:
+        raise TargetError(
+            f"target {target_id} option min_npu_share={recipe.min_npu_share:g} is not a share between 0 and 1",
+            "e.g. -O min_npu_share=0.9 (at least 90 % of the operators on the NPU)",
+        )
+    for option, on in (("require_full_offload", recipe.require_full_offload), ("min_npu_share", recipe.min_npu_share)):
+        if recipe.precision == "int8-mixed" and on:
+            raise TargetError(
+                f"target {target_id}: int8-mixed keeps layers in float32, which only the CPU runs, and {option} "
+                "refuses a build with operators on the CPU",
+                f"pick one: -O precision=int8 (every operator int8) or drop {option}",
+            )
 
 
 def _check_vela_config(recipe: EthosURecipe, target_id: str) -> None:

@@ -27,6 +27,9 @@ class EthosURecipe:
     config_file: str = target_option("Arm/vela.ini", "Vela configuration .ini: a path, or a file bundled with Vela")
     optimise: str = target_option("Performance", "Vela --optimise", ("Performance", "Size"))
     require_full_offload: bool = target_option(False, "fail the compile when any operator falls back to the CPU")
+    min_npu_share: float = target_option(
+        0.0, "fail the compile when Vela places less than this share of the operators (0–1) on the NPU"
+    )
     per_channel: bool = target_option(True, "per-output-channel int8 weight scales (per-tensor when false)")
     min_speedup: float = target_option(1.0, "host speed check vs float; unused: the NPU figure is Vela's estimate")
     objective: str = target_option(

@@ -21,7 +21,7 @@ from edgeml.targets.target_spec import TargetSpec
 
 __all__ = ["Built", "build_candidate", "onnx_build"]
 
-LOWERED_VERSION = 2  # what a cached lowering holds: 2 adds the lowering's per-layer numerics (`layers`)
+LOWERED_VERSION = 3  # what a cached lowering holds: 2 adds the lowering's per-layer numerics (`layers`), 3 `device`
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class Built:
     digest: str  # sha256 of the deterministic bundle of `files`
     device_model_file: str | None = None  # what the device runs when the host measures another file
     layers: tuple[dict[str, Any], ...] = ()  # per-layer numerics the lowering measured (TFLite: PT2E's twin)
+    device: dict[str, Any] | None = None  # the lowering's account of the device model (Lowered.device)
 
     @property
     def shipped_model_file(self) -> str:
@@ -82,7 +83,7 @@ def _lower(onnx: Blob, lowering: Lowering, ctx, cache, progress, calibration_dig
         progress.finished(step, "cached")
         built = Built(
             onnx, unbundle(hit.data), meta["model_file"], meta["runtime"], hit.sha256, meta.get("device_model_file"),
-            tuple(meta.get("layers", ())),
+            tuple(meta.get("layers", ())), meta.get("device"),
         )  # fmt: skip
         return built, PassRecord(lowering.name, lowering.config.to_dict(), True, True, 0.0, tuple(meta["notes"]))
     lowered = lowering(onnx.data, ctx)
@@ -93,12 +94,13 @@ def _lower(onnx: Blob, lowering: Lowering, ctx, cache, progress, calibration_dig
         "notes": list(lowered.notes),
         "device_model_file": lowered.device_model_file,
         "layers": list(lowered.layers),
+        "device": lowered.device,
     }
     cache.put_bytes("lowerings", key, packed, meta)
     seconds = time.perf_counter() - start
     progress.finished(step, f"{seconds:.1f} s")
     built = Built(
         onnx, lowered.files, lowered.model_file, lowered.runtime, packed.sha256, lowered.device_model_file,
-        lowered.layers,
+        lowered.layers, lowered.device,
     )  # fmt: skip
     return built, PassRecord(lowering.name, lowering.config.to_dict(), True, False, seconds, lowered.notes)

@@ -38,7 +38,10 @@ def build_manifest(
     notes: list[str],
     explain_file: str | None = None,
     pruning: dict[str, Any] | None = None,
+    device: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """`device`: the shipped build's account of the device model where the host cannot run it (Ethos-U: Vela's
+    NPU share, CPU fallback and time estimate), as `metrics.device`."""
     chosen = models[decision.chosen]
     ref = models[FLOAT]
     return {
@@ -64,6 +67,7 @@ def build_manifest(
             "float_size_bytes": ref["size_bytes"],
             "measured_on": host_info().to_dict()
             | {"threads": threads, "runtime": runtime, "model_file": measured_model_file},
+            **({"device": device} if device else {}),
         },
         "decision": decision.to_dict()
         | {

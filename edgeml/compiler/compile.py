@@ -185,6 +185,9 @@ def compile_model(
             pruned.report, measured.models, intake.onnx.data, pruned.onnx.data if pruned.onnx else None
         )
     records += candidate_records[decision.chosen]
+    device = built[decision.chosen].device
+    if device:  # NOTE: the host measured a CPU reference; the verdict also says what the device itself runs
+        decision.reason += f"; on the device: {device['summary']}"
     manifest = build_manifest(
         name=name,
         version=version,
@@ -215,6 +218,7 @@ def compile_model(
         threads=threads,
         explain_file=EXPLAIN_FILE,
         pruning=chosen.explain["pruning"],
+        device=device,
     )
     files = {
         **built[decision.chosen].files,

@@ -30,6 +30,8 @@ class Lowered:
     notes: tuple[str, ...] = ()
     device_model_file: str | None = None  # what the device runs, when the host cannot (e.g. Vela's output)
     layers: tuple[dict[str, Any], ...] = ()  # per-layer numerics the lowering measured (LayerNumerics rows)
+    device: dict[str, Any] | None = None  # the target toolchain's account of the device model (Vela: NPU share,
+    # fallback, time estimate); its "summary" sentence joins the verdict and it goes into the manifest
 
 
 class Lowering(ABC):

@@ -41,25 +41,25 @@ def u65(tmp_path_factory, keypair):
 
 
 @pytest.fixture(scope="module")
-def leaky_pt2(tmp_path_factory) -> Path:
-    """A tiny CNN with LeakyReLU: litert-torch's PT2E leaves it in float, so Vela puts it on the CPU."""
+def sine_pt2(tmp_path_factory) -> Path:
+    """A tiny CNN with a sine: no NPU runs SIN, so Vela puts it (and the MEAN of its float output) on the CPU.
+    (Until issue 12 this was a LeakyReLU, which PT2E left in float; edgeml now quantizes it for the NPU.)"""
     import torch
     from torch import nn
 
-    class Leaky(nn.Module):
+    class Sine(nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.conv = nn.Conv2d(1, 8, 3, padding=1)
-            self.act = nn.LeakyReLU(0.1)
             self.fc = nn.Linear(8, 10)
 
         def forward(self, x):
-            return self.fc(self.act(self.conv(x)).mean((2, 3)))
+            return self.fc(torch.sin(self.conv(x)).mean((2, 3)))
 
     torch.manual_seed(0)
     batch = {0: torch.export.Dim("batch")}
-    program = torch.export.export(Leaky().eval(), (torch.rand(2, 1, 8, 8),), dynamic_shapes=(batch,))
-    path = tmp_path_factory.mktemp("leaky") / "leaky.pt2"
+    program = torch.export.export(Sine().eval(), (torch.rand(2, 1, 8, 8),), dynamic_shapes=(batch,))
+    path = tmp_path_factory.mktemp("sine") / "sine.pt2"
     torch.export.save(program, path)
     return path
 
@@ -107,18 +107,18 @@ def test_preflight_check_agrees_with_vela_on_digits(u55):
     assert any("CPU fallback: none" in n for n in u55.notes)  # the plan's prediction, and Vela: 100% (above)
 
 
-def test_preflight_and_vela_name_the_same_fallback_and_full_offload_refuses_it(leaky_pt2, tmp_path, keypair):
-    result = _compile(str(leaky_pt2), "ethos-u55-128", tmp_path / "a", keypair[0], tmp_path / "cache")
+def test_preflight_and_vela_name_the_same_fallback_and_full_offload_refuses_it(sine_pt2, tmp_path, keypair):
+    result = _compile(str(sine_pt2), "ethos-u55-128", tmp_path / "a", keypair[0], tmp_path / "cache")
     report = json.loads((tmp_path / "a" / "vela_report.json").read_text())
     vela_cpu = {f["op"] for f in report["fallback"]} - {"QUANTIZE", "DEQUANTIZE"}
-    placement = predict_placement(_onnx_of(leaky_pt2), "ethos-u55-128")
-    assert {op.tflite_op for op, _ in placement.cpu} == vela_cpu == {"LEAKY_RELU", "MEAN"}
+    placement = predict_placement(_onnx_of(sine_pt2), "ethos-u55-128")
+    assert {op.tflite_op for op, _ in placement.cpu} == vela_cpu == {"SIN", "MEAN"}
     assert placement.describe() in result.notes  # what the compile reported before running Vela
     assert all(f["reason"] for f in report["fallback"]) and report["operators"]["npu_percent"] < 100
     with pytest.raises(TargetError) as info:
-        _compile(str(leaky_pt2), "ethos-u55-128", tmp_path / "b", keypair[0], tmp_path / "cache",
+        _compile(str(sine_pt2), "ethos-u55-128", tmp_path / "b", keypair[0], tmp_path / "cache",
                  require_full_offload="true")  # fmt: skip
-    assert "require_full_offload" in info.value.message and "LEAKY_RELU" in info.value.message
+    assert "require_full_offload" in info.value.message and "SIN" in info.value.message
     assert not (tmp_path / "b").exists()
 
 
@@ -133,7 +133,7 @@ def _onnx_of(source: Path):
     return onnx.load_model_from_string(intake.onnx.data)
 
 
-def test_vela_lowering_itself_refuses_a_fallback_under_full_offload(leaky_pt2, tmp_path):
+def test_vela_lowering_itself_refuses_a_fallback_under_full_offload(sine_pt2, tmp_path):
     from edgeml.calibration.dataset import Dataset
     from edgeml.compiler.content_cache import ContentCache
     from edgeml.compiler.intake import identify_source, take_in
@@ -141,13 +141,13 @@ def test_vela_lowering_itself_refuses_a_fallback_under_full_offload(leaky_pt2, t
     from edgeml.compiler.passes.base import PassContext
     from edgeml.compiler.progress import NullProgress
 
-    source = identify_source(str(leaky_pt2))
+    source = identify_source(str(sine_pt2))
     intake = take_in(source, ContentCache(None), NullProgress())
     calib = Dataset({"x": np.load(DIGITS / "calib.npz")["input"][:32]})
     lowering = CompileWithVela(CompileWithVelaConfig(require_full_offload=True))
     with pytest.raises(TargetError) as info:
         lowering(intake.onnx.data, PassContext(intake.signature, calib, tmp_path, source))
-    assert "Vela left" in info.value.message and "LEAKY_RELU" in info.value.message
+    assert "Vela left" in info.value.message and "SIN" in info.value.message
 
 
 def test_float_tflite_is_refused_before_vela_with_the_reason(tmp_path):

@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from edgeml.calibration.dataset import Dataset
+from edgeml.compiler.lowerings.annotate_npu_operators import annotate_npu_operators
+from edgeml.compiler.lowerings.decompose_prelu import decompose_prelu
 from edgeml.compiler.lowerings.export_for_litert import export_for_litert, sample_feed
 from edgeml.compiler.lowerings.litert_torch_convert import import_litert_torch, litert_torch_convert
 from edgeml.compiler.lowerings.pt2e_layer_numerics import pt2e_layer_numerics
@@ -56,6 +58,7 @@ def quantize_pt2e_to_tflite(
     if calibration is None or not len(calibration):
         raise CalibrationError(f"{needed_for} quantizes to full INT8 and needs calibration data", "pass --calib DATA")
     exported = export_for_litert(module, signature, calibration)
+    prelus = decompose_prelu(exported.graph)  # NOTE: before the observers, so each part gets its own
     config = pt2e_quantizer.get_symmetric_quantization_config(is_per_channel=per_channel)
     quantizer = _quantizer(pt2e_quantizer, keep_float).set_global(config)
     _check_kept_layers(exported.graph, keep_float, needed_for)
@@ -71,6 +74,7 @@ def quantize_pt2e_to_tflite(
         f"litert-torch PT2E full INT8 ({'per-channel' if per_channel else 'per-tensor'} weights), "
         f"calibrated on {len(calibration)} samples, batch 1, NCHW inputs as in the source",
         *((f"kept in float32: {', '.join(keep_float)}",) if keep_float else ()),
+        *((f"{prelus} PReLU(s) as x + (α − 1)·min(x, 0), each part int8",) if prelus else ()),
         *exported.notes(),
     )
     return TfliteInt8(model, notes, layers)
@@ -90,24 +94,26 @@ def _in_any(node: Any, keep: tuple[str, ...]) -> bool:
 
 
 def _quantizer(pt2e_quantizer: Any, keep_float: tuple[str, ...]) -> Any:
-    """litert-torch's PT2E quantizer; with `keep_float`, one that annotates nothing inside those submodules.
+    """litert-torch's PT2E quantizer, which also puts in int8 the operators it leaves float that an int8 NPU
+    runs (annotate_npu_operators.py); with `keep_float`, one that annotates nothing inside those submodules.
 
     NOTE: `set_module_name` cannot do this: it refuses a None config, and its filter strips a "L__self___"
     prefix that torch 2.13's module-stack keys no longer have, so it matches nothing. Every static pattern
     annotator takes the filter passed to `_annotate_all_static_patterns` and skips a pattern any node of
     which the filter rejects, so narrowing that one filter keeps whole patterns float.
     """
-    if not keep_float:
-        return pt2e_quantizer.PT2EQuantizer()
 
-    class KeepFloat(pt2e_quantizer.PT2EQuantizer):
+    class Quantizer(pt2e_quantizer.PT2EQuantizer):
         def _annotate_all_static_patterns(self, model: Any, config: Any, filter_fn: Any = None) -> Any:
             def quantize(node: Any) -> bool:
                 return (filter_fn is None or filter_fn(node)) and not _in_any(node, keep_float)
 
-            return super()._annotate_all_static_patterns(model, config, quantize)
+            super()._annotate_all_static_patterns(model, config, quantize)
+            if config is not None:
+                annotate_npu_operators(model, config, quantize)
+            return model
 
-    return KeepFloat()
+    return Quantizer()
 
 
 def _check_kept_layers(graph: Any, keep_float: tuple[str, ...], needed_for: str) -> None:

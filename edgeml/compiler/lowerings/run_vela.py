@@ -2,9 +2,10 @@
 
 Runs the `vela` command line of the installed ethos-u-vela (as `python -m ethosu.vela`, so the interpreter's
 own install is used) in a scratch folder. Vela 5.2 prints no cycle count: the figures come from
-`<output>/<net>_summary_<system-config>.csv`. `--config` needs `--system-config` and `--memory-mode`; the
-config file defaults to Arm's `Arm/vela.ini` that ships inside the package. A float model is refused before
-Vela runs: Vela would accept it and place every operator on the CPU.
+`<output>/<net>_summary_<system-config>.csv`, and, with `--verbose-performance`, each operator's target
+(NPU or CPU), cycles and MACs from `<output>/<net>_per-layer.csv`. `--config` needs `--system-config` and
+`--memory-mode`; the config file defaults to Arm's `Arm/vela.ini` that ships inside the package. A float
+model is refused before Vela runs: Vela would accept it and place every operator on the CPU.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class VelaRun:
     model: bytes  # <net>_vela.tflite
     summary: dict[str, str]  # the one row of <net>_summary_<system-config>.csv
     console: str  # stdout + stderr: per-operator warnings with Vela's reasons, the CPU/NPU operator counts
+    per_layer: tuple[dict[str, str], ...] = ()  # rows of <net>_per-layer.csv: Target, Op Cycles, MAC Count, Name
 
 
 def run_vela(tflite: bytes, options: VelaOptions, scratch: Path, needed_for: str) -> VelaRun:
@@ -57,7 +59,14 @@ def run_vela(tflite: bytes, options: VelaOptions, scratch: Path, needed_for: str
             raise TargetError(f"Vela failed on the INT8 model (exit {done.returncode}): {last}")
         with open(out / f"model_summary_{options.system_config}.csv", newline="") as f:
             summary = next(csv.DictReader(f))
-        return VelaRun((out / "model_vela.tflite").read_bytes(), summary, console)
+        return VelaRun((out / "model_vela.tflite").read_bytes(), summary, console, _rows(out / "model_per-layer.csv"))
+
+
+def _rows(path: Path) -> tuple[dict[str, str], ...]:
+    if not path.exists():
+        return ()
+    with open(path, newline="") as f:
+        return tuple(csv.DictReader(f))
 
 
 def refuse_float(tflite: bytes, needed_for: str) -> None:
@@ -102,4 +111,5 @@ def _command(net: Path, out: Path, options: VelaOptions) -> list[str]:
         "--memory-mode", options.memory_mode,
         "--optimise", options.optimise,
         "--show-cpu-operations",
+        "--verbose-performance",
     ]  # fmt: skip
