@@ -16,6 +16,7 @@ from edgeml.cli.fleet_common import fleet_options, open_fleet
 from edgeml.cli.fleet_experiment_cmd import experiment, retrain
 from edgeml.cli.fleet_http_cmd import StopRequest, http, http_options, start_http
 from edgeml.cli.fleet_loop_hooks import auto_retrain_option, start_loop_hooks
+from edgeml.cli.fleet_retrain_flow_cmd import retrain_approve, retrain_flows, retrain_run
 from edgeml.cli.fleet_rollout_cmd import rollout
 from edgeml.cli.fleet_tag_cmd import tag
 from edgeml.cli.mlflow_option import mlflow_option
@@ -282,3 +283,5 @@ def _parse_fault(text: str):
 
 for _group in (tag, rollout, experiment, retrain, http):
     fleet.add_command(_group)
+for _command in (retrain_run, retrain_approve, retrain_flows):
+    retrain.add_command(_command)

@@ -60,7 +60,11 @@ def run_demo(s: DemoSettings, say: Callable[[str, str], None]) -> dict[str, Any]
     world.start()
     mirror = _alias_mirror(world, uri)
     try:
-        say("fleet", f"broker {world.broker_url} ({world.broker_kind}), fleet service, 1 real agent + {s.devices} simulated devices")
+        say(
+            "fleet",
+            f"broker {world.broker_url} ({world.broker_kind}), fleet service, "
+            f"1 real agent + {s.devices} simulated devices",
+        )
         world.wait(lambda: len(world.fleet.devices.select()) == s.devices + 1, 60, "every device registered")
         first = _roll_out(world, v1, say)
         request = _drift_until_request(world, s, say)
