@@ -66,7 +66,7 @@ def run_demo(s: DemoSettings, say: Callable[[str, str], None]) -> dict[str, Any]
             f"1 real agent + {s.devices} simulated devices",
         )
         world.wait(lambda: len(world.fleet.devices.select()) == s.devices + 1, 60, "every device registered")
-        first = _roll_out(world, v1, say)
+        first = v1 | _roll_out(world, v1, say)
         request = _drift_until_request(world, s, say)
         flow_run = _run_flow(world, s, key, uri, request["id"], say)
         world.wait(lambda: _all_on(world, flow_run), 60, "every device on the retrained release")

@@ -64,8 +64,9 @@ def test_without_the_flag_nothing_is_tracked(tmp_path, store, keypair, monkeypat
 def test_fleet_rollouts_move_registry_aliases(tmp_path, store, keypair, releases):
     from edgeml.artifact import load_private_key
     from edgeml.fleet import Fleet, RolloutPlan
+    from edgeml.fleet.lifecycles import Moved
     from edgeml.protocol import Hello
-    from edgeml.tracking import aliases, log_compile, open_client, reconcile
+    from edgeml.tracking import FleetAliasMirror, aliases, log_compile, open_client, reconcile
 
     fleet = Fleet(tmp_path / "fleet.sqlite", tmp_path / "store", load_private_key(keypair[0]))
     fleet.devices.on_hello(Hello("cam-1", "cpu-ort", "t", 10**9, {"onnxruntime": "1"}, None), time.time())
@@ -84,6 +85,12 @@ def test_fleet_rollouts_move_registry_aliases(tmp_path, store, keypair, releases
     assert aliases(client, "digits") == {"production": versions["1.2.3"], "canary": versions["1.3.0"]}
     assert len(versions) == 2  # the compile-time registration was found, not duplicated
 
-    fleet.rollouts.abort(r2["id"], "operator", time.time() + 3)
-    reconcile(fleet, store)
+    mirror = FleetAliasMirror(fleet, store)  # what `fleet serve --mlflow` runs on every rollout move
+    try:
+        mirror.notify([Moved("rollout", (r2["id"],), "abort", "aborted")])
+        fleet.rollouts.abort(r2["id"], "operator", time.time() + 3)
+        mirror.notify([Moved("rollout", (r2["id"],), "abort", "aborted")])
+        assert mirror.wait_idle(60)
+    finally:
+        mirror.stop()
     assert aliases(client, "digits") == {"production": versions["1.2.3"], "rolled_back": versions["1.3.0"]}
