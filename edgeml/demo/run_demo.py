@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -163,11 +164,49 @@ def _run_flow(world, s: DemoSettings, key: Path, uri: str | None, request_id: st
         mlflow=uri, canary="20%", waves="100%", bake="3s", deadline="2m", rollout_timeout_s=300,
     )  # fmt: skip
     say("flow", f"retrain_and_roll_out({request_id}): train → compile → evaluate → canary → promote")
-    run = run_retrain(request_id, settings)
+    stop = threading.Event()
+    watcher = threading.Thread(target=_watch_steps, args=(settings, request_id, say, stop), daemon=True)
+    watcher.start()
+    try:
+        run = run_retrain(request_id, settings)
+    finally:
+        stop.set()
+        watcher.join(timeout=5)
     say("flow", f"{run['state']}: {run['reason']}")
     if run["state"] != "resolved":
         raise EdgemlError(f"the retraining flow ended {run['state']}: {run['reason']}")
     return run
+
+
+def _watch_steps(settings, request_id: str, say, stop: threading.Event) -> None:
+    """Say each step of the flow as its result reaches the ledger."""
+    from edgeml.flows import FlowLedger
+
+    ledger, seen = FlowLedger(settings.ledger_path()), set()
+    while not stop.wait(1.0):
+        for step, result in ledger.steps(request_id).items():
+            if step not in seen:
+                seen.add(step)
+                say("  step", f"{step}: {_step_line(step, result)}")
+
+
+def _step_line(step: str, r: dict[str, Any]) -> str:
+    lines = {
+        "export": lambda: f"evidence of {r['replaced']['name']}@{r['replaced']['version']} → {r['folder']}",
+        "train": lambda: "; ".join(r.get("notes") or [r["model"]]),
+        "version": lambda: f"{r['name']}@{r['version']} reserved",
+        "compile": lambda: f"{r['version']} compiled, shipped {r['decision']}",
+        "evaluate": lambda: r["reason"] + " " + json.dumps(r["accuracy"]),
+        "track": lambda: (
+            f"MLflow run {r.get('run_id', '')[:12]}, model version {r.get('model_version')}"
+            if r.get("tracked")
+            else "not tracked"
+        ),
+        "publish": lambda: f"{r['release']} published as {r['sha256'][:12]}…",
+        "rollout": lambda: f"rollout {r['rollout_id']} to {r.get('devices', '?')} devices (canary first)",
+        "rollout_outcome": lambda: f"rollout {r['state']}: {r['reason']}",
+    }
+    return lines.get(step, lambda: json.dumps(r)[:120])()
 
 
 def _all_on(world, run: dict[str, Any]) -> bool:
