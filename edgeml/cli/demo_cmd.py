@@ -44,7 +44,8 @@ def demo_cmd(devices: int, drift: float, broker: str | None, out: str | None, no
     agent and simulated devices through a canary, inject input drift, let the fleet open a retraining request,
     run the retraining flow (train → compile → evaluate against production → canary → promote), and report.
 
-    Needs the compile, fleet and prefect extras (mlflow optional): pip install -e '.[compile,fleet,prefect,mlflow]'.
+    Needs the compile, fleet and prefect extras (mlflow optional): pip install -e '.[compile,fleet]', then
+    pip install -e '.[mlflow,prefect]' (two steps: docs/closed-loop.md).
     """
     from edgeml.demo.run_demo import DemoSettings, run_demo
     from edgeml.locations import cache_dir
