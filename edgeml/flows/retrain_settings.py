@@ -15,7 +15,7 @@ class RetrainSettings:
     store: str  # the fleet's artifact store folder
     hook: str  # the training function, module:function
     key: str | None = None  # the fleet's signing key (default: your edgeml signing key)
-    work_dir: str | None = None  # default: beside the database, `<db>.retrain/`
+    work_dir: str | None = None  # default: see work_root()
     mlflow: str | None = None  # tracking URI asked for (None: no tracking; "local": the embedded store)
     canary: str = "20%"
     waves: str = "100%"
@@ -29,7 +29,15 @@ class RetrainSettings:
     poll_s: float = 1.0
 
     def work_root(self) -> Path:
-        return Path(self.work_dir) if self.work_dir else Path(f"{Path(self.db).with_suffix('')}.retrain")
+        """`work_dir`; else beside an SQLite database (`fleet.sqlite` → `fleet.retrain/`); else, for a server
+        database (postgresql://…), `retrain/` under edgeml's data folder."""
+        if self.work_dir:
+            return Path(self.work_dir)
+        if "://" in str(self.db):
+            from edgeml.tracking.tracking_store import data_dir
+
+            return data_dir() / "retrain"
+        return Path(f"{Path(self.db).with_suffix('')}.retrain")
 
     def ledger_path(self) -> Path:
         return self.work_root() / "flows.sqlite"
