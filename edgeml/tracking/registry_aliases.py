@@ -1,16 +1,20 @@
 """Signed artifacts as MLflow model versions, and the fleet's state as registry aliases.
 
-A model version is found by its tags (`edgeml.version`, `edgeml.target`), never by its number, so logging the
-same artifact twice, or mirroring one that was compiled without tracking, registers it once. Aliases say what
+A model version is found by the digest of the artifact's signed manifest (tag `edgeml.manifest_sha256`), never by
+its number, so logging the same artifact twice, or mirroring one that was compiled without tracking, registers it
+once, and two different builds that share a name@version (a retrained model that was not published, then another
+that was) stay two versions. Aliases say what
 the fleet runs: `production` the artifact of the newest completed rollout, `canary` the one a running
 rollout is exposing (removed when none is), `rolled_back` the one of the newest aborted rollout.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
-__all__ = ["FLEET_ALIASES", "aliases", "find_version", "register_artifact", "set_alias"]
+__all__ = ["FLEET_ALIASES", "aliases", "find_version", "manifest_digest", "register_artifact", "set_alias"]
 
 FLEET_ALIASES = ("canary", "production", "rolled_back")
 
@@ -18,11 +22,12 @@ FLEET_ALIASES = ("canary", "production", "rolled_back")
 def register_artifact(client: Any, manifest: dict[str, Any], source: str, run_id: str | None = None) -> str:
     """The model version of `manifest`'s artifact (name = artifact name), registered on first sight."""
     name = manifest["name"]
-    found = find_version(client, name, manifest["version"], manifest["target"]["id"])
+    found = find_version(client, name, manifest_digest(manifest))
     if found is not None:
         return found
     _ensure_model(client, name)
     tags = {
+        "edgeml.manifest_sha256": manifest_digest(manifest),
         "edgeml.version": manifest["version"],
         "edgeml.release": str(manifest["release"]),
         "edgeml.target": manifest["target"]["id"],
@@ -33,14 +38,19 @@ def register_artifact(client: Any, manifest: dict[str, Any], source: str, run_id
     return str(mv.version)
 
 
-def find_version(client: Any, name: str, version: str, target: str) -> str | None:
-    """The registered version number of artifact `name@version` for `target`, or None."""
+def manifest_digest(manifest: dict[str, Any]) -> str:
+    """sha256 of the signed manifest (signature included), the same from the artifact folder and the fleet."""
+    return hashlib.sha256(json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def find_version(client: Any, name: str, digest: str) -> str | None:
+    """The registered version number of the artifact whose manifest has `digest`, or None."""
     try:
         versions = client.search_model_versions(f"name='{_quote(name)}'")
     except Exception:  # NOTE: no such registered model yet
         return None
     for mv in versions:
-        if mv.tags.get("edgeml.version") == version and mv.tags.get("edgeml.target") == target:
+        if mv.tags.get("edgeml.manifest_sha256") == digest:
             return str(mv.version)
     return None
 
