@@ -1,10 +1,14 @@
 """A calibration or evaluation set: named input arrays (samples first), optional labels, a digest.
 
-Every reader produces one of these; the compiler only ever sees this type.
+Every reader produces one of these; the compiler only ever sees this type. `inputs` hold the samples along
+axis 0 whatever the model's layout; `batches()` gives feeds in the model's layout: each input's samples
+moved back to its batch axis (a state `[2, batch, 128]` gets `[2, k, 128]`), an input without a batch axis
+fed one sample at a time, and the constants (a sample rate) added to every feed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 from collections.abc import Iterator
@@ -23,6 +27,9 @@ class Dataset:
     source: str = ""
     preprocessing: dict[str, Any] | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    batch_axes: dict[str, int | None] = field(default_factory=dict)  # model-layout axis; absent: 0; None: none
+    constants: dict[str, np.ndarray] = field(default_factory=dict)  # fed unchanged with every sample
+    layouts: tuple[Any, ...] = ()  # the InputLayout of each model input, as decided when it was read
 
     def __len__(self) -> int:
         return len(next(iter(self.inputs.values()))) if self.inputs else 0
@@ -37,11 +44,30 @@ class Dataset:
     def take(self, idx: np.ndarray | slice) -> Dataset:
         labels = None if self.labels is None else self.labels[idx]
         inputs = {k: v[idx] for k, v in self.inputs.items()}
-        return Dataset(inputs, labels, self.source, self.preprocessing, self.notes)
+        return dataclasses.replace(self, inputs=inputs, labels=labels)
+
+    @property
+    def batchable(self) -> bool:
+        """False when some input's samples are not on axis 0 (a state on axis 1, an input without a batch
+        axis): then every feed holds one sample, so outputs joined along axis 0 line up whatever their layout."""
+        return all(self.batch_axes.get(k, 0) == 0 for k in self.inputs)
 
     def batches(self, size: int) -> Iterator[dict[str, np.ndarray]]:
+        """Feeds of up to `size` samples in the model's layout (one sample each when not `batchable`)."""
+        size = size if self.batchable else 1
         for start in range(0, len(self), size):
-            yield {k: v[start : start + size] for k, v in self.inputs.items()}
+            yield self.feed(slice(start, start + size))
+
+    def feed(self, idx: slice) -> dict[str, np.ndarray]:
+        """The samples `idx` as one feed in the model's layout, constants included."""
+        feed = {k: self._model_layout(k, v[idx]) for k, v in self.inputs.items()}
+        return feed | dict(self.constants)
+
+    def _model_layout(self, name: str, chunk: np.ndarray) -> np.ndarray:
+        axis = self.batch_axes.get(name, 0)
+        if axis is None:
+            return chunk[0]
+        return chunk if axis == 0 else np.moveaxis(chunk, 0, axis)
 
     def digest(self) -> str:
         return self._digest
@@ -53,8 +79,11 @@ class Dataset:
         arrays = dict(self.inputs)
         if self.labels is not None:
             arrays["__labels__"] = self.labels
+        arrays |= {f"__constant__/{k}": v for k, v in self.constants.items()}
         for name in sorted(arrays):
-            a = np.ascontiguousarray(arrays[name])
+            a = np.asarray(arrays[name], order="C")
             h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
             h.update(a.tobytes())
+        if any(v != 0 for v in self.batch_axes.values()):
+            h.update(repr(sorted(self.batch_axes.items())).encode())
         return h.hexdigest()

@@ -1,7 +1,8 @@
 """Calibration inputs + float outputs → the reference profile stored in the manifest for drift.
 
 Inputs: per feature (2-D) or channel (≥3-D) of float tensors, quantile bin edges and counts; integer
-inputs and tensors with more than MAX_FEATURES features are profiled as a whole. Outputs: a classifier-
+inputs, tensors with more than MAX_FEATURES features and inputs whose batch is not axis 0 are profiled as a
+whole; constants (a sample rate) are not profiled. Outputs: a classifier-
 shaped output ([N, classes ≤ 1000]) gets a class histogram and a top-1 confidence histogram; anything
 else gets a whole-tensor value histogram. The device agent counts live traffic over the same bins.
 """
@@ -27,7 +28,12 @@ def build_reference_profile(calib: Dataset, outputs: dict[str, np.ndarray]) -> d
     return {
         "bins": BINS,
         "samples": len(calib),
-        "inputs": {name: _profile_tensor(values) for name, values in calib.inputs.items()},
+        "inputs": {
+            # NOTE: an input whose samples are not on axis 0 (a state) is profiled whole: the agent sees it in
+            # the model's layout, where axis 1 is not a feature axis
+            name: _profile_tensor(values, "auto" if calib.batch_axes.get(name, 0) == 0 else None)
+            for name, values in calib.inputs.items()
+        },
         "outputs": {name: _profile_output(values) for name, values in outputs.items()},
     }
 

@@ -138,7 +138,8 @@ def _open(manifest: dict[str, Any], root: Path, threads: int) -> Session:
 
 def _self_test_feed(root: Path, manifest: dict[str, Any]) -> dict[str, np.ndarray]:
     with np.load(root / manifest["self_test"]["file"], allow_pickle=False) as z:
-        return {k.removeprefix("input/"): z[k][:1] for k in z.files if k.startswith("input/")}
+        whole = "feed/whole" in z.files  # NOTE: one feed in the model's layout (a state, a constant): as it is
+        return {k.removeprefix("input/"): z[k] if whole else z[k][:1] for k in z.files if k.startswith("input/")}
 
 
 def _baseline_model(stack: contextlib.ExitStack, path: Path) -> tuple[Path, str, str]:
@@ -163,7 +164,8 @@ def _check_feeds_fit(session: Session, feeds: dict[str, np.ndarray], where: Path
 
 
 def _batch(feeds: dict[str, np.ndarray]) -> int:
-    return int(next(iter(feeds.values())).shape[0]) if feeds else 1
+    first = next(iter(feeds.values()), None)
+    return int(first.shape[0]) if first is not None and first.ndim else 1
 
 
 def _rss_mb() -> float:

@@ -60,7 +60,7 @@ class ArtifactStore:
                     "give the new build a new --version",
                 )
             tx.execute(
-                "INSERT OR IGNORE INTO artifacts VALUES (?,?,?,?,?,?,?,?)",
+                "INSERT INTO artifacts VALUES (?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
                 (sha, key[0], key[1], manifest["release"], key[2], size, json.dumps(manifest), now),
             )
 

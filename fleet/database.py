@@ -1,81 +1,118 @@
-"""The fleet's state in SQLite: one file, WAL journal, one writer at a time, every change in a transaction.
+"""The fleet's state behind one interface, `Database`: SQLite (one file, the one-machine default) or PostgreSQL
+(several fleet instances on one fleet), chosen by the target's form — a path or `sqlite:///path`, or
+`postgresql://…`.
 
-A busy or locked database, or a full disk, surfaces as a FleetError that says what to do, and the
-transaction is rolled back, so nothing is half-applied. The schema is created on first use and versioned.
+Both backends hold the same schema, brought up to date on open by numbered migrations recorded in a
+`schema_version` table (one row per applied step, each step one transaction). Every change is a
+transaction, all or nothing, and writers take turns (SQLite's BEGIN IMMEDIATE; PostgreSQL a transaction-level
+advisory lock), so a read-then-write inside a transaction sees every earlier commit of every instance. A busy
+or unreachable database, or a full disk, surfaces as a FleetBusyError that says what to do, and nothing is
+half-applied.
 """
 
 from __future__ import annotations
 
 import contextlib
-import sqlite3
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any, Protocol
 
 from edgeml.errors import EdgemlError
 
-__all__ = ["Database", "FleetBusyError", "FleetConflictError", "FleetError", "FleetNotFoundError"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "Connection",
+    "Database",
+    "FleetBusyError",
+    "FleetConflictError",
+    "FleetError",
+    "FleetNotFoundError",
+    "backend_of",
+]
 
-SCHEMA_VERSION = 2
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS devices (
+# NOTE: DDL is written once, in SQLite's words; the PostgreSQL backend maps REAL → DOUBLE PRECISION and
+# INTEGER → BIGINT (timestamps are epoch seconds with sub-second digits; sizes exceed 2**31).
+_SCHEMA_1 = (
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS devices (
     id TEXT PRIMARY KEY, target TEXT NOT NULL, tags TEXT NOT NULL DEFAULT '{}', runtimes TEXT NOT NULL DEFAULT '{}',
     agent_version TEXT, free_storage INTEGER, current_sha TEXT, current_version TEXT, current_release INTEGER,
     state TEXT, online INTEGER NOT NULL DEFAULT 0, first_seen REAL NOT NULL, last_seen REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS artifacts (
+)""",
+    """CREATE TABLE IF NOT EXISTS artifacts (
     sha256 TEXT PRIMARY KEY, name TEXT NOT NULL, version TEXT NOT NULL, release INTEGER NOT NULL,
     target TEXT NOT NULL, size INTEGER NOT NULL, manifest TEXT NOT NULL, published_at REAL NOT NULL,
     UNIQUE (name, version, target)
-);
-CREATE TABLE IF NOT EXISTS rollouts (
+)""",
+    """CREATE TABLE IF NOT EXISTS rollouts (
     id TEXT PRIMARY KEY, artifact_sha TEXT NOT NULL REFERENCES artifacts(sha256), selector TEXT NOT NULL,
     plan TEXT NOT NULL, state TEXT NOT NULL, wave INTEGER NOT NULL DEFAULT -1, wave_started_at REAL,
     created_at REAL NOT NULL, updated_at REAL NOT NULL, reason TEXT NOT NULL DEFAULT ''
-);
-CREATE TABLE IF NOT EXISTS executions (
+)""",
+    """CREATE TABLE IF NOT EXISTS executions (
     rollout_id TEXT NOT NULL REFERENCES rollouts(id), device_id TEXT NOT NULL REFERENCES devices(id),
     wave INTEGER NOT NULL, state TEXT NOT NULL, previous_sha TEXT, exposed_at REAL, deadline REAL,
     finished_at REAL, reason TEXT NOT NULL DEFAULT '', PRIMARY KEY (rollout_id, device_id)
-);
-CREATE TABLE IF NOT EXISTS desired (
+)""",
+    """CREATE TABLE IF NOT EXISTS desired (
     device_id TEXT PRIMARY KEY, sequence INTEGER NOT NULL, artifact_sha TEXT NOT NULL, rollout_id TEXT NOT NULL,
     allow_rollback INTEGER NOT NULL, issued_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS telemetry (
+)""",
+    """CREATE TABLE IF NOT EXISTS telemetry (
     device_id TEXT NOT NULL, seq INTEGER NOT NULL, artifact_sha TEXT, release INTEGER, period_start REAL NOT NULL,
     period_end REAL NOT NULL, received_at REAL NOT NULL, latency TEXT NOT NULL, calls INTEGER NOT NULL,
     errors INTEGER NOT NULL, drift TEXT NOT NULL, classes TEXT NOT NULL, labelled INTEGER NOT NULL DEFAULT 0,
     correct INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (device_id, seq)
-);
-CREATE TABLE IF NOT EXISTS events (
+)""",
+    """CREATE TABLE IF NOT EXISTS events (
     device_id TEXT NOT NULL, seq INTEGER NOT NULL, at REAL NOT NULL, kind TEXT NOT NULL, step TEXT NOT NULL,
     ok INTEGER NOT NULL, reason TEXT NOT NULL, artifact TEXT, release INTEGER, rollout_id TEXT,
     PRIMARY KEY (device_id, seq)
-);
-CREATE TABLE IF NOT EXISTS rejected (reason TEXT PRIMARY KEY, count INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS retrain_requests (
+)""",
+    "CREATE TABLE IF NOT EXISTS rejected (reason TEXT PRIMARY KEY, count INTEGER NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS retrain_requests (
     id TEXT PRIMARY KEY, artifact_sha TEXT NOT NULL, input TEXT NOT NULL, feature INTEGER NOT NULL,
     devices TEXT NOT NULL, max_psi REAL NOT NULL, first_seen REAL NOT NULL, last_seen REAL NOT NULL,
     state TEXT NOT NULL DEFAULT 'open', UNIQUE (artifact_sha, input, feature)
-);
-CREATE TABLE IF NOT EXISTS experiments (
+)""",
+    """CREATE TABLE IF NOT EXISTS experiments (
     id TEXT PRIMARY KEY, a_sha TEXT NOT NULL, b_sha TEXT NOT NULL, split REAL NOT NULL, selector TEXT NOT NULL,
-    metrics TEXT NOT NULL, created_at REAL NOT NULL, ended_at REAL, outcome TEXT NOT NULL DEFAULT ''
-);
-CREATE TABLE IF NOT EXISTS experiment_devices (
+    metrics TEXT NOT NULL, created_at REAL NOT NULL
+)""",
+    """CREATE TABLE IF NOT EXISTS experiment_devices (
     experiment_id TEXT NOT NULL REFERENCES experiments(id), device_id TEXT NOT NULL, arm TEXT NOT NULL,
     PRIMARY KEY (experiment_id, device_id)
-);
-"""
+)""",
+)
 
-_MIGRATIONS = {  # version → the statements that bring it to version + 1
-    1: (
-        "ALTER TABLE experiments ADD COLUMN ended_at REAL",
-        "ALTER TABLE experiments ADD COLUMN outcome TEXT NOT NULL DEFAULT ''",
+# NOTE: append only: step N brings a database from version N-1 to N; a released step is never edited
+MIGRATIONS: dict[int, tuple[str, tuple[str, ...]]] = {
+    1: ("the fleet's tables", _SCHEMA_1),
+    2: (
+        "experiments end with an outcome",
+        (
+            "ALTER TABLE experiments ADD COLUMN ended_at REAL",
+            "ALTER TABLE experiments ADD COLUMN outcome TEXT NOT NULL DEFAULT ''",
+        ),
+    ),
+    3: (
+        "rollouts keep an audit trail (who created, aborted, took a fleet back)",
+        (
+            """CREATE TABLE IF NOT EXISTS rollout_events (
+    rollout_id TEXT NOT NULL REFERENCES rollouts(id), at REAL NOT NULL, kind TEXT NOT NULL, actor TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT ''
+)""",
+            "CREATE INDEX IF NOT EXISTS rollout_events_by_rollout ON rollout_events (rollout_id, at)",
+        ),
     ),
 }
+SCHEMA_VERSION = max(MIGRATIONS)
+_VERSION_TABLE = (
+    "CREATE TABLE IF NOT EXISTS schema_version "
+    "(version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at REAL NOT NULL)"
+)
 
 
 class FleetError(EdgemlError):
@@ -91,84 +128,142 @@ class FleetConflictError(FleetError):
 
 
 class FleetBusyError(FleetError):
-    """The database is locked by another writer or its disk is full: nothing changed; retry later."""
+    """The database is locked by another writer, unreachable, or its disk is full: nothing changed; retry later."""
+
+
+class Cursor(Protocol):
+    rowcount: int
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def fetchmany(self, size: int) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Connection(Protocol):
+    """What a transaction hands its body: `execute(sql, params)` with `?` placeholders, as sqlite3 has it.
+    Rows index by position and by column name (`row[0]`, `row["state"]`, `dict(row)`)."""
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor: ...
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> Any: ...
+
+
+def backend_of(target: str | Path) -> str:
+    """'sqlite' or 'postgresql' for a database target: a path, `sqlite:///path`, or `postgresql://…`."""
+    text = str(target)
+    if text.startswith(("postgresql://", "postgres://")):
+        return "postgresql"
+    if "://" in text and not text.startswith("sqlite://"):
+        raise FleetError(
+            f"unknown fleet database {text!r}",
+            "use a file path or sqlite:///path for SQLite, or postgresql://user@host:5432/db for PostgreSQL",
+        )
+    return "sqlite"
 
 
 class Database:
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self._lock = threading.RLock()  # NOTE: one writer; SQLite connections are shared across threads here
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(self.path, timeout=5.0, check_same_thread=False, isolation_level=None)
-            self._conn.row_factory = sqlite3.Row
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.execute("PRAGMA foreign_keys=ON")
-            self._conn.executescript(_SCHEMA)
-            self._check_version()
-        except sqlite3.DatabaseError as exc:
-            raise FleetError(
-                f"cannot open the fleet database {self.path}: {exc}",
-                "check the path and permissions; it must be an SQLite file",
-            ) from exc
+    """The fleet's state. `Database(target)` opens the backend the target names (see `backend_of`);
+    `transaction()` is all or nothing, `query()` reads (or runs one statement on its own)."""
 
-    def _check_version(self) -> None:
-        row = self._conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        if row is None:
-            self._conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-            return
-        version = int(row[0])
-        if version > SCHEMA_VERSION:
-            raise FleetError(
-                f"{self.path} has schema version {version}; this edgeml knows up to {SCHEMA_VERSION}",
-                "upgrade edgeml to the version that wrote this database",
-            )
-        for step in range(version, SCHEMA_VERSION):
-            with self.transaction() as tx:  # NOTE: each step all or nothing, its version bump included
-                for statement in _MIGRATIONS[step]:
-                    tx.execute(statement)
-                tx.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(step + 1),))
+    backend: str = ""
+    url: str = ""  # what opens this database again (another instance, `fleet db copy`)
+
+    def __new__(cls, target: str | Path, *args: Any, **kwargs: Any) -> Database:
+        if cls is Database:
+            cls = _backends()[backend_of(target)]
+        return super().__new__(cls)
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE … COMMIT, or ROLLBACK on any error (locked, full disk, a bug): all or nothing."""
-        with self._lock:
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                raise _error(self.path, exc) from exc
-            try:
-                yield self._conn
-                self._conn.execute("COMMIT")
-            except BaseException as exc:
-                self._conn.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.OperationalError):
-                    raise _error(self.path, exc) from exc
-                raise
+    def transaction(self, exclusive: bool = True, durable: bool = True) -> Iterator[Connection]:
+        """All or nothing. `exclusive=False`: the body only writes rows whose result does not depend on what
+        it read (an idempotent insert, an upsert, one UPDATE), so it need not wait for the writers' turn:
+        intake from several instances commits in parallel. `durable=False`: a crash of the database server
+        may lose it (telemetry, counters); it is never half-applied. SQLite ignores both (one writer, and
+        its WAL with synchronous=NORMAL is already that durable)."""
+        raise NotImplementedError
+        yield
 
-    def query(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
-        with self._lock:
-            try:
-                return self._conn.execute(sql, params).fetchall()
-            except sqlite3.OperationalError as exc:
-                raise _error(self.path, exc) from exc
+    def batch(self) -> contextlib.AbstractContextManager[Connection]:
+        """One transaction around many: each transaction opened inside it (by this thread) is a savepoint, all
+        or nothing on its own, and all commit together: one commit (one disk flush) for a burst of intake.
+        The writers' turn is taken by the first inner transaction that needs it, and held to the end."""
+        return self.transaction(exclusive=False)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        raise NotImplementedError
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        raise NotImplementedError
+
+    @contextlib.contextmanager
+    def fenced(self, check: Callable[[Connection], None]) -> Iterator[None]:
+        """While inside, each transaction this thread opens runs `check(tx)` right after it holds the writers'
+        lock, before its body: the driving instance's lease proves it still holds the lease, or the
+        transaction ends with check's error and changes nothing (a deposed leader's late step)."""
+        fences = self.__dict__.setdefault("_fences", threading.local())
+        fences.check = check
+        try:
+            yield
+        finally:
+            fences.check = None
+
+    def _check_fence(self, tx: Connection) -> None:
+        fences = self.__dict__.get("_fences")
+        check = getattr(fences, "check", None) if fences is not None else None
+        if check is not None:
+            check(tx)
+
+    def schema_version(self) -> int:
+        rows = self.query("SELECT MAX(version) FROM schema_version")
+        return int(rows[0][0] or 0)
+
+    def _migrate(self) -> None:
+        """Apply every step this database lacks, each in its own transaction with its version row."""
+        with self.transaction() as tx:
+            tx.execute(_VERSION_TABLE)
+            tx.execute(_SCHEMA_1[0])  # NOTE: meta, to read the version an edgeml before schema_version wrote
+            if tx.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == 0:
+                _adopt_meta_version(tx)
+        for step in range(1, SCHEMA_VERSION + 1):
+            with self.transaction() as tx:  # NOTE: re-read inside: another instance may have applied it meanwhile
+                current = tx.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] or 0
+                if current > SCHEMA_VERSION:
+                    raise FleetError(
+                        f"{self.url} has schema version {current}; this edgeml knows up to {SCHEMA_VERSION}",
+                        "upgrade edgeml to the version that wrote this database",
+                    )
+                if current >= step:
+                    continue
+                description, statements = MIGRATIONS[step]
+                for statement in statements:
+                    tx.execute(self._ddl(statement))
+                tx.execute("INSERT INTO schema_version VALUES (?,?,?)", (step, description, time.time()))
+                # NOTE: meta mirrors it, so an edgeml from before schema_version refuses a newer database
+                tx.execute(
+                    "INSERT INTO meta VALUES ('schema_version', ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value=excluded.value",
+                    (str(step),),
+                )
+
+    def _ddl(self, statement: str) -> str:
+        return statement
 
 
-def _error(path: Path, exc: sqlite3.OperationalError) -> FleetError:
-    text = str(exc)
-    if "locked" in text or "busy" in text:
-        return FleetBusyError(
-            f"the fleet database {path} is locked by another writer ({text}); nothing was changed",
-            "retry; if it persists, another process holds a long transaction",
-        )
-    if "full" in text or "disk" in text:
-        return FleetBusyError(f"the disk holding {path} is full ({text}); nothing was changed", "free some space")
-    return FleetError(
-        f"fleet database error on {path}: {text}",
-        f"check that {path} is the fleet's database and intact (`sqlite3 {path} 'PRAGMA integrity_check'`)",
-    )
+def _adopt_meta_version(tx: Connection) -> None:
+    """A database written before schema_version existed keeps its version in meta: record those steps as done."""
+    row = tx.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+    for step in range(1, int(row[0]) + 1 if row else 1):
+        description = MIGRATIONS[step][0] if step in MIGRATIONS else "written by a newer edgeml"
+        tx.execute("INSERT INTO schema_version VALUES (?,?,?)", (step, description, time.time()))
+
+
+def _backends() -> dict[str, type[Database]]:
+    """The backends, by `backend_of` name (imported here: each imports this module)."""
+    from edgeml.fleet.postgres_database import PostgresDatabase
+    from edgeml.fleet.sqlite_database import SqliteDatabase
+
+    return {"sqlite": SqliteDatabase, "postgresql": PostgresDatabase}

@@ -7,10 +7,9 @@ again on start: the device treats a repeated sequence as a duplicate, so nothing
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 
-from edgeml.fleet.database import Database
+from edgeml.fleet.database import Connection, Database
 
 __all__ = ["DesiredRow", "DesiredStates"]
 
@@ -31,12 +30,15 @@ class DesiredStates:
 
     @staticmethod
     def assign(
-        tx: sqlite3.Connection, device_id: str, artifact_sha: str, rollout_id: str, allow_rollback: bool, now: float
+        tx: Connection, device_id: str, artifact_sha: str, rollout_id: str, allow_rollback: bool, now: float
     ) -> DesiredRow:
         row = tx.execute("SELECT sequence FROM desired WHERE device_id=?", (device_id,)).fetchone()
         sequence = (row[0] if row else 0) + 1
         tx.execute(
-            "INSERT OR REPLACE INTO desired VALUES (?,?,?,?,?,?)",
+            "INSERT INTO desired VALUES (?,?,?,?,?,?) ON CONFLICT (device_id) DO UPDATE SET "
+            "sequence=excluded.sequence, "
+            "artifact_sha=excluded.artifact_sha, rollout_id=excluded.rollout_id, "
+            "allow_rollback=excluded.allow_rollback, issued_at=excluded.issued_at",
             (device_id, sequence, artifact_sha, rollout_id, int(allow_rollback), now),
         )
         return DesiredRow(device_id, sequence, artifact_sha, rollout_id, allow_rollback, now)

@@ -20,7 +20,7 @@ class DeviceRegistry:
 
     def on_hello(self, hello: Hello, now: float) -> None:
         current = hello.current
-        with self.db.transaction() as tx:
+        with self.db.transaction(exclusive=False) as tx:  # NOTE: one atomic upsert
             tx.execute(
                 """INSERT INTO devices (id, target, runtimes, agent_version, free_storage, current_sha, current_version,
                        current_release, online, first_seen, last_seen) VALUES (?,?,?,?,?,?,?,?,1,?,?)
@@ -45,7 +45,7 @@ class DeviceRegistry:
     def on_status(self, device_id: str, status: Status, now: float) -> bool:
         """Record a status; False if the device never said hello (unknown devices are not registered here)."""
         model = status.slots.get(status.active) if status.active else None
-        with self.db.transaction() as tx:
+        with self.db.transaction(exclusive=False) as tx:  # NOTE: one UPDATE
             cur = tx.execute(
                 """UPDATE devices SET state=?, online=?, last_seen=?, current_sha=?, current_version=?,
                        current_release=? WHERE id=?""",

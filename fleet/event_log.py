@@ -16,16 +16,19 @@ class EventLog:
 
     def record(self, device_id: str, e: Event) -> bool:
         """Store an event; False when this (device, seq) was already stored (a redelivery)."""
-        with self.db.transaction() as tx:
+        with self.db.transaction(exclusive=False) as tx:  # NOTE: an idempotent insert: no writers' turn needed
             cur = tx.execute(
-                "INSERT OR IGNORE INTO events VALUES (?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
                 (device_id, e.seq, e.at, e.kind, e.step, int(e.ok), e.reason, e.artifact, e.release, e.rollout_id),
             )
             return cur.rowcount == 1
 
     def reject(self, reason: str) -> None:
-        with self.db.transaction() as tx:
-            tx.execute("INSERT INTO rejected VALUES (?, 1) ON CONFLICT(reason) DO UPDATE SET count=count+1", (reason,))
+        with self.db.transaction(exclusive=False, durable=False) as tx:  # NOTE: a counter, one atomic upsert
+            tx.execute(
+                "INSERT INTO rejected VALUES (?, 1) ON CONFLICT(reason) DO UPDATE SET count=rejected.count+1",
+                (reason,),
+            )
 
     def rejected(self) -> dict[str, int]:
         return {r["reason"]: r["count"] for r in self.db.query("SELECT * FROM rejected ORDER BY reason")}

@@ -1,7 +1,11 @@
 """The fleet service: MQTT intake → registry, events, telemetry, chunk serving; rollouts → desired states.
 
-Messages are decoded on the network thread and handed to one worker thread, the only writer of the
-database. A message that does not decode, or that names another device than its topic, is rejected,
+Messages are decoded on the network thread and handed to one worker thread, this process's only writer of
+the database. Several instances may serve one fleet (PostgreSQL, --share-group): each applies the intake the
+broker gives it, and only the one holding the lease (fleet/instance_lease.py) steps rollouts, scans for
+retraining, publishes the desired-state outbox and serves chunk streams, its steps fenced by the lease.
+
+A message that does not decode, or that names another device than its topic, is rejected,
 counted by reason and logged; it never stops the service. Desired states are a durable outbox: every
 tick publishes (signed, retained) each device's row whose sequence has not been published by this
 process yet — after a restart that is all of them, and devices ignore a sequence they already have.
@@ -27,7 +31,9 @@ from edgeml.fleet.desired_states import DesiredRow, DesiredStates
 from edgeml.fleet.device_registry import DeviceRegistry
 from edgeml.fleet.event_log import EventLog
 from edgeml.fleet.experiments import Experiments
+from edgeml.fleet.instance_lease import InstanceLease
 from edgeml.fleet.lifecycles import Moved
+from edgeml.fleet.rejection_log import TOPIC_CHARS, RejectionLog, clip
 from edgeml.fleet.retraining import Retraining
 from edgeml.fleet.rollout_engine import RolloutEngine
 from edgeml.fleet.telemetry_intake import TelemetryIntake
@@ -58,6 +64,12 @@ log = logging.getLogger(__name__)
 DESIRED_TTL_S = 24 * 3600
 RETRAIN_SCAN_S = 60.0
 CHUNK_PACE_S = 0.01
+BATCH = 200  # intake messages per transaction (see pump)
+# NOTE: with --share-group the broker hands each message to one instance, and a killed instance loses what it had
+# received but not yet applied. Statuses and events (few, and what rollouts move on) go to every instance
+# instead: applying them is idempotent, so one lost with an instance is still applied by another. Chunk requests
+# too: only the leader streams. Hellos and telemetry (the bulk) stay split.
+EVERY_INSTANCE = (Kind.STATUS, Kind.EVENT, Kind.CHUNK_REQUEST)
 
 
 class Fleet:
@@ -87,8 +99,10 @@ class FleetService:
         share_group: str | None = None,
         egress_bytes_s: float = DEFAULT_EGRESS_BYTES_S,
         stream_bytes_s: float = DEFAULT_STREAM_BYTES_S,
+        lease: InstanceLease | None = None,
     ) -> None:
         self.fleet, self.transport, self.clock, self.tick_s = fleet, transport, clock, tick_s
+        self.lease = lease  # NOTE: None: the only instance (tests, embedded uses): it always drives
         self.chunk_size = chunk_size
         self.chunks = ChunkServer(
             fleet.artifacts, transport, chunk_size, clock=clock, egress_bytes_s=egress_bytes_s,
@@ -96,6 +110,7 @@ class FleetService:
         )  # fmt: skip
         self.share_group = share_group
         self._inbox: queue.Queue = queue.Queue(maxsize=100_000)
+        self.rejections = RejectionLog(log)
         self._published: dict[str, int] = {}
         self._last_scan = 0.0
         self._stop = threading.Event()
@@ -105,7 +120,7 @@ class FleetService:
         self.on_moves: list[Callable[[list[Moved]], None]] = []
 
     def start(self, connect_timeout: float = 10.0, worker: bool = True) -> None:
-        for topic_filter in fleet_subscriptions(self.share_group):
+        for topic_filter in fleet_subscriptions(self.share_group, every_instance=EVERY_INSTANCE):
             self.transport.subscribe(topic_filter, self._receive)
         self.transport.connect(connect_timeout)
         if not worker:
@@ -139,33 +154,55 @@ class FleetService:
                 next_tick = time.monotonic() + self.tick_s
 
     def pump(self) -> int:
-        """Apply every message received so far (tests and single-threaded drivers call this instead of start)."""
+        """Apply every message received so far (tests and single-threaded drivers call this instead of start),
+        up to BATCH messages per transaction: each message all or nothing on its own (a savepoint), one commit
+        for the batch."""
         n = 0
-        while True:
+        while not self._inbox.empty():
             try:
-                self._apply(*self._inbox.get_nowait())
-                n += 1
-            except queue.Empty:
-                break
+                with self.fleet.db.batch():
+                    n += self._apply_some(BATCH)
+            except FleetError as exc:  # NOTE: the batch's commit failed (database lost): its messages are lost
+                log.error("could not commit a batch of intake: %s", exc)
         self.chunks.flush()
         return n
+
+    def _apply_some(self, most: int) -> int:
+        for n in range(most):
+            try:
+                self._apply(*self._inbox.get_nowait())
+            except queue.Empty:
+                return n
+        return most
 
     def _apply(self, topic: str, payload: bytes) -> None:
         try:
             self._handle(topic, payload)
         except FleetError as exc:  # a locked or full database: logged; the device re-sends, the service goes on
-            log.error("could not apply a message on %s: %s", topic, exc)
+            log.error("could not apply a message on %s: %s", clip(topic, TOPIC_CHARS), exc)
+
+    @property
+    def leads(self) -> bool:
+        """Whether this instance holds the lease: it drives rollouts, deadlines, scans and chunk streams."""
+        return self.lease is None or self.lease.is_leader()
 
     def tick(self) -> None:
+        if not self.leads:
+            self._published.clear()  # NOTE: whoever leads next publishes the whole outbox again
+            return
         now = self.clock()
         try:
-            self._moved(self.fleet.rollouts.tick(now))
-            self.publish_desired()
-            if now - self._last_scan >= RETRAIN_SCAN_S:
-                self._last_scan = now
-                self.fleet.retraining.scan(now)
+            with self._fenced():
+                self._moved(self.fleet.rollouts.tick(now))
+                self.publish_desired()
+                if now - self._last_scan >= RETRAIN_SCAN_S:
+                    self._last_scan = now
+                    self.fleet.retraining.scan(now)
         except FleetError as exc:
             log.error("rollout step postponed: %s", exc)
+
+    def _fenced(self):
+        return contextlib.nullcontext() if self.lease is None else self.fleet.db.fenced(self.lease.fence)
 
     def publish_desired(self) -> None:
         for row in self.fleet.desired.all():
@@ -187,8 +224,9 @@ class FleetService:
             artifact["target"],
         )
         issued = int(row.issued_at)
+        floor = self.fleet.rollouts.floors.signed(row.device_id, ref.release, row.allow_rollback)
         state = DesiredState(
-            row.device_id, ref, row.rollout_id, row.sequence, issued, issued + DESIRED_TTL_S, row.allow_rollback
+            row.device_id, ref, row.rollout_id, row.sequence, issued, issued + DESIRED_TTL_S, row.allow_rollback, floor
         )
         self.transport.publish(
             desired_topic(row.device_id), encode(sign_desired_state(state, self.fleet.key)), qos=1, retain=True
@@ -204,7 +242,7 @@ class FleetService:
             where, message = decode_published(topic, payload)
         except ProtocolError as exc:
             self.fleet.events.reject(exc.code)
-            log.warning("rejected message on %s: %s", topic, exc.reason)
+            self.rejections.rejected(exc.code, topic, exc.reason)
             return
         handler = self._handlers.get(where.kind)
         if handler is None:
@@ -219,6 +257,10 @@ class FleetService:
         # NOTE: decode_published already refused a hello whose device_id differs from its topic's
         self.fleet.devices.on_hello(hello, now)
         self._published.pop(device_id, None)  # NOTE: (re)send its desired state on every hello
+        if not self.leads and self.transport.connected:  # NOTE: the leader's outbox never sees this hello
+            row = self.fleet.desired.get(device_id)
+            if row is not None:
+                self._publish(row)
 
     def _on_status(self, device_id: str, status: Status, now: float) -> None:
         if not self.fleet.devices.on_status(device_id, status, now):
@@ -246,6 +288,8 @@ class FleetService:
         self.fleet.telemetry.record(device_id, telemetry, now, raw)
 
     def _on_chunk_request(self, device_id: str, request: ChunkRequest, now: float) -> None:
+        if not self.leads:
+            return  # NOTE: every instance receives chunk requests (fleet_subscriptions); the leader streams
         reason = self.chunks.request(device_id, request)
         if reason:
             self.fleet.events.reject(reason)

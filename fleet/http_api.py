@@ -180,6 +180,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _dispatch
 
+    def _not_allowed(self) -> None:
+        """TRACE, CONNECT, OPTIONS: methods HTTP defines that no route takes (405, not the server's 501)."""
+        allowed = ", ".join(sorted({r.method for r in self.server.api.routes}))  # type: ignore[attr-defined]
+        message = f"{self.command} is not allowed on this API"
+        body = {"error": "method_not_allowed", "message": message, "fix": f"use {allowed} (see docs/openapi.yaml)"}
+        self.close_connection = True
+        self._send(405, body, {"Allow": allowed, "Connection": "close", "X-Request-Id": uuid.uuid4().hex[:12]})
+
+    do_TRACE = do_CONNECT = do_OPTIONS = _not_allowed
+
     def _send(self, status: int, body: Any, headers: dict[str, str]) -> None:
         data = json.dumps(_finite(body), default=str).encode()
         self.send_response(status)

@@ -18,7 +18,8 @@ import edgeml
 from edgeml.fleet.api_request import ApiError, ApiRequest
 from edgeml.fleet.artifact_upload import publish_upload
 from edgeml.fleet.device_tags import TagChange
-from edgeml.fleet.rollout_plan import DEFAULT_WAVES, RolloutPlan
+from edgeml.fleet.lifecycles import RolloutState
+from edgeml.fleet.rollout_plan import DEFAULT_MIN_SAMPLE, DEFAULT_WAVES, RolloutPlan
 from edgeml.fleet.selector import parse_selector
 
 if TYPE_CHECKING:
@@ -29,7 +30,11 @@ __all__ = ["OPERATOR", "PUBLIC", "READ", "ROLLOUT_DEFAULTS", "ROUTES", "Route"]
 PUBLIC, READ, OPERATOR = "public", "read", "operator"  # who may call: anyone, either token, the operator token
 Reply = tuple[int, Any]
 # NOTE: the same defaults as `edgeml fleet rollout create` / `experiment create` (a test compares them)
-ROLLOUT_DEFAULTS = {"canary": "5%", "waves": DEFAULT_WAVES, "bake": "10m", "deadline": "30m", "gates": []}
+ROLLOUT_DEFAULTS = {
+    "canary": "5%", "waves": DEFAULT_WAVES, "bake": "10m", "deadline": "30m", "gates": [],
+    "min_sample": DEFAULT_MIN_SAMPLE, "allow_rollback": False,
+}  # fmt: skip
+ACTOR = "http:operator"  # who the audit trail names for a change made with the operator token
 EXPERIMENT_DEFAULTS = {"split": 50, "metrics": "p95_latency,error_rate"}
 TAG_DEFAULTS: dict[str, Any] = {"set": {}, "remove": []}
 
@@ -114,14 +119,22 @@ def _summary(artifact: dict[str, Any]) -> dict[str, Any]:
 
 def list_rollouts(fleet: Fleet, req: ApiRequest) -> Reply:
     states = req.query_values(("state",)).get("state")
+    known = [s.value for s in RolloutState]
+    if unknown := sorted(set(states or ()) - set(known)):
+        raise ApiError(400, "invalid", f"unknown rollout state {', '.join(map(repr, unknown))}",
+                       f"filter by one of: {', '.join(known)}")  # fmt: skip
     return 200, {"rollouts": [r for r in fleet.rollouts.list() if not states or r["state"] in states]}
 
 
 def create_rollout(fleet: Fleet, req: ApiRequest) -> Reply:
     body = req.json(required=("artifact", "to"), optional=ROLLOUT_DEFAULTS)
     shares = _shares(body, "canary"), _shares(body, "waves")
-    plan = RolloutPlan.build(*shares, _text(body, "bake"), _text(body, "deadline"), _texts(body, "gates"))
-    return 201, fleet.rollouts.create(_text(body, "artifact"), _text(body, "to"), plan, time.time())
+    min_sample, allow_rollback = body["min_sample"], body["allow_rollback"]
+    if not isinstance(allow_rollback, bool):
+        raise ApiError(400, "invalid", f"field 'allow_rollback' is {allow_rollback!r}", "send true or false")
+    plan = RolloutPlan.build(*shares, _text(body, "bake"), _text(body, "deadline"), _texts(body, "gates"),
+                             min_sample, allow_rollback)  # fmt: skip
+    return 201, fleet.rollouts.create(_text(body, "artifact"), _text(body, "to"), plan, time.time(), ACTOR)
 
 
 def rollout_status(fleet: Fleet, req: ApiRequest) -> Reply:
@@ -133,10 +146,10 @@ def _steer(verb: str) -> Callable[[Fleet, ApiRequest], Reply]:
         rollout_id = req.params["rollout_id"]
         if verb == "abort":
             reason = _text(req.json(optional={"reason": "aborted by the operator"}), "reason")
-            fleet.rollouts.abort(rollout_id, reason, time.time())
+            fleet.rollouts.abort(rollout_id, reason, time.time(), ACTOR)
         else:
             req.json()  # NOTE: an empty body or {}; anything else is refused, not ignored
-            getattr(fleet.rollouts, verb)(rollout_id, time.time())
+            getattr(fleet.rollouts, verb)(rollout_id, time.time(), ACTOR)
         return 200, fleet.rollouts.status_with_gates(rollout_id)
 
     handler.__name__ = f"{verb}_rollout"

@@ -13,7 +13,9 @@
            └─cancel→ cancelled                      the rollout was aborted before this device's wave
         and once the rollout is aborted, an exposed execution (in_progress | succeeded | timed_out)
            ─revert→ reverting ─reverted→ rolled_back        (timed_out ─reverted→ rolled_back too)
-                          └─deadline_passed→ timed_out
+                          ├─deadline_passed→ timed_out
+                          └─supersede→ superseded   a newer rollout took the device over (a hotfix after the
+                                                    abort reaches a device still offline since it)
            ─cannot_revert→ failed                   the device had no earlier model to return to
 
 `apply_event` is the only way a state changes: one `UPDATE … SET state = <target> WHERE <key> AND state IN
@@ -25,13 +27,12 @@ conditional UPDATE be the whole transition. A missing edge is a bug and raises `
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from edgeml.fleet.database import FleetError
+from edgeml.fleet.database import Connection, FleetError
 
 __all__ = [
     "EXECUTION",
@@ -72,6 +73,7 @@ class ExecutionState(str, Enum):
     REVERTING = "reverting"
     ROLLED_BACK = "rolled_back"
     CANCELLED = "cancelled"
+    SUPERSEDED = "superseded"
 
 
 class ExecutionEvent(str, Enum):
@@ -83,6 +85,7 @@ class ExecutionEvent(str, Enum):
     REVERT = "revert"  # the rollout was aborted: the device's desired state is its earlier model
     CANNOT_REVERT = "cannot_revert"  # the rollout was aborted and the device ran nothing before
     REVERTED = "reverted"  # the device reported its earlier model active again
+    SUPERSEDE = "supersede"  # a newer rollout exposed the device while this aborted one still reverted it
 
 
 _R, _RE, _E, _EE = RolloutState, RolloutEvent, ExecutionState, ExecutionEvent
@@ -111,10 +114,11 @@ EXECUTION_TRANSITIONS: dict[tuple[ExecutionState, ExecutionEvent], ExecutionStat
     (_E.TIMED_OUT, _EE.CANNOT_REVERT): _E.FAILED,
     (_E.REVERTING, _EE.REVERTED): _E.ROLLED_BACK,
     (_E.TIMED_OUT, _EE.REVERTED): _E.ROLLED_BACK,
+    (_E.REVERTING, _EE.SUPERSEDE): _E.SUPERSEDED,
 }
 
 # NOTE: a wave has settled when none of its executions waits for a device (pending, in_progress, reverting)
-SETTLED = frozenset({_E.SUCCEEDED, _E.FAILED, _E.TIMED_OUT, _E.ROLLED_BACK, _E.CANCELLED})
+SETTLED = frozenset({_E.SUCCEEDED, _E.FAILED, _E.TIMED_OUT, _E.ROLLED_BACK, _E.CANCELLED, _E.SUPERSEDED})
 
 
 class FleetTransitionError(FleetError):
@@ -201,7 +205,7 @@ class Moved:
 
 
 def apply_event(
-    tx: sqlite3.Connection,
+    tx: Connection,
     lifecycle: Lifecycle,
     key: tuple[str, ...],
     event: Enum,

@@ -2,8 +2,10 @@
 
 Waves are cumulative shares of the compatible devices the selector matched at creation, in a stable
 hash order. `tick(now)` times out executions past their deadline and advances every running rollout:
-it exposes the next wave, and once a wave has settled and baked, evaluates the gates (wave_health.py):
-a failing gate aborts the rollout and reverts every exposed device to the model it ran before.
+it exposes the next wave; it judges the gates on the devices that report (wave_health.py) — a gate they
+already violate aborts the rollout at once, without waiting for a silent or offline device, and reverts
+every exposed device to the model it ran before; once the wave settled (every device finished or timed
+out, a timed-out one counting as a failed install) and baked from that moment, passing gates expose the next.
 
 Every state change is an event from the tables in lifecycles.py, applied as a conditional update, so a
 step decided on a stale read (the operator paused meanwhile, another instance got there first) moves
@@ -17,7 +19,7 @@ import hashlib
 import json
 import math
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
@@ -31,12 +33,15 @@ from edgeml.fleet.lifecycles import (
     ROLLOUT,
     SETTLED,
     ExecutionEvent,
+    ExecutionState,
     Lifecycle,
     Moved,
     RolloutEvent,
     RolloutState,
     apply_event,
 )
+from edgeml.fleet.release_floors import ReleaseFloors
+from edgeml.fleet.rollout_audit import FLEET, RolloutAudit
 from edgeml.fleet.rollout_plan import RolloutPlan
 from edgeml.fleet.selector import parse_selector
 from edgeml.fleet.wave_health import WaveHealth
@@ -44,6 +49,9 @@ from edgeml.fleet.wave_health import WaveHealth
 __all__ = ["RolloutEngine"]
 
 _NOTHING_TO_REVERT_TO = "aborted: the device had no earlier model to return to"
+OPERATOR = "operator"  # the default actor of the operator's calls (the CLI and HTTP API name theirs)
+EARLY_JUDGE_S = 2.0  # how often an unsettled wave's reporting devices are judged (each judgement reads telemetry)
+EXECUTION_STATES = tuple(ExecutionState)
 
 
 @dataclass
@@ -52,8 +60,17 @@ class RolloutEngine:
     artifacts: ArtifactStore
     devices: DeviceRegistry
     health: WaveHealth
+    _judged_at: dict[str, float] = field(default_factory=dict, repr=False)  # early judgements, per rollout
 
-    def create(self, artifact_spec: str, selector_text: str, plan: RolloutPlan, now: float) -> dict[str, Any]:
+    def __post_init__(self) -> None:
+        self.floors = ReleaseFloors(self.db)
+        self.audit = RolloutAudit(self.db)
+
+    def create(
+        self, artifact_spec: str, selector_text: str, plan: RolloutPlan, now: float, actor: str = OPERATOR
+    ) -> dict[str, Any]:
+        """A new rollout of `artifact_spec` to the devices `selector_text` matches (refused below a device's
+        anti-rollback floor unless the plan allows a rollback); `actor` is named in its audit trail."""
         selector = parse_selector(selector_text)
         matched = self.devices.select(selector)
         candidates = self.artifacts.find(artifact_spec)
@@ -71,7 +88,8 @@ class RolloutEngine:
                 "add target=ID to the selector, or name the artifact by sha256",
             )
         artifact = next(iter(targets.values()))
-        refuse_claimed(self.db, [d["id"] for d in compatible], selector_text)
+        refuse_claimed(self.db, [d["id"] for d in compatible], selector_text, take_over_reverts=True)
+        lowered = self._below_floor(artifact, [d["id"] for d in compatible], artifact_spec, selector_text, plan)
         rollout_id = "r-" + uuid.uuid4().hex[:10]
         waves = _assign_waves(rollout_id, [d["id"] for d in compatible], plan.waves)
         plan_json = json.dumps(plan.to_dict())
@@ -86,7 +104,24 @@ class RolloutEngine:
                     "INSERT INTO executions (rollout_id, device_id, wave, state) VALUES (?,?,?,?)",
                     (rollout_id, device_id, wave, EXECUTION.initial.value),
                 )
+            RolloutAudit.record(tx, rollout_id, now, "created", _created(artifact, selector_text, plan, lowered), actor)
         return self.status(rollout_id) | {"skipped_incompatible": len(matched) - len(compatible)}
+
+    def _below_floor(self, artifact, device_ids: list[str], spec: str, selector: str, plan: RolloutPlan) -> dict:
+        """The devices whose anti-rollback floor is above the artifact's release ({device: Floor}); refused
+        unless the plan allows a rollback (the operator's decision, then recorded in the audit trail)."""
+        floors = {d: self.floors.floor(d) for d in device_ids}
+        below = {d: f for d, f in floors.items() if f is not None and f.release > artifact["release"]}
+        if below and not plan.allow_rollback:
+            device, floor = next(iter(below.items()))
+            raise FleetConflictError(
+                f"{artifact['name']}@{artifact['version']} (release {artifact['release']}) is below the anti-rollback "
+                f"floor of {len(below)} of the {len(device_ids)} device(s), e.g. {device}: release {floor.release} "
+                f"({floor.source}); they would refuse it",
+                f"roll out a release at or above the floor, or take them back on purpose (signed, recorded in the "
+                f"rollout's events): `edgeml fleet rollout create {spec} --to '{selector}' --allow-rollback`",
+            )
+        return below
 
     def tick(self, now: float) -> list[Moved]:
         """Time out executions past their deadline, then advance every running rollout one step: what moved.
@@ -99,25 +134,37 @@ class RolloutEngine:
         return moved
 
     def _advance(self, r: dict[str, Any], now: float) -> list[Moved]:
+        """One step of a running rollout: expose the canary; abort on a gate the reporting devices already
+        violate; once the wave settled and baked from that moment, pass it (next wave, or complete)."""
         plan = RolloutPlan.from_dict(json.loads(r["plan"]))
         if r["wave"] < 0:
             return self._expose(r, 0, plan, now)
-        if not self._settled(r["id"], r["wave"]) or now < (r["wave_started_at"] or now) + plan.bake_s:
+        settled_at = self._settled_at(r["id"], r["wave"])
+        if settled_at is None and not self._judge_early(r["id"], now):
             return []
-        verdict = self.health.judge(r, plan, now)
+        verdict = self.health.judge(r, plan, final=settled_at is not None)
         if verdict.failed:
             return self._abort_step(r, f"wave {r['wave']} failed gate {verdict.reason}", now)
+        if settled_at is None or now < settled_at + plan.bake_s:
+            return []  # NOTE: the bake runs from the moment the wave settled, not from its start
         if verdict.undecided:
-            return self._undecided(r, plan, verdict.reason, now)
+            return self._undecided(r, plan, settled_at, verdict.reason, now)
         if not self._has_wave(r["id"], r["wave"] + 1):
             done = {"reason": "every wave passed its gates", "updated_at": now}
             with self.db.transaction() as tx:
                 return _move(tx, ROLLOUT, (r["id"],), RolloutEvent.COMPLETE, {"wave": r["wave"]}, **done)
         return self._expose(r, r["wave"] + 1, plan, now)
 
-    def _undecided(self, r, plan: RolloutPlan, reason: str, now: float) -> list[Moved]:
+    def _judge_early(self, rollout_id: str, now: float) -> bool:
+        """Whether to judge an unsettled wave on this tick: at most every EARLY_JUDGE_S per rollout."""
+        if now - self._judged_at.get(rollout_id, -math.inf) < EARLY_JUDGE_S:
+            return False
+        self._judged_at[rollout_id] = now
+        return True
+
+    def _undecided(self, r, plan: RolloutPlan, settled_at: float, reason: str, now: float) -> list[Moved]:
         # NOTE: nothing waits forever: a gate still without data one deadline after the bake aborts
-        if now >= r["wave_started_at"] + plan.bake_s + plan.deadline_s:
+        if now >= settled_at + plan.bake_s + plan.deadline_s:
             return self._abort_step(r, f"wave {r['wave']}: no data to judge {reason}", now)
         return []
 
@@ -140,16 +187,26 @@ class RolloutEngine:
                 exposed = {"previous_sha": dev[0] if dev else None, "exposed_at": now, "deadline": deadline}
                 step = _move(tx, EXECUTION, (r["id"], device_id), ExecutionEvent.EXPOSE, **exposed)
                 if step:
-                    DesiredStates.assign(tx, device_id, r["artifact_sha"], r["id"], False, now)
+                    DesiredStates.assign(tx, device_id, r["artifact_sha"], r["id"], plan.allow_rollback, now)
+                    step += _supersede_reverts(tx, r["id"], device_id, now)
                 moved += step
         return moved
 
     def _has_wave(self, rollout_id: str, wave: int) -> bool:
         return bool(self.db.query("SELECT 1 FROM executions WHERE rollout_id=? AND wave=? LIMIT 1", (rollout_id, wave)))
 
-    def _settled(self, rollout_id: str, wave: int) -> bool:
-        rows = self.db.query("SELECT state FROM executions WHERE rollout_id=? AND wave<=?", (rollout_id, wave))
-        return all(row[0] in SETTLED for row in rows)
+    def _settled_at(self, rollout_id: str, wave: int) -> float | None:
+        """When the last execution of the waves up to `wave` finished; None while one still waits for its
+        device (a device past its deadline is timed out by the tick, so this always ends)."""
+        waiting = [s.value for s in EXECUTION_STATES if s not in SETTLED]
+        row = self.db.query(
+            f"SELECT SUM(state IN ({','.join('?' * len(waiting))})), MAX(finished_at), MAX(exposed_at) "
+            "FROM executions WHERE rollout_id=? AND wave<=?",
+            (*waiting, rollout_id, wave),
+        )[0]
+        if row[0]:
+            return None
+        return row[1] if row[1] is not None else row[2]
 
     def _time_out(self, now: float) -> list[Moved]:
         """Every execution, of any rollout, still waiting for its device past its deadline → timed_out."""
@@ -190,10 +247,10 @@ class RolloutEngine:
             ).fetchall()
             return _move_each(tx, rows, ExecutionEvent.INSTALL_FAILED, finished_at=now, reason=reason[:500])
 
-    def abort(self, rollout_id: str, reason: str, now: float) -> list[Moved]:
+    def abort(self, rollout_id: str, reason: str, now: float, actor: str = OPERATOR) -> list[Moved]:
         """Stop the rollout and send every exposed device back to the model it ran before."""
         with self.db.transaction() as tx:
-            moved = self._abort(tx, rollout_id, reason, now)
+            moved = self._abort(tx, rollout_id, reason, now, actor=actor)
             if not moved:
                 raise _refusal(tx, rollout_id, RolloutEvent.ABORT)
         return moved
@@ -203,8 +260,10 @@ class RolloutEngine:
         with self.db.transaction() as tx:
             return self._abort(tx, r["id"], reason, now, {"wave": r["wave"]})
 
-    def _abort(self, tx, rollout_id: str, reason: str, now: float, guard: dict | None = None) -> list[Moved]:
-        moved = _move(tx, ROLLOUT, (rollout_id,), RolloutEvent.ABORT, guard, reason=reason, updated_at=now)
+    def _abort(
+        self, tx, rollout_id: str, reason: str, now: float, guard: dict | None = None, actor: str = FLEET
+    ) -> list[Moved]:
+        moved = _move(tx, ROLLOUT, (rollout_id,), RolloutEvent.ABORT, guard, actor, reason=reason, updated_at=now)
         if not moved:
             return []
         (plan,) = tx.execute("SELECT plan FROM rollouts WHERE id=?", (rollout_id,)).fetchone()
@@ -221,15 +280,15 @@ class RolloutEngine:
             moved += _revert(tx, rollout_id, device_id, previous, deadline, now)
         return moved
 
-    def pause(self, rollout_id: str, now: float) -> None:
-        self._steer(rollout_id, RolloutEvent.PAUSE, now)
+    def pause(self, rollout_id: str, now: float, actor: str = OPERATOR) -> None:
+        self._steer(rollout_id, RolloutEvent.PAUSE, now, actor)
 
-    def resume(self, rollout_id: str, now: float) -> None:
-        self._steer(rollout_id, RolloutEvent.RESUME, now)
+    def resume(self, rollout_id: str, now: float, actor: str = OPERATOR) -> None:
+        self._steer(rollout_id, RolloutEvent.RESUME, now, actor)
 
-    def _steer(self, rollout_id: str, event: RolloutEvent, now: float) -> None:
+    def _steer(self, rollout_id: str, event: RolloutEvent, now: float, actor: str) -> None:
         with self.db.transaction() as tx:
-            if not apply_event(tx, ROLLOUT, (rollout_id,), event, updated_at=now):
+            if not _move(tx, ROLLOUT, (rollout_id,), event, None, actor, updated_at=now):
                 raise _refusal(tx, rollout_id, event)
 
     def status(self, rollout_id: str) -> dict[str, Any]:
@@ -253,6 +312,9 @@ class RolloutEngine:
                 (rollout_id,),
             )
         ]
+        # NOTE: devices still installing or reverting: an ended rollout whose devices still move has not settled
+        r["moving"] = sum(e["state"] not in SETTLED for e in r["executions"] if e["state"] != "pending")
+        r["events"] = self.audit.of(rollout_id)
         return r
 
     def status_with_gates(self, rollout_id: str) -> dict[str, Any]:
@@ -273,16 +335,32 @@ class RolloutEngine:
         ]
 
 
-def _move(tx, lifecycle: Lifecycle, key: tuple, event: Enum, guard: dict | None = None, **fields) -> list[Moved]:
-    """`apply_event`, as the list of what moved: one transition, or none when another writer moved it first."""
+def _move(
+    tx, lifecycle: Lifecycle, key: tuple, event: Enum, guard: dict | None = None, actor: str = FLEET, **fields
+) -> list[Moved]:
+    """`apply_event`, as the list of what moved: one transition, or none when another writer moved it first.
+    A rollout's transition is recorded in its audit trail, by `actor`, in the same transaction."""
     if not apply_event(tx, lifecycle, key, event, guard, **fields):
         return []
+    if lifecycle is ROLLOUT:
+        detail = fields.get("reason") or (f"wave {fields['wave']} exposed" if "wave" in fields else "")
+        RolloutAudit.record(tx, key[0], fields.get("updated_at", 0.0), event.value, detail, actor)
     return [Moved(lifecycle.name, key, event.value, lifecycle.target(event).value)]
 
 
 def _move_each(tx, keys, event: ExecutionEvent, **fields) -> list[Moved]:
     """`_move` every execution of `keys` (rows of rollout_id, device_id) by `event`."""
     return [m for key in keys for m in _move(tx, EXECUTION, tuple(key), event, **fields)]
+
+
+def _supersede_reverts(tx, rollout_id: str, device_id: str, now: float) -> list[Moved]:
+    """The device's reverts still waiting in aborted rollouts end: this rollout's desired state replaced them."""
+    reverting, states = EXECUTION.can(ExecutionEvent.SUPERSEDE)
+    rows = tx.execute(
+        f"SELECT rollout_id, device_id FROM executions WHERE device_id=? AND rollout_id<>? AND {reverting}",
+        (device_id, rollout_id, *states),
+    ).fetchall()
+    return _move_each(tx, rows, ExecutionEvent.SUPERSEDE, finished_at=now, reason=f"superseded by rollout {rollout_id}")
 
 
 def _revert(tx, rollout_id: str, device_id: str, previous: str | None, deadline: float, now: float) -> list[Moved]:
@@ -297,9 +375,33 @@ def _revert(tx, rollout_id: str, device_id: str, previous: str | None, deadline:
     return moved
 
 
+# NOTE: `previous`: the model most of its devices ran before it (what an operator would take them back to)
+_STEERED = """
+SELECT r.state, r.selector, (
+    SELECT a.name || '@' || a.version FROM executions e JOIN artifacts a ON a.sha256 = e.previous_sha
+    WHERE e.rollout_id = r.id GROUP BY e.previous_sha ORDER BY COUNT(*) DESC LIMIT 1
+) AS previous FROM rollouts r WHERE r.id = ?
+"""
+
+
+def _created(artifact: dict[str, Any], selector: str, plan: RolloutPlan, lowered: dict) -> str:
+    """The audit line of a new rollout: what, to whom, how, and any floor the operator chose to go below."""
+    text = f"{artifact['name']}@{artifact['version']} (release {artifact['release']}) to {selector!r}: "
+    gates = [g.text for g in plan.gates]
+    text += f"waves {list(plan.waves)}, bake {plan.bake_s:g}s, deadline {plan.deadline_s:g}s, gates {gates}"
+    if plan.allow_rollback:
+        floors = sorted({f.release for f in lowered.values()})
+        text += (
+            f"; allow_rollback: {len(lowered)} device(s) taken below their anti-rollback floor {floors}"
+            if lowered
+            else "; allow_rollback (no device is below its floor)"
+        )
+    return text
+
+
 def _refusal(tx, rollout_id: str, event: RolloutEvent) -> FleetError:
     """Why the operator's `event` did not move the rollout: it does not exist, or its state forbids it."""
-    row = tx.execute("SELECT state, selector FROM rollouts WHERE id=?", (rollout_id,)).fetchone()
+    row = tx.execute(_STEERED, (rollout_id,)).fetchone()
     if row is None:
         return FleetNotFoundError(f"no rollout {rollout_id}", "see `edgeml fleet rollout list`")
     message = f"rollout {rollout_id} is {row['state']}, not {' or '.join(ROLLOUT.sources(event))}"
@@ -317,8 +419,9 @@ def _next_step(rollout_id: str, row, verb: str) -> str:
         return f"it is running already; pause it with `edgeml fleet rollout pause {rollout_id}`"
     if state == "completed" and verb == "abort":
         return (
-            "it finished, so there is nothing to revert; to go back, roll the earlier version out with "
-            f"`edgeml fleet rollout create NAME@VERSION --to '{row['selector']}'`"
+            "it finished, so there is nothing to revert; to take its devices back (the fleet signs the lowered "
+            f"floor, so they accept it): `edgeml fleet rollout create {row['previous'] or 'NAME@VERSION'} "
+            f"--to '{row['selector']}' --allow-rollback`"
         )
     if state == "aborted" and verb == "abort":
         return f"its devices are reverting or reverted; follow them with `edgeml fleet rollout status {rollout_id}`"

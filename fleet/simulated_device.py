@@ -126,6 +126,8 @@ class SimulatedDevice:
     # -- wiring ----------------------------------------------------------------------------------------------
     def start(self, timeout: float = 10.0) -> None:
         self.transport.subscribe(desired_topic(self.device_id), self.on_desired)
+        if self.download is not None:  # NOTE: restarted on a new connection mid-download: resume it, as a device does
+            self.transport.subscribe(artifact_chunks_topic(self.download.desired.artifact.sha256), self.on_chunk)
         self.transport.on_connect = self.announce  # NOTE: re-announce after every reconnect, as a device does
         self.transport.connect(timeout)
 
@@ -143,6 +145,12 @@ class SimulatedDevice:
     def will(self) -> Will:
         status = Status("offline", False, int(time.time()), {}, None, None)
         return Will(status_topic(self.device_id), encode(status))
+
+    def goodbye(self) -> None:
+        """Mark the device offline before a clean disconnect (the broker sends the last will only for an unclean
+        one), as the agent does when it stops: a simulator that exits leaves no device "online"."""
+        will = self.will()
+        self.transport.publish(will.topic, will.payload, qos=1, retain=True)
 
     # -- desired state and download ---------------------------------------------------------------------------
     def on_desired(self, topic: str, payload: bytes) -> None:

@@ -13,6 +13,8 @@ import contextlib
 import errno
 import logging
 import random
+import resource
+import signal
 import time
 from dataclasses import dataclass, field
 
@@ -144,6 +146,18 @@ async def _first(*events: asyncio.Event) -> None:
         w.cancel()
 
 
+async def _say_goodbye(devices: list[SimulatedDevice], links: list[_AioLink], timeout_s: float = 5.0) -> None:
+    """Every connected device marks itself offline (retained) before the clean disconnect, which sends no last
+    will; waits until those are sent (or `timeout_s`)."""
+    for d, link in zip(devices, links, strict=True):
+        if link.connected:
+            d.goodbye()
+    deadline = time.monotonic() + timeout_s
+    while any(link.connected and not link._outbox.empty() for link in links) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.2)  # NOTE: the last publish taken off a queue is still being written
+
+
 @dataclass
 class SimulationReport:
     devices: int
@@ -153,6 +167,15 @@ class SimulationReport:
     received_bytes: int = 0
     disconnects: int = 0
     versions: dict[str, int] = field(default_factory=dict)
+    interrupted: bool = False  # Ctrl-C (SIGINT) ended it early: the figures are those at that moment
+    processes: int = 1
+    baseline_rss_mib: float = 0.0  # the process(es) before any device existed (Python, imports)
+    peak_rss_mib: float = 0.0  # at the end, summed over the processes
+
+    @property
+    def kib_per_device(self) -> float:
+        """Memory one simulated device costs: peak RSS beyond the baseline, per device."""
+        return (self.peak_rss_mib - self.baseline_rss_mib) * 1024 / max(self.devices, 1)
 
 
 async def simulate(
@@ -170,16 +193,22 @@ async def simulate(
     telemetry_period_s: float = 10.0,
     prefix: str = "sim",
     seed: int = 0,
+    first: int = 0,  # the first device's number (`{prefix}-{first:05d}`): processes split one fleet's ids
+    sigint_stops: bool = False,  # Ctrl-C ends the run early with the report so far (the CLI's processes)
 ) -> SimulationReport:
     """Run `n` devices until every one runs `until_sha` (if given) or `duration_s` passes. Each reports input
     histograms over the reference bins of the artifact it installed, with a `drift` share moved to the top bin
     (a fault's `drift` overrides it for that version)."""
     check_drift(drift)
-    asyncio.get_running_loop().set_exception_handler(_quiet_closed_sockets)
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(_quiet_closed_sockets)
     rng = random.Random(seed)
-    stop = asyncio.Event()
+    stop, interrupted = asyncio.Event(), asyncio.Event()
+    if sigint_stops:
+        loop.add_signal_handler(signal.SIGINT, interrupted.set)  # NOTE: every Ctrl-C just stops: none loses the report
+    baseline_rss = _rss_mib()
     devices, links, drops = [], [], []
-    for i in range(n):
+    for i in range(first, first + n):
         link = _AioLink(url, f"{prefix}-{i:05d}")
         device = SimulatedDevice(link.client_id, target, link, fleet_key, faults, latency_ms, seed=seed + i)
         device.drift = drift
@@ -196,8 +225,9 @@ async def simulate(
     start = time.monotonic()
     droppers = set(rng.sample(range(n), round(disconnect_rate * n)))  # each drops once, mid-download
     last_telemetry = start
-    while time.monotonic() - start < duration_s:
-        await asyncio.sleep(0.25)
+    while time.monotonic() - start < duration_s and not interrupted.is_set():
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(interrupted.wait(), 0.25)
         for i, d in enumerate(devices):
             if i in droppers and d.download and d.download.received and rng.random() < 0.25:
                 droppers.discard(i)
@@ -213,7 +243,10 @@ async def simulate(
         if until_sha and all(d.current and d.current.sha256 == until_sha for d in devices):
             break
     report.seconds = time.monotonic() - start
-    await asyncio.sleep(2.0)  # NOTE: let the last statuses and events reach the fleet before disconnecting
+    report.interrupted = interrupted.is_set()
+    # NOTE: let the last statuses and events reach the fleet before disconnecting
+    await asyncio.sleep(0.5 if report.interrupted else 2.0)
+    await _say_goodbye(devices, links)
     stop.set()
     await asyncio.gather(*tasks, return_exceptions=True)
     report.converged = sum(1 for d in devices if until_sha and d.current and d.current.sha256 == until_sha)
@@ -222,4 +255,17 @@ async def simulate(
     for d in devices:
         key = d.current.version if d.current else "none"
         report.versions[key] = report.versions.get(key, 0) + 1
+    report.baseline_rss_mib = baseline_rss
+    report.peak_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if sigint_stops:
+        loop.remove_signal_handler(signal.SIGINT)
     return report
+
+
+def _rss_mib() -> float:
+    """This process's resident memory now (Linux /proc; the peak so far elsewhere)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

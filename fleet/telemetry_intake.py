@@ -57,9 +57,9 @@ class TelemetryIntake:
         ground-truth feedback)."""
         labelled, correct = feedback_accuracy(raw)
         drift = {n: {str(i): list(c) for i, c in f.items()} for n, f in t.drift.items()}
-        with self.db.transaction() as tx:
+        with self.db.transaction(exclusive=False, durable=False) as tx:  # NOTE: statistics; idempotent insert
             cur = tx.execute(
-                "INSERT OR IGNORE INTO telemetry VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO telemetry VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
                 (
                     device_id,
                     t.seq,

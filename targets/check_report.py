@@ -24,6 +24,7 @@ class CheckReport:
     supported_nodes: int
     issues: tuple[CheckIssue, ...]
     notes: tuple[str, ...] = ()  # what runs but falls back (e.g. NPU → CPU), estimates; never a refusal
+    inputs: tuple[dict[str, Any], ...] = ()  # what intake inferred per input (`edgeml check`): InputLayout.to_dict
 
     @property
     def ok(self) -> bool:
@@ -37,9 +38,11 @@ class CheckReport:
             "supported_nodes": self.supported_nodes,
             "issues": [vars(i) for i in self.issues],
             "notes": list(self.notes),
+            "inputs": list(self.inputs),
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CheckReport:
         issues = tuple(CheckIssue(**i) for i in d["issues"])
-        return cls(d["target"], d["nodes"], d["supported_nodes"], issues, tuple(d.get("notes", ())))
+        notes, inputs = tuple(d.get("notes", ())), tuple(d.get("inputs", ()))
+        return cls(d["target"], d["nodes"], d["supported_nodes"], issues, notes, inputs)

@@ -1,6 +1,7 @@
 """ONNX bytes → what OpenVINO says about them, without compiling: the frontend converts the model (as the
 lowering does, with the same static shapes), then the device plugin's `query_model` reports per op whether it
-has an implementation. One issue per op it lacks, or one for the whole model if conversion fails.
+has an implementation. One issue per op it lacks; where conversion fails, one per ONNX node OpenVINO names
+(targets/openvino_convert_issues.py), or one for the whole model with OpenVINO's whole reason.
 
 Where this host lacks the device (an NPU on a build server), its plugin cannot be asked; the CPU plugin
 answers instead, and the issue says so.
@@ -11,6 +12,7 @@ from __future__ import annotations
 from edgeml.compiler.lowerings.openvino_ir import StaticShapes, read_onnx
 from edgeml.compiler.optional_dependency import import_optional
 from edgeml.targets.check_report import CheckIssue
+from edgeml.targets.openvino_convert_issues import convert_issues
 
 __all__ = ["query_openvino"]
 
@@ -23,9 +25,10 @@ def query_openvino(data: bytes, shapes: StaticShapes, device: str, target_id: st
     try:
         model = read_onnx(data, shapes, f"target {target_id}")
     except Exception as exc:  # OpenVINO raises its own OpConversionFailure/GeneralFailure types
-        message = _openvino_message(exc)
+        import onnx
+
         verb = "convert or reshape" if shapes else "convert"
-        return 0, [CheckIssue("(model)", "", "openvino-convert", f"OpenVINO cannot {verb} it: {message}")]
+        return 0, convert_issues(exc, onnx.load_model_from_string(data), _version(ov), verb)
 
     core = ov.Core()
     asked = device if device in core.available_devices else "CPU"
@@ -37,7 +40,7 @@ def query_openvino(data: bytes, shapes: StaticShapes, device: str, target_id: st
             op.get_friendly_name(),
             f"openvino::{op.get_type_name()}",
             "plugin-support",
-            f"OpenVINO {ov.__version__.split('-')[0]} {asked} plugin has no implementation of "
+            f"OpenVINO {_version(ov)} {asked} plugin has no implementation of "
             f"{op.get_type_name()}-{op.get_type_info().version_id}{stand_in}",
         )
         for op in ops
@@ -46,8 +49,5 @@ def query_openvino(data: bytes, shapes: StaticShapes, device: str, target_id: st
     return len(ops), issues
 
 
-def _openvino_message(exc: Exception) -> str:
-    """OpenVINO's error text less its source locations and boilerplate: the lines that name the problem."""
-    noise = ("Check '", "FrontEnd API failed", "Summary:", "To facilitate", "Exception from src/")
-    lines = [line.strip(" -") for line in str(exc).splitlines() if line.strip() and not line.startswith(noise)]
-    return " ".join(lines)[:400] or type(exc).__name__
+def _version(ov) -> str:
+    return ov.__version__.split("-")[0]

@@ -151,3 +151,36 @@ def _load(path: Path):
         sys.modules[name] = module  # NOTE: before exec: dataclasses look their module up there
         spec.loader.exec_module(module)
     return sys.modules[name]
+
+
+POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"  # the machines' PostgreSQL (trust auth); CI starts one
+
+
+@pytest.fixture
+def postgres_url():
+    """A fleet database URL on the local PostgreSQL in a fresh schema of its own (dropped after the test), so
+    tests never share state. EDGEML_TEST_POSTGRES overrides the server; an unreachable one fails the test."""
+    import os
+    import uuid
+
+    import psycopg  # NOTE: no importorskip: a missing driver fails loudly (pip install 'edgeml[postgres]')
+
+    base = os.environ.get("EDGEML_TEST_POSTGRES", POSTGRES)
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = psycopg.connect(base, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        pytest.fail(f"PostgreSQL at {base} is not reachable ({exc}); start it (.ci/run does), or EDGEML_TEST_POSTGRES")
+    admin.execute(f"CREATE SCHEMA {schema}")
+    sep = "&" if "?" in base else "?"
+    yield f"{base}{sep}options=-csearch_path%3D{schema}"
+    admin.execute(f"DROP SCHEMA {schema} CASCADE")
+    admin.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request, tmp_path):
+    """The fleet database, once on SQLite (a file) and once on PostgreSQL (a fresh schema)."""
+    if request.param == "sqlite":
+        return str(tmp_path / "fleet.sqlite")
+    return request.getfixturevalue("postgres_url")

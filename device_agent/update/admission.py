@@ -2,7 +2,9 @@
 
 Rules, in order: built for this device's target; its runtime is one this device runs and is installed, at
 the manifest's `target.runtime_min_version` or later;
-its model file and self-test are listed in the manifest; its release is above the highest release
+its model file and self-test are listed in the manifest; its release is not below the anti-rollback floor.
+The floor is the `min_release` the fleet signed with the update when there is one (the fleet's policy: a
+reverted release can then be superseded by a lower hotfix); otherwise the release must be above the highest
 ever committed here, or equal to it while the device runs an older one after a revert (releases only move
 forward unless the caller allows a rollback).
 """
@@ -27,12 +29,16 @@ def check_admission(
     committed_release: int | None,
     allow_rollback: bool,
     active_release: int | None = None,
+    min_release: int | None = None,
 ) -> None:
     _check_target(manifest, device_target)
     _check_runtime(manifest, runtimes)
     _check_model_file(manifest)
     self_test_spec(manifest)
-    _check_release(manifest, committed_release, allow_rollback, active_release)
+    if min_release is not None:
+        _check_signed_floor(manifest, min_release)
+    else:
+        _check_release(manifest, committed_release, allow_rollback, active_release)
 
 
 def _label(manifest: dict[str, Any]) -> str:
@@ -82,6 +88,17 @@ def _check_model_file(manifest: dict[str, Any]) -> None:
         )
 
 
+def _check_signed_floor(manifest: dict[str, Any], min_release: int) -> None:
+    if manifest["release"] < min_release:
+        raise InstallFailure(
+            "release_not_newer",
+            f"{_label(manifest)} is below the anti-rollback floor {min_release} the fleet signed (min_release) "
+            "with this update",
+            "roll out a release at or above the floor, or take the devices back on purpose with "
+            "`edgeml fleet rollout create … --allow-rollback`",
+        )
+
+
 def _check_release(
     manifest: dict[str, Any], committed_release: int | None, allow_rollback: bool, active_release: int | None
 ) -> None:
@@ -94,6 +111,7 @@ def _check_release(
         return
     raise InstallFailure(
         "release_not_newer",
-        f"{_label(manifest)} is not newer than release {committed_release} already committed on this device",
+        f"{_label(manifest)} is not newer than release {committed_release} already committed on this device "
+        "(the anti-rollback floor: the update carries no min_release signed by the fleet)",
         "ship a higher version, or send a signed rollback (install with allow_rollback=True)",
     )

@@ -73,6 +73,7 @@ class UpdateRecord:
     name: str | None = None  # claimed by the desired state, then read from the verified manifest
     version: str | None = None
     release: int | None = None
+    min_release: int | None = None  # the anti-rollback floor the fleet signed with it (None: the device's own)
 
     def describe(self) -> str:
         return f"{self.name} {self.version} (release {self.release})" if self.name else str(self.source)

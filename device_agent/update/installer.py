@@ -118,7 +118,7 @@ class Installer:
         a = desired.artifact
         update = UpdateRecord("", None, desired.allow_rollback, desired=base64.b64encode(payload).decode(),
                               artifact=a.sha256, rollout_id=desired.rollout_id, name=a.name, version=a.version,
-                              release=a.release)  # fmt: skip
+                              release=a.release, min_release=desired.min_release)  # fmt: skip
         return self._start(update, desired.sequence)
 
     def fetched(self, artifact: str, path: str | os.PathLike[str], note: str = "") -> InstallResult | None:

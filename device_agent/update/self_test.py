@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 __all__ = ["SelfTestPolicy", "SelfTestReport", "run_self_test", "self_test_spec"]
 
+WHOLE_FEED = "feed/whole"  # written by the compiler: the inputs are one feed, run as they are
+
 
 @dataclass(frozen=True)
 class SelfTestPolicy:
@@ -90,6 +92,7 @@ def _load_arrays(path: Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarra
     except Exception as exc:
         raise InstallFailure("self_test_error", f"cannot read self-test data {path.name}: {exc}") from exc
     inputs = {k.removeprefix("input/"): v for k, v in arrays.items() if k.startswith("input/")}
+    inputs = _WholeFeed(inputs) if WHOLE_FEED in arrays else inputs
     expected = {k.removeprefix("expected/"): v for k, v in arrays.items() if k.startswith("expected/")}
     if not inputs or not expected:
         raise InstallFailure("self_test_error", f"{path.name} holds no input/… or no expected/… arrays")
@@ -169,10 +172,14 @@ def _batch_size(session: Session) -> int | None:
     return fixed[0] if fixed else None
 
 
+class _WholeFeed(dict):
+    """Self-test inputs that are one feed in the model's layout (a state whose batch is axis 1, a constant)."""
+
+
 def _run_all(session: Session, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """All self-test samples: at once when the batch is dynamic, else in slices of the model's fixed batch."""
     size = _batch_size(session)
-    if size is None:
+    if size is None or isinstance(inputs, _WholeFeed):
         return session.run(inputs)
     total = len(next(iter(inputs.values())))
     parts = [session.run({k: v[i : i + size] for k, v in inputs.items()}) for i in range(0, total - size + 1, size)]
@@ -182,6 +189,8 @@ def _run_all(session: Session, inputs: dict[str, np.ndarray]) -> dict[str, np.nd
 
 
 def _one_sample(session: Session, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    if isinstance(inputs, _WholeFeed):
+        return inputs
     size = _batch_size(session) or 1
     return {k: v[:size] for k, v in inputs.items()}
 

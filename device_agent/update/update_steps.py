@@ -158,7 +158,7 @@ def verify_artifact(ctx: StepContext) -> Step:
     active = state.slots.get(state.active) if state.active else None
     try:
         check_admission(manifest, ctx.target, ctx.runtimes, state.committed_release, update.allow_rollback,
-                        active.release if active else None)  # fmt: skip
+                        active.release if active else None, update.min_release)  # fmt: skip
     except InstallFailure as failure:
         failure.update = verified  # so the refusal names what was refused
         raise

@@ -22,7 +22,7 @@ def npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
             with zf.open(info, "w") as f:
-                np.lib.format.write_array(f, np.ascontiguousarray(arrays[name]), allow_pickle=False)
+                np.lib.format.write_array(f, np.asarray(arrays[name], order="C"), allow_pickle=False)  # keeps 0-d
     return buf.getvalue()
 
 

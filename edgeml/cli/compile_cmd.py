@@ -9,12 +9,13 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
+from edgeml.calibration.input_layout import parse_input_flags
 from edgeml.cli.captured_output import captured_output
 from edgeml.cli.mlflow_option import mlflow_option, track_compiles
 from edgeml.cli.output import console, errors_handled, human_size, print_json, print_table, stderr
 from edgeml.cli.progress_view import RichProgress
 from edgeml.compiler.compile import DEFAULT_CALIB_SAMPLES, DEFAULT_VERSION, CompileResult, compile_model
-from edgeml.compiler.explain_report import host_line
+from edgeml.compiler.explain_report import cosine_text, host_line
 from edgeml.compiler.measure import FLOAT
 from edgeml.compiler.pruning.pruning_summary import pruning_rows, recovery_line
 from edgeml.compiler.select_candidate import speed_reference, worst_cosine
@@ -75,13 +76,21 @@ from edgeml.targets.recipe import parse_option_flags
     "--min-cosine",
     type=float,
     default=None,
-    help="Fidelity floor without labels: cosine vs float of every output. [default: 0.99]",
+    help="Fidelity floor without labels: cosine vs float of every channel of every output, over all samples. "
+    "[default: 0.99]",
 )
 @click.option(
     "--min-channel-cosine",
     type=float,
     default=None,
     help="Floor for any single output channel's cosine vs float (a destroyed channel group). [default: 0.9]",
+)
+@click.option(
+    "--min-agreement",
+    type=float,
+    default=None,
+    help="Share of a probability output's decisions (sigmoid: p > 0.5; softmax: top-1) that must agree with "
+    "float, labels or not. [default: 0.99]",
 )
 @click.option("--precision", default=None, help="Pin the precision (fp32, int8-static, int8-dynamic); default auto.")
 @click.option(
@@ -91,6 +100,15 @@ from edgeml.targets.recipe import parse_option_flags
     multiple=True,
     metavar="KEY=VALUE",
     help="Target option (repeatable); `edgeml targets --options TARGET` lists them.",
+)
+@click.option(
+    "--input",
+    "-I",
+    "input_flags",
+    multiple=True,
+    metavar="NAME:KEY=VALUE",
+    help="Where an input's samples lie, or its constant (repeatable): state:batch_axis=1, sr:constant=16000, "
+    "mask:batch_axis=none (fed one sample at a time). Default: the data's own edgeml_inputs entry, else inferred.",
 )
 @click.option("--threads", type=int, default=1, show_default=True, help="Threads for host measurements.")
 @click.option(
@@ -148,8 +166,10 @@ def compile_cmd(
     max_drop,
     min_cosine,
     min_channel_cosine,
+    min_agreement,
     precision,
     option_flags,
+    input_flags,
     threads,
     calib_samples,
     prune,
@@ -182,6 +202,7 @@ def compile_cmd(
         max_drop=max_drop,
         min_cosine=min_cosine,
         min_channel_cosine=min_channel_cosine,
+        min_agreement=min_agreement,
         recipe_file=recipe_file,
         options=options,
         cache_dir=cache_dir,
@@ -192,6 +213,7 @@ def compile_cmd(
         finetune=finetune,
         finetune_hook=finetune_hook,
         finetune_epochs=finetune_epochs,
+        inputs=parse_input_flags(input_flags) or None,
     )
     verbose = verbose or bool((click.get_current_context().find_root().params or {}).get("verbose"))
     with _third_party_output(verbose, cache_dir):
@@ -256,7 +278,7 @@ def _render_many(result) -> None:
     )
     for target, r in result.results.items():
         met = r.manifest["metrics"]
-        quality = _acc(met["accuracy"]) if met["accuracy"] is not None else f"{worst_cosine(met['fidelity']):.4f}"
+        quality = _acc(met["accuracy"]) if met["accuracy"] is not None else cosine_text(worst_cosine(met["fidelity"]))
         table.add_row(
             target,
             "[green]ok[/]",
@@ -316,7 +338,7 @@ def _render(result: CompileResult) -> None:
             f"{p50:.3f}",
             f"{ref_p50 / p50:.2f}×",
             _acc(c["accuracy"]),
-            f"{worst_cosine(c['fidelity']):.4f}",
+            cosine_text(worst_cosine(c["fidelity"])),
             verdict,
             style=style,
         )

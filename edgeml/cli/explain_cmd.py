@@ -11,7 +11,14 @@ from rich.table import Table
 
 from edgeml.cli.output import console, errors_handled, human_size, print_json, print_table
 from edgeml.compiler.explain_html import render_html
-from edgeml.compiler.explain_report import host_line, search_rows, source_speedup, speed_header
+from edgeml.compiler.explain_report import (
+    cosine_text,
+    fidelity_rows,
+    host_line,
+    search_rows,
+    source_speedup,
+    speed_header,
+)
 from edgeml.compiler.pruning.pruning_summary import pruning_rows, recovery_line
 from edgeml.compiler.read_explain import read_explain
 
@@ -40,6 +47,8 @@ def explain_cmd(artifact: str, as_json: bool, html_out: str | None, top: int) ->
     print_table(_candidates(explain))
     for name, verdict in ((c["name"], c["verdict"]) for c in explain["candidates"]):
         console.print(f"  {escape(name)}: {escape(verdict)}", soft_wrap=True)
+    if fidelity_rows(explain):
+        print_table(_fidelity(explain))
     if explain.get("host"):
         console.print(escape(host_line(explain["host"])))
     if explain.get("pruning"):
@@ -65,13 +74,23 @@ def _candidates(explain: dict) -> Table:
                   human_size(f["size_bytes"]),
                   _num(f["accuracy"], ".2f", "%") if labelled else "1", "reference", style="dim")  # fmt: skip
     for c in explain["candidates"]:
-        quality = _num(c["accuracy"], ".2f", "%") if labelled else _num(c["worst_cosine"], ".6f")
+        quality = _num(c["accuracy"], ".2f", "%") if labelled else cosine_text(c["worst_cosine"])
         style = "bold green" if c["shipped"] else "dim" if not c["verdict"].startswith("passes") else ""
         table.add_row(
             c["name"], c["precision"], _num(c["latency_p50_ms"], ".3f"), _num(c["speedup"], ".2f", "×"),
             "—" if c["size_bytes"] is None else human_size(c["size_bytes"]), quality,
             c["verdict"].split(":")[0], style=style,
         )  # fmt: skip
+    return table
+
+
+def _fidelity(explain: dict) -> Table:
+    """Per candidate and output: every fidelity figure vs the float source, each over all evaluation samples."""
+    rows = fidelity_rows(explain)
+    table = Table(*rows[0], title="fidelity vs float per output (over all samples)", title_justify="left")
+    shipped = {c["name"] for c in explain["candidates"] if c["shipped"]}
+    for r in rows:
+        table.add_row(*r.values(), style="bold green" if r["candidate"] in shipped else "")
     return table
 
 

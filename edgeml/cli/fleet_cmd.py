@@ -13,6 +13,7 @@ import click
 from rich.table import Table
 
 from edgeml.cli.fleet_common import fleet_options, open_fleet
+from edgeml.cli.fleet_db_cmd import db
 from edgeml.cli.fleet_experiment_cmd import experiment, retrain
 from edgeml.cli.fleet_http_cmd import StopRequest, http, http_options, start_http
 from edgeml.cli.fleet_loop_hooks import auto_retrain_option, start_loop_hooks
@@ -47,7 +48,12 @@ def fleet() -> None:
     help="Chunk bytes per second the broker may send to all fetching devices together: each artifact stream "
     "is paced at this / its devices. Set it to what the broker and its network can carry.",
 )
-@click.option("--share-group", default=None, help="MQTT 5 shared-subscription group, to run several instances.")
+@click.option(
+    "--share-group",
+    default=None,
+    help="Run several instances on one fleet (needs --db postgresql://…): the broker splits the intake over "
+    "the group (MQTT 5 shared subscriptions) and one instance at a time drives rollouts.",
+)
 @click.option("--tls-ca", default=None, help="CA file for mqtts://.")
 @click.option("--tls-cert", default=None, help="Client certificate.")
 @click.option("--tls-key", default=None, help="Client certificate key.")
@@ -63,15 +69,22 @@ def serve(
     mlflow, auto_retrain, require_approval, **http
 ) -> None:  # fmt: skip
     """Run the fleet service until interrupted (Ctrl-C): intake, chunk serving, rollout steps; with --http,
-    the HTTP API too (docs/openapi.yaml)."""
+    the HTTP API too (docs/openapi.yaml).
+
+    One instance per SQLite database (a second is refused). On PostgreSQL, several instances with the same
+    --share-group serve one fleet: all take intake, one at a time (the lease holder) steps rollouts,
+    deadlines, retraining scans and chunk streams; if it dies another takes over within about 2 s."""
     from edgeml.fleet import FleetService
     from edgeml.fleet.embedded_broker import EmbeddedBroker
+    from edgeml.fleet.instance_lease import open_lease
     from edgeml.transport.mqtt_transport import MqttTransport, TlsConfig
 
     api = None
     if http_listen is None and (http["token_file"] or http["read_token_file"]):
         raise click.UsageError("--http-token-file is for the HTTP API: add --http 127.0.0.1:8080 to serve it")
     stop = StopRequest()  # NOTE: before anything starts, so a SIGTERM while starting still stops cleanly
+    state = open_fleet(db, store, key)
+    lease = open_lease(state.db, share_group)  # NOTE: before anything listens: a refused instance starts nothing
     if http_listen is not None:  # NOTE: first, so a missing token or a taken port stops us before the broker starts
         api = start_http(http_listen, db, store, key, **http)
     embedded = None
@@ -85,15 +98,18 @@ def serve(
         )
     tls = TlsConfig(tls_ca, tls_cert, tls_key) if (tls_ca or tls_cert) else None
     service = FleetService(
-        open_fleet(db, store, key),
+        state,
         MqttTransport(broker, f"edgeml-fleet-{os.getpid()}", tls=tls),
         chunk_size=chunk_size,
         share_group=share_group,
         egress_bytes_s=egress_mib_s * 2**20,
+        lease=lease,
     )
     loop = start_loop_hooks(service, mlflow, auto_retrain, db, store, key, require_approval)
     service.start()
-    console.print(f"[green]✓[/] fleet serving on {broker} (database {db}, store {store}); Ctrl-C stops")
+    console.print(f"[green]✓[/] fleet serving on {broker} (database {state.db.url}, store {store}); Ctrl-C stops")
+    if share_group is not None:
+        console.print(f"[green]✓[/] one of the --share-group {share_group} instances (pid {os.getpid()})")
     if api is not None:
         console.print(f"[green]✓[/] HTTP API on {api.url}/v1 (bearer token; docs/openapi.yaml)")
     stop.wait()
@@ -101,6 +117,7 @@ def serve(
         api.stop()
     service.stop()
     loop.stop()
+    lease.close()
     if embedded is not None:
         embedded.stop()
     console.print("fleet stopped")
@@ -218,45 +235,50 @@ def acl(db, store, key, out, extra, fleet_user) -> None:
 )
 @click.option("--duration", default="10m", show_default=True, help="How long to run.")
 @click.option("--prefix", default="sim", show_default=True, help="Device id prefix.")
+@click.option(
+    "--processes",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Worker processes, each with its share of the devices (one process carries about a thousand).",
+)
+@click.option("--until", "until_sha", default=None, metavar="SHA256", help="Stop once every device runs this.")
 @click.option("--json", "as_json", is_flag=True)
 @errors_handled
 def simulate_cmd(
-    n, target, broker, pubkey, disconnect_rate, latency_ms, drift, faults, duration, prefix, as_json
-) -> None:
-    """Run simulated devices that speak the real protocol (asyncio, one connection each). Each keeps the
-    manifest of the artifact it installed and reports latency, errors and input histograms over its
-    reference bins."""
-    import asyncio
+    n, target, broker, pubkey, disconnect_rate, latency_ms, drift, faults, duration, prefix, processes, until_sha,
+    as_json,
+) -> None:  # fmt: skip
+    """Run simulated devices that speak the real protocol (asyncio, one connection each; --processes N splits
+    them over N processes). Each keeps the manifest of the artifact it installed and reports latency, errors
+    and input histograms over its reference bins. Ctrl-C stops and still prints the report."""
     from dataclasses import asdict
 
     from edgeml.artifact import load_public_key
     from edgeml.fleet.rollout_plan import parse_duration
     from edgeml.fleet.simulated_device import check_drift
-    from edgeml.fleet.simulation import simulate
+    from edgeml.fleet.simulation_processes import simulate_processes
 
     check_drift(drift, "--drift")
     parsed = dict(_parse_fault(f) for f in faults)
-    console.print(f"[dim]{n} simulated {target} device(s) on {broker} for {duration}; Ctrl-C stops[/]")
-    report = asyncio.run(
-        simulate(
-            broker,
-            n,
-            target,
-            load_public_key(pubkey),
-            duration_s=parse_duration(duration),
-            disconnect_rate=disconnect_rate,
-            latency_ms=latency_ms,
-            drift=drift,
-            faults=parsed,
-            prefix=prefix,
-        )
-    )
-    if as_json:
-        print_json(asdict(report))
-        return
     console.print(
-        f"devices by version: {report.versions}; disconnects {report.disconnects}; "
-        f"corrupt installs {report.corrupt_installs}"
+        f"[dim]{n} simulated {target} device(s) in {processes} process(es) on {broker} for {duration}; "
+        "Ctrl-C stops and reports[/]"
+    )
+    report = simulate_processes(
+        broker, n, processes, target, load_public_key(pubkey), parse_duration(duration), until_sha=until_sha,
+        disconnect_rate=disconnect_rate, latency_ms=latency_ms, drift=drift, faults=parsed, prefix=prefix,
+    )  # fmt: skip
+    if as_json:
+        print_json(asdict(report) | {"kib_per_device": round(report.kib_per_device, 1)})
+        return
+    ended = "interrupted (Ctrl-C) after" if report.interrupted else "ran"
+    console.print(
+        f"{ended} {report.seconds:.0f} s: devices by version {report.versions}"
+        + (f"; converged {report.converged}/{report.devices}" if until_sha else "")
+        + f"; disconnects {report.disconnects}; corrupt installs {report.corrupt_installs}; "
+        f"received {report.received_bytes / 2**20:.1f} MiB; memory {report.kib_per_device:.0f} KiB per device "
+        f"(peak RSS {report.peak_rss_mib:.0f} MiB over {report.processes} process(es))"
     )
 
 
@@ -281,7 +303,7 @@ def _parse_fault(text: str):
     return version.removeprefix("version="), Fault(**values)
 
 
-for _group in (tag, rollout, experiment, retrain, http):
+for _group in (tag, rollout, experiment, retrain, http, db):
     fleet.add_command(_group)
 for _command in (retrain_run, retrain_approve, retrain_flows):
     retrain.add_command(_command)

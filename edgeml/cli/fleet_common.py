@@ -16,7 +16,8 @@ def fleet_options(fn):
         "--db",
         default=lambda: os.environ.get("EDGEML_FLEET_DB", "fleet.sqlite"),
         show_default="fleet.sqlite",
-        help="Fleet database (or EDGEML_FLEET_DB).",
+        help="Fleet database: a file path or sqlite:///path, or postgresql://user@host:5432/db for several "
+        "instances (pip install 'edgeml[postgres]'). Or EDGEML_FLEET_DB.",
     )(fn)
     fn = click.option(
         "--store",

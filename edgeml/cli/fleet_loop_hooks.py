@@ -60,6 +60,6 @@ def start_loop_hooks(service, mlflow: str | None, auto_retrain: str | None, db, 
 
         settings = RetrainSettings(db, store, auto_retrain, key=key, mlflow=mlflow,
                                    require_approval=require_approval)  # fmt: skip
-        hooks.auto = AutoRetrain(settings, service.fleet).start()
+        hooks.auto = AutoRetrain(settings, service.fleet, leads=lambda: service.leads).start()
         console.print(f"[green]✓[/] retraining requests run the flow with {auto_retrain}")
     return hooks

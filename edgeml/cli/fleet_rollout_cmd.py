@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import time
 
 import click
@@ -35,26 +36,46 @@ def rollout() -> None:
     show_default=True,
     help="Cumulative shares after the canary (the default is dropped when --canary is 100%).",
 )
-@click.option("--bake", default="10m", show_default=True, help="Wait after a wave settles before judging it.")
-@click.option("--deadline", default="30m", show_default=True, help="Most time a device gets per install.")
+@click.option("--bake", default="10m", show_default=True, help="Wait after a wave settles before it may pass.")
+@click.option(
+    "--deadline", default="30m", show_default=True, help="Most time a device gets per install; past it, a failure."
+)
 @click.option(
     "--gate",
     "gates",
     multiple=True,
     help="Health gate, e.g. 'p95_latency<=1.2*baseline' (repeatable). Without an install_success gate, "
-    "'install_success>=0.5' applies.",
+    "'install_success>=0.5' applies. A gate the reporting devices already violate aborts at once.",
+)
+@click.option(
+    "--min-sample",
+    default=3,  # NOTE: fleet.rollout_plan.DEFAULT_MIN_SAMPLE
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Reporting devices a telemetry gate needs before the wave settled (fewer when fewer are exposed).",
+)
+@click.option(
+    "--allow-rollback",
+    is_flag=True,
+    default=False,
+    help="Take devices below the release the fleet declared good for them (their anti-rollback floor): "
+    "signed into their desired states and recorded in the rollout's events.",
 )
 @click.option("--json", "as_json", is_flag=True)
 @errors_handled
-def create(db, store, key, artifact, selector, canary, waves, bake, deadline, gates, as_json) -> None:
+def create(
+    db, store, key, artifact, selector, canary, waves, bake, deadline, gates, min_sample, allow_rollback, as_json
+) -> None:
     """Roll ARTIFACT (name@version or sha256) out to the selected devices."""
     from edgeml.fleet import RolloutPlan
 
-    plan = RolloutPlan.build(canary, waves, bake, deadline, list(gates))
-    r = open_fleet(db, store, key).rollouts.create(artifact, selector, plan, time.time())
+    plan = RolloutPlan.build(canary, waves, bake, deadline, list(gates), min_sample, allow_rollback)
+    r = open_fleet(db, store, key).rollouts.create(artifact, selector, plan, time.time(), _actor())
     if as_json:
         print_json(r)
         return
+    if allow_rollback:
+        console.print(f"[yellow]![/] {escape(r['events'][0]['detail'].split('; ')[-1])}")
     sizes = ", ".join(str(w["size"]) for w in r["waves"])
     console.print(
         f"[green]✓[/] rollout {r['id']}: {artifact} to {sum(w['size'] for w in r['waves'])} device(s) "
@@ -86,22 +107,28 @@ def status(db, store, key, rollout_id, watch, as_json) -> None:
         _show(r, as_json)
 
 
+def _settled(r) -> bool:
+    """Ended, and no device still installing or reverting (an abort's reverts have finished or timed out)."""
+    return r["state"] in ENDED and not r["moving"]
+
+
 def _watch_live(f, r) -> None:
     with Live(_status_view(r), console=console, auto_refresh=False) as live:
-        while r["state"] not in ENDED:
+        while not _settled(r):
             time.sleep(WATCH_S)
             r = f.rollouts.status_with_gates(r["id"])
             live.update(_status_view(r), refresh=True)
 
 
 def _watch_changes(f, r, as_json: bool) -> None:
-    """One print per change of what the rollout does (not of the gates' moving values), for logs and scripts."""
+    """One print per change of what the rollout does (not of the gates' moving values), for logs and scripts;
+    returns once the rollout ended and its devices settled."""
     shown = None
     while True:
         if _progress(r) != shown:
             _show(r, as_json)
             shown = _progress(r)
-        if r["state"] in ENDED:
+        if _settled(r):
             return
         time.sleep(WATCH_S)
         r = f.rollouts.status_with_gates(r["id"])
@@ -115,7 +142,7 @@ def _show(r, as_json: bool) -> None:
 
 
 def _progress(r) -> tuple:
-    return r["state"], r["wave"], r["reason"], r["waves"]
+    return r["state"], r["wave"], r["reason"], r["waves"], r["moving"]
 
 
 def _status_view(r) -> Group:
@@ -126,11 +153,21 @@ def _status_view(r) -> Group:
         states = " · ".join(f"{k.replace('_', ' ')} {v}" for k, v in w.items() if k not in ("wave", "size"))
         table.add_row(str(w["wave"]), str(w["size"]), states)
     views: list = [headline + (f" — {escape(r['reason'])}" if r["reason"] else ""), table]
+    if r["state"] in ENDED and r["moving"]:
+        doing = "reverting" if r["state"] == "aborted" else "installing"
+        views.append(f"[yellow]{r['moving']} device(s) still {doing}[/] (offline ones until they return or their "
+                     "deadline passes)")  # fmt: skip
     if r.get("gates_now"):
         gates = Table("metric", "exposed devices", "baseline")
         for metric, (value, base) in r["gates_now"].items():
             gates.add_row(metric, "—" if value is None else f"{value:.4g}", "—" if base is None else f"{base:.4g}")
         views.append(gates)
+    if r.get("events"):
+        trail = Table("when (UTC)", "who", "what", "detail", title="events (latest 5)")
+        for e in r["events"][-5:]:
+            when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(e["at"]))
+            trail.add_row(when, escape(e["actor"]), e["kind"], escape(e["detail"]))
+        views.append(trail)
     return Group(*views)
 
 
@@ -157,6 +194,14 @@ _STEER_HELP = {
 }
 
 
+def _actor() -> str:
+    """Who the rollout's audit trail names for a change made from this command line."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # NOTE: no user name for this uid (a bare container)
+        return "cli"
+
+
 def _steer(verb: str):
     @rollout.command(verb, help=_STEER_HELP[verb])
     @fleet_options
@@ -166,9 +211,9 @@ def _steer(verb: str):
         f = open_fleet(db, store, key)
         now = time.time()
         if verb == "abort":
-            f.rollouts.abort(rollout_id, "aborted by the operator", now)
+            f.rollouts.abort(rollout_id, "aborted by the operator", now, _actor())
         else:
-            getattr(f.rollouts, verb)(rollout_id, now)
+            getattr(f.rollouts, verb)(rollout_id, now, _actor())
         console.print(
             f"[green]✓[/] rollout {rollout_id}: {verb} recorded; the serving fleet applies it on its next tick"
         )

@@ -7,6 +7,7 @@ from rich.table import Table
 
 from edgeml.artifact.verify import open_artifact, read_manifest
 from edgeml.cli.output import errors_handled, human_size, print_json, print_table
+from edgeml.compiler.explain_report import fidelity_cells
 
 
 @click.command("inspect")
@@ -51,24 +52,13 @@ def inspect_cmd(artifact: str, as_json: bool) -> None:
     for f in m["files"]:
         files.add_row(f["path"], human_size(f["size"]), f["sha256"][:16] + "…")
     print_table(files)
-    fid = Table(
-        "output",
-        "cosine",
-        "worst channel cosine",
-        "SQNR dB",
-        "top-1 agreement",
-        title="fidelity vs float",
-        title_justify="left",
-    )
+    fid = None
     for out, f in met["fidelity"].items():
-        fid.add_row(
-            out,
-            f"{f['cosine']:.5f}",
-            str(f.get("worst_channel_cosine", "—")),
-            f"{f['sqnr_db']:.1f}",
-            str(f.get("top1_agreement", "—")),
-        )
-    print_table(fid)
+        cells = fidelity_cells(f)
+        fid = fid or Table("output", *cells, title="fidelity vs float (over all samples)", title_justify="left")
+        fid.add_row(out, *cells.values())
+    if fid is not None:
+        print_table(fid)
 
 
 def _latency(met: dict) -> str:

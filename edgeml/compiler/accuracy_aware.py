@@ -48,7 +48,7 @@ from edgeml.targets.plan import CandidatePlan
 __all__ = ["MIXED", "AccuracyAwareStep"]
 
 MIXED = "int8-mixed"
-SEARCH_VERSION = 3  # 3: layers carry their cost; the found mix is cheapened
+SEARCH_VERSION = 4  # 3: layers carry their cost; the found mix is cheapened. 4: per-channel cosine, agreement
 _STEP = "accuracy-aware search (int8-mixed)"
 _SPEED_MARGIN = 0.8  # search while the all-INT8 base reaches this fraction of the required speedup
 _EVALUATION_TOOLS = ("onnx", "onnxruntime", "numpy")  # the float reference and the metrics
@@ -127,8 +127,8 @@ class AccuracyAwareStep:
             if required:
                 raise BudgetError(
                     f"{MIXED} cannot meet the accuracy budget: {self.search.summary()}",
-                    "loosen --max-drop / --min-cosine, or ship float (--precision fp32); `edgeml explain` on a "
-                    "float build shows every layer's numbers",
+                    "loosen --max-drop / --min-cosine / --min-agreement, or ship float (--precision fp32); "
+                    "`edgeml explain` on a float build shows every layer's numbers",
                 )
             return None
         return self._build(self.search.keep_float, records=True)

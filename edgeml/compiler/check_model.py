@@ -1,14 +1,19 @@
 """`edgeml check`: a model + a target → can it run there, and what falls back — without compiling.
 
 Takes the model in (a PyTorch source is exported once, cached) and runs the target's own pre-flight check,
-the same rules its lowering applies.
+the same rules its lowering applies. The report also says what intake inferred for each input (shape,
+dtype, batch axis or constant, dynamic axes): from the calibration data when given, else from the shapes.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any
 
+from edgeml.calibration.example_inputs import example_inputs
+from edgeml.calibration.input_layout import layouts_without_data, parse_input_specs
+from edgeml.calibration.read_dataset import read_dataset
 from edgeml.compiler.content_cache import ContentCache
 from edgeml.compiler.intake import identify_source, take_in
 from edgeml.compiler.progress import NullProgress, Progress
@@ -29,20 +34,22 @@ def check_model(
     calib: str | os.PathLike[str] | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     progress: Progress | None = None,
+    inputs: dict[str, dict[str, Any]] | None = None,
 ) -> CheckReport:
-    import numpy as np
+    """`inputs`: per-input specs, as `compile_model` takes them ({"state": {"batch_axis": 1}})."""
     import onnx
 
     target_mod = load_target(target or default_target_id())
     recipe = make_recipe(target_mod.Recipe, target_mod.SPEC.id, target_mod.SPEC.recipe_defaults, options or {})
     source = identify_source(str(model))
     check_source_kind(target_mod.SPEC, source.kind, source.location)
-
-    def examples() -> dict[str, np.ndarray]:
-        with np.load(calib) as z:
-            return {k: z[k] for k in z.files if k not in ("labels", "label", "y")}
-
-    intake = take_in(source, ContentCache(default_cache_dir(cache_dir)), progress or NullProgress(),
-                     examples if calib else None)  # fmt: skip
+    specs = parse_input_specs(inputs or {}, "the input specs (--input)")
+    examples = (lambda: example_inputs(str(calib), specs)) if calib else None
+    intake = take_in(source, ContentCache(default_cache_dir(cache_dir)), progress or NullProgress(), examples)
+    if calib:
+        layouts = read_dataset(calib, intake.signature, "calibration", specs).layouts
+    else:
+        layouts = layouts_without_data(intake.signature, specs)
     proto = onnx.load_model_from_string(intake.onnx.data)
-    return target_mod.check(intake.onnx.data, proto, target_mod.SPEC, recipe)
+    report = target_mod.check(intake.onnx.data, proto, target_mod.SPEC, recipe)
+    return dataclasses.replace(report, inputs=tuple(layout.to_dict() for layout in layouts))

@@ -23,20 +23,22 @@ from edgeml.artifact.manifest import release_from_version
 from edgeml.artifact.npz import npz_bytes
 from edgeml.artifact.writer import check_output_free, write_artifact
 from edgeml.calibration.dataset import Dataset
+from edgeml.calibration.example_inputs import example_inputs
+from edgeml.calibration.input_layout import parse_input_specs
 from edgeml.calibration.read_dataset import read_dataset
 from edgeml.compiler.build_manifest import SELF_TEST_FILE, build_manifest
 from edgeml.compiler.choose_candidate import choose_candidate
 from edgeml.compiler.content_cache import Blob, ContentCache, cache_key
 from edgeml.compiler.explain_report import EXPLAIN_FILE
 from edgeml.compiler.intake import IntakeResult, identify_source, take_in
-from edgeml.compiler.measure import Measurements
+from edgeml.compiler.measure import WHOLE_FEED, Measurements
 from edgeml.compiler.passes.base import PassContext
 from edgeml.compiler.progress import NullProgress, Progress
 from edgeml.compiler.pruning.prune_model import PruneRequest, prune_model
 from edgeml.compiler.pruning.pruning_summary import pruning_summary
 from edgeml.compiler.recipe_file import RecipeFile, load_recipe_file
 from edgeml.compiler.run_passes import PassRecord, run_passes
-from edgeml.compiler.select_candidate import Budget, Decision
+from edgeml.compiler.select_candidate import DEFAULT_MIN_AGREEMENT, Budget, Decision
 from edgeml.compiler.shape_from_data import shape_from_data
 from edgeml.compiler.tool_versions import tool_versions
 from edgeml.errors import CalibrationError, EdgemlError, ModelIntakeError, TargetError
@@ -101,6 +103,7 @@ def compile_model(
     max_drop: float | None = None,
     min_cosine: float | None = None,
     min_channel_cosine: float | None = None,
+    min_agreement: float | None = None,
     options: dict[str, Any] | None = None,
     recipe_file: str | os.PathLike[str] | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
@@ -111,10 +114,12 @@ def compile_model(
     finetune: str | os.PathLike[str] | None = None,
     finetune_hook: str | None = None,
     finetune_epochs: int | None = None,
+    inputs: dict[str, dict[str, Any]] | None = None,
     progress: Progress | None = None,
 ) -> CompileResult:
     """Compile `model` for `target` into a signed artifact folder at `out`; see `edgeml compile --help`.
-    Settings not given come from `recipe_file` (a recipe file or a manifest), then from the defaults."""
+    Settings not given come from `recipe_file` (a recipe file or a manifest), then from the defaults.
+    `inputs` says, per input, where its samples lie or its constant: {"state": {"batch_axis": 1}}."""
     started = time.perf_counter()
     progress = progress or NullProgress()
     notes: list[str] = []
@@ -126,6 +131,7 @@ def compile_model(
     max_drop = _pick(max_drop, file.budget.get("max_drop"), 1.0)
     min_cosine = _pick(min_cosine, file.budget.get("min_cosine"), 0.99)
     min_channel_cosine = _pick(min_channel_cosine, file.budget.get("min_channel_cosine"), 0.9)
+    min_agreement = _pick(min_agreement, file.budget.get("min_agreement"), DEFAULT_MIN_AGREEMENT)
     calib_samples = _pick(calib_samples, file.calib_samples, DEFAULT_CALIB_SAMPLES)
     target_mod = load_target(target_id)
     recipe = make_recipe(target_mod.Recipe, target_id, target_mod.SPEC.recipe_defaults, options)
@@ -134,7 +140,7 @@ def compile_model(
     release = release if release is not None else _release(version)
     out_path = Path(out) if out else default_out(name, target_id)
     check_output_free(out_path, force)
-    _check_budget(max_drop, min_cosine, min_channel_cosine)
+    _check_budget(max_drop, min_cosine, min_channel_cosine, min_agreement)
     pruning = _prune_request(prune, finetune, finetune_hook, finetune_epochs, file)
     source = identify_source(model)  # NOTE: a missing or unreadable model is the first thing to report
     check_source_kind(target_mod.SPEC, source.kind, source.location)
@@ -142,12 +148,15 @@ def compile_model(
     signing_key = load_private_key(key) if key is not None else None  # a bad --key fails before any work
     cache = ContentCache(None if no_cache else default_cache_dir(cache_dir))
 
+    input_table = {**file.inputs, **(inputs or {})}
+    input_specs = parse_input_specs(input_table, "the input specs ([inputs] / --input)")
     calib_spec = _default_data(calib, model, "calib", "calibration")
-    intake = take_in(source, cache, progress, lambda: _raw_arrays(calib_spec))
-    calib_set = read_dataset(calib_spec, intake.signature, "calibration").sample(calib_samples)
-    eval_set = _evaluation_set(eval_data, model, calib_set, intake, notes)
+    intake = take_in(source, cache, progress, lambda: example_inputs(calib_spec, input_specs))
+    calib_set = read_dataset(calib_spec, intake.signature, "calibration", input_specs).sample(calib_samples)
+    eval_set = _evaluation_set(eval_data, model, calib_set, intake, notes, input_specs)
     _check_labels_for(max_drop_given, eval_set, calib_set)
-    notes += list(calib_set.notes + eval_set.notes)
+    notes += list(dict.fromkeys(calib_set.notes + eval_set.notes))  # NOTE: the same set when no --eval
+    notes += _layout_note(calib_set)
     recipe, shape_note = shape_from_data(recipe, intake.signature, calib_set, target_id)
     notes += [shape_note] if shape_note else []
     pruned = prune_model(pruning, source, intake.signature, calib_set, cache, progress) if pruning else None
@@ -159,7 +168,7 @@ def compile_model(
     notes += list(check_report.notes)
     plan = target_mod.plan(proto, recipe, has_calibration=True)
     notes += [n for n in plan.notes if n not in notes]  # NOTE: a plan may repeat what its check reported
-    budget = Budget(max_drop, min_cosine, min_channel_cosine)
+    budget = Budget(max_drop, min_cosine, min_channel_cosine, min_agreement)
     with tempfile.TemporaryDirectory(prefix="edgeml-compile-") as scratch_dir:
         scratch = Path(scratch_dir)
         ctx = PassContext(intake.signature, calib_set, scratch, source)
@@ -200,6 +209,7 @@ def compile_model(
                 "options": dataclasses.asdict(recipe),
             }
             | ({"prune": pruning.to_dict()} if pruning else {})
+            | ({"inputs": input_table} if input_table else {})
         },
         notes=list(plan.notes),
         threads=threads,
@@ -261,12 +271,14 @@ def _release(version: str) -> int:
         raise EdgemlError(str(exc), "use a semantic version like 1.2.0, or give --release N") from None
 
 
-def _check_budget(max_drop: float, min_cosine: float, min_channel_cosine: float) -> None:
+def _check_budget(max_drop: float, min_cosine: float, min_channel_cosine: float, min_agreement: float) -> None:
     if not 0 <= max_drop <= 100:
         raise EdgemlError(f"--max-drop {max_drop} is not between 0 and 100 accuracy points")
     for flag, value in (("--min-cosine", min_cosine), ("--min-channel-cosine", min_channel_cosine)):
         if not -1 <= value <= 1:
             raise EdgemlError(f"{flag} {value} is not between -1 and 1")
+    if not 0 <= min_agreement <= 1:
+        raise EdgemlError(f"--min-agreement {min_agreement} is not a share between 0 and 1", "e.g. 0.99 for 99 %")
 
 
 def _default_signing_key(notes: list[str]):
@@ -290,12 +302,15 @@ def _default_data(given, model: str, stem: str, role: str) -> str:
     )
 
 
-def _raw_arrays(spec: str) -> dict[str, np.ndarray]:
-    with np.load(spec, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files if k not in ("labels", "label", "y")}
+def _layout_note(data: Dataset) -> list[str]:
+    """What intake decided for inputs that are not fed samples-first along axis 0 (a state, a constant)."""
+    unusual = [layout.describe() for layout in data.layouts if layout.kind != "batched" or layout.batch_axis != 0]
+    return ["inputs: " + "; ".join(unusual) + " (`edgeml check --calib` shows all)"] if unusual else []
 
 
-def _evaluation_set(eval_data, model: str, calib_set: Dataset, intake: IntakeResult, notes: list[str]) -> Dataset:
+def _evaluation_set(
+    eval_data, model: str, calib_set: Dataset, intake: IntakeResult, notes: list[str], input_specs
+) -> Dataset:
     try:
         spec = _default_data(eval_data, model, "eval", "evaluation")
     except CalibrationError:
@@ -304,7 +319,7 @@ def _evaluation_set(eval_data, model: str, calib_set: Dataset, intake: IntakeRes
             "(pass --eval with labels for an accuracy figure)"
         )
         return calib_set
-    return read_dataset(spec, intake.signature, "evaluation")
+    return read_dataset(spec, intake.signature, "evaluation", input_specs)
 
 
 def _check_labels_for(max_drop_given: bool, eval_set: Dataset, calib_set: Dataset) -> None:
@@ -363,7 +378,9 @@ def _check_target(target_mod, model: Blob, recipe, cache: ContentCache, progress
     for note in report.notes:
         progress.note(note)
     if not report.ok:
-        details = "; ".join(f"{i.node} [{i.op}] breaks {i.rule}: {i.detail}" for i in report.issues[:8])
+        details = "; ".join(
+            f"{i.node}{f' [{i.op}]' * bool(i.op)} breaks {i.rule}: {i.detail}" for i in report.issues[:8]
+        )
         fixes = [i.fix for i in report.issues if i.fix]
         raise TargetError(
             f"target {target_mod.SPEC.id} cannot run this model: {details}",
@@ -374,7 +391,7 @@ def _check_target(target_mod, model: Blob, recipe, cache: ContentCache, progress
 
 def _self_test_arrays(measured: Measurements, chosen: str) -> dict[str, np.ndarray]:
     st = measured.self_test
-    arrays = {k: v for k, v in st.items() if k.startswith("input/")}
+    arrays = {k: v for k, v in st.items() if k.startswith("input/") or k == WHOLE_FEED}
     arrays |= {"expected/" + k.split("/", 1)[1]: v for k, v in st.items() if k.startswith(f"{chosen}/")}
     return arrays
 

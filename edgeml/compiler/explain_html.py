@@ -7,7 +7,14 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from edgeml.compiler.explain_report import host_line, search_rows, source_speedup, speed_header
+from edgeml.compiler.explain_report import (
+    cosine_text,
+    fidelity_rows,
+    host_line,
+    search_rows,
+    source_speedup,
+    speed_header,
+)
 from edgeml.compiler.pruning.pruning_summary import pruning_rows, recovery_line
 
 __all__ = ["render_html"]
@@ -35,6 +42,7 @@ def render_html(explain: dict[str, Any], manifest: dict[str, Any]) -> str:
         "<h2>Candidates</h2>",
         _candidates_table(explain),
         _scatter(explain),
+        *(["<h2>Fidelity per output</h2>", _fidelity_table(explain)] if fidelity_rows(explain) else []),
     ]
     if explain.get("pruning"):
         parts += ["<h2>Pruning</h2>", _pruning(explain["pruning"])]
@@ -55,9 +63,10 @@ def render_html(explain: dict[str, Any], manifest: dict[str, Any]) -> str:
 def _budget(explain: dict[str, Any]) -> str:
     b = explain["budget"]
     quality = f"max drop {b['max_drop']:g} points" if explain["float"]["accuracy"] is not None else (
-        f"cosine ≥ {b['min_cosine']:g}"
+        f"every channel's cosine ≥ {b['min_cosine']:g}"
     )  # fmt: skip
-    return f"{quality}, every channel's cosine ≥ {b['min_channel_cosine']:g}"
+    agreement = f", probability decisions agreeing ≥ {100 * b['min_agreement']:g}%" if "min_agreement" in b else ""
+    return f"{quality}, any channel's cosine ≥ {b['min_channel_cosine']:g}{agreement}"
 
 
 def _layers_caption(explain: dict[str, Any]) -> str:
@@ -92,9 +101,32 @@ def _candidates_table(explain: dict[str, Any]) -> str:
             f"<tr class='{'shipped' if c['shipped'] else ''}'><td class=l>{e(c['name'])}</td>"
             f"<td class=l>{e(c['precision'])}</td><td>{_fmt(c['latency_p50_ms'], '.3f')}</td>"
             f"<td>{_fmt(c['speedup'], '.2f')}×</td><td>{size}</td><td>{_fmt(c['accuracy'], '.2f')}</td>"
-            f"<td>{_fmt(c['worst_cosine'], '.6f')}</td><td class=l>{e(c['verdict'])}</td></tr>"
+            f"<td>{cosine_text(c['worst_cosine'])}</td><td class=l>{e(c['verdict'])}</td></tr>"
         )
     return f"<table>{head}{''.join(rows)}</table>"
+
+
+def _fidelity_table(explain: dict[str, Any]) -> str:
+    """Per candidate and output: every fidelity figure vs the float source, each over all evaluation samples."""
+    rows = fidelity_rows(explain)
+    shipped = {c["name"] for c in explain["candidates"] if c["shipped"]}
+    head = "<tr>" + "".join(_cell(k, k, "th") for k in rows[0]) + "</tr>"
+    body = "".join(
+        f"<tr class='{'shipped' if r['candidate'] in shipped else ''}'>"
+        + "".join(_cell(k, v, "td") for k, v in r.items())
+        + "</tr>"
+        for r in rows
+    )
+    return (
+        "<p class='muted'>Each figure over all evaluation samples: cosine of the whole output and of its worst "
+        "channel, SNR, the largest absolute error and the largest error relative to its channel's float peak, "
+        f"and the share of decisions taken as float takes them.</p><table>{head}{body}</table>"
+    )
+
+
+def _cell(column: str, value: str, tag: str) -> str:
+    left = " class=l" if column in ("candidate", "output", "kind") else ""
+    return f"<{tag}{left}>{html.escape(value)}</{tag}>"
 
 
 def _scatter(explain: dict[str, Any]) -> str:

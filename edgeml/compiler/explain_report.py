@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from edgeml.compiler.evaluate import cosine_text
 from edgeml.compiler.layer_numerics import LayerNumerics
 from edgeml.compiler.measure import FLOAT
 from edgeml.compiler.select_candidate import Budget, Decision, speed_reference, worst_cosine
 from edgeml.host import host_info
 
 __all__ = [
-    "EXPLAIN_FILE", "EXPLAIN_VERSION", "explain_report", "host_line", "ranked_layers", "search_rows", "source_speedup",
-    "speed_header",
+    "EXPLAIN_FILE", "EXPLAIN_VERSION", "cosine_text", "explain_report", "fidelity_cells", "fidelity_rows", "host_line",
+    "ranked_layers", "search_rows", "source_speedup", "speed_header",
 ]  # fmt: skip
 
 EXPLAIN_FILE = "explain.json"
@@ -98,6 +99,39 @@ def search_rows(search: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def fidelity_rows(explain: dict[str, Any]) -> list[dict[str, str]]:
+    """One row per measured candidate and output, every fidelity figure formatted (the explain table and its
+    HTML): cosine over all samples, the worst channel's, SNR, the largest absolute and relative error, and the
+    decision agreement where the output is a probability (or top-1 where it holds class scores)."""
+    rows = []
+    for c in explain["candidates"]:
+        for output, f in (c.get("fidelity") or {}).items():
+            rows.append({"candidate": c["name"], "output": output} | fidelity_cells(f))
+    return rows
+
+
+def fidelity_cells(f: dict[str, Any]) -> dict[str, str]:
+    channel = (
+        f"{cosine_text(f['worst_channel_cosine'])} (ch {f['worst_channel']})" if "worst_channel_cosine" in f else "—"
+    )
+    if "decision_agreement" in f:
+        decisions = f"{100 * f['decision_agreement']:.2f}% ({f.get('decision', '')})"
+    elif "top1_agreement" in f:
+        decisions = f"{100 * f['top1_agreement']:.2f}% (top-1)"
+    else:
+        decisions = "—"
+    rel = f.get("max_rel_err")
+    return {
+        "kind": f.get("kind", "—"),
+        "cosine": cosine_text(f["cosine"]),
+        "worst channel": channel,
+        "SNR dB": f"{f['sqnr_db']:.1f}",
+        "max abs err": f"{f['max_abs_err']:.3g}",
+        "max rel err": "—" if rel is None else f"{100 * rel:.2f}%",
+        "decisions agree": decisions,
+    }
+
+
 def host_line(host: dict[str, Any]) -> str:
     """Where a report's latencies were measured, in one sentence (explain, its HTML, compile's output)."""
     threads = f", {host['threads']} thread(s)" if host.get("threads") else ""
@@ -149,6 +183,7 @@ def _candidates(decision: Decision, models: dict[str, dict[str, Any]], search) -
             "size_bytes": None,
             "accuracy": None,
             "worst_cosine": None,
+            "fidelity": None,
         }
         if m is not None:
             row |= {
@@ -157,6 +192,7 @@ def _candidates(decision: Decision, models: dict[str, dict[str, Any]], search) -
                 "size_bytes": m["size_bytes"],
                 "accuracy": m["accuracy"],
                 "worst_cosine": worst_cosine(m["fidelity"]),
+                "fidelity": m["fidelity"],  # per output: every figure (edgeml/compiler/evaluate.py)
             }
         rows.append(row)
     return rows

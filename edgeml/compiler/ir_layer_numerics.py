@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from edgeml.compiler.ir_quantized_layers import ir_quantized_layers
-from edgeml.compiler.layer_numerics import CAP_DB, LayerNumerics, LayerProbe, measure_layer, sqnr
+from edgeml.compiler.layer_numerics import CAP_DB, LayerNumerics, LayerProbe, join_samples, measure_layer, sqnr
 from edgeml.compiler.lowerings.onnx_origins import OnnxOrigins
 from edgeml.compiler.quantized_layers import QuantizedLayer
 
@@ -42,7 +42,7 @@ def ir_layer_numerics(
     ports = _output_ports(model, origins, {la.name: la.output for la in layers})
     layers = [la for la in layers if la.name in ports]
     inputs = _rounded_inputs(model, {i.name for i in proto.graph.input})
-    got = _run(model, probe.feeds, [ports[la.name] for la in layers] + list(inputs.values()))
+    got = _run(model, probe.feeds, [ports[la.name] for la in layers] + list(inputs.values()), probe.one_sample_feeds)
     by_name = {  # NOTE: a rounded graph input is the first layer's upstream, as in the QDQ tables
         name: sqnr(probe.float_tensor(name), out) for name, out in zip(inputs, got[len(layers) :], strict=True)
     }
@@ -103,7 +103,9 @@ def _rounded_inputs(model: Any, names: set[str]) -> dict[str, Any]:
     return found
 
 
-def _run(model: Any, feeds: list[dict[str, np.ndarray]], ports: list[Any]) -> list[np.ndarray]:
+def _run(
+    model: Any, feeds: list[dict[str, np.ndarray]], ports: list[Any], one_sample: bool = False
+) -> list[np.ndarray]:
     """Each added port's values over the feeds, stacked along the batch; sample by sample where the IR's
     batch is fixed (npu-openvino reshapes to static shapes)."""
     import openvino as ov
@@ -116,11 +118,11 @@ def _run(model: Any, feeds: list[dict[str, np.ndarray]], ports: list[Any]) -> li
     names = [p.get_any_name() for p in compiled.inputs]
     results: list[list[np.ndarray]] = [[] for _ in ports]
     for feed in feeds:
-        for sample in _split(feed) if static else [feed]:
+        for sample in _split(feed) if static and not one_sample else [feed]:
             out = request.infer({n: sample[n] for n in names if n in sample}).to_tuple()
             for i, at in enumerate(index):
                 results[i].append(np.array(out[at]))
-    return [np.concatenate(r) if r[0].ndim else np.stack(r) for r in results]
+    return [join_samples(r) for r in results]
 
 
 def _split(feed: dict[str, np.ndarray]) -> list[dict[str, np.ndarray]]:

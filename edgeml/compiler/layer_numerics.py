@@ -25,7 +25,7 @@ from edgeml.compiler.passes.quantize_static import feeds_for
 from edgeml.compiler.quantized_layers import QuantizedLayer, quantized_layers
 from edgeml.signature import ModelSignature
 
-__all__ = ["CAP_DB", "SAMPLES", "LayerNumerics", "LayerProbe", "cosine", "measure_layer", "sqnr"]
+__all__ = ["CAP_DB", "SAMPLES", "LayerNumerics", "LayerProbe", "cosine", "join_samples", "measure_layer", "sqnr"]
 
 SAMPLES = 64
 CAP_DB = 200.0
@@ -62,6 +62,7 @@ class LayerProbe:
 
         self.float_proto = onnx.load_model_from_string(float_model)
         self.feeds = list(feeds_for(signature, data.take(slice(0, samples))))
+        self.one_sample_feeds = not data.batchable  # NOTE: a state on axis 1 must not be split along axis 0
         self.samples = min(samples, len(data))
         self._float = _run_with(self.float_proto, _all_tensors(self.float_proto), self.feeds)
 
@@ -167,11 +168,17 @@ def _run_with(proto: Any, tensors: set[str], feeds: list[dict[str, np.ndarray]])
     names = [o.name for o in session.get_outputs()]
     parts = [dict(zip(names, session.run(names, feed), strict=True)) | feed for feed in feeds]
     # NOTE: scalars (a transformer's shape arithmetic, e.g. Gather of a Shape) are stacked, not concatenated
-    return {name: _join([p[name] for p in parts]) for name in parts[0]}
+    return {name: join_samples([p[name] for p in parts]) for name in parts[0]}
 
 
-def _join(values: list[np.ndarray]) -> np.ndarray:
-    return np.concatenate(values) if np.ndim(values[0]) else np.stack(values)
+def join_samples(values: list[np.ndarray]) -> np.ndarray:
+    """Per-feed values of one tensor → one array along the batch (stacked for scalars)."""
+    if not np.ndim(values[0]):
+        return np.stack(values)
+    try:
+        return np.concatenate(values)
+    except ValueError:  # NOTE: its batch is not axis 0 (sequence-first [T, N, C]): flattened, one row
+        return np.concatenate([v.reshape(-1) for v in values])[None]
 
 
 def sqnr(ref: np.ndarray, out: np.ndarray) -> float:

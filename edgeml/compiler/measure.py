@@ -26,11 +26,12 @@ from edgeml.host import host_info
 from edgeml.runtimes import open_session
 from edgeml.timing import interleaved_latency
 
-__all__ = ["FLOAT", "SELF_TEST_SAMPLES", "Measurements", "measure", "open_built"]
+__all__ = ["FLOAT", "SELF_TEST_SAMPLES", "WHOLE_FEED", "Measurements", "measure", "open_built"]
 
 FLOAT = "float"  # the source model as given: the reference every candidate is compared with
 SELF_TEST_SAMPLES = 8
-MEASURE_VERSION = 2  # 2: negligible channels count as equal; per-build io
+WHOLE_FEED = "feed/whole"  # in a self-test .npz: the inputs are one feed, run as it is (no batch slicing)
+MEASURE_VERSION = 3  # 2: negligible channels count as equal; per-build io. 3: figures over all samples
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ def _measure(source: Built, candidates: dict[str, Built], calib, evalset, thread
     models = {FLOAT: source, **candidates}
     sessions = {name: open_built(built, scratch / "measure" / name, threads) for name, built in models.items()}
     outputs = {name: run_dataset(s, evalset) for name, s in sessions.items()}
-    one = evalset.take(slice(0, 1)).inputs
+    one = evalset.feed(slice(0, 1))
     latency = interleaved_latency(sessions, {name: one for name in sessions})
     report = {}
     for name in models:
@@ -109,8 +110,17 @@ def open_built(built: Built, folder: Path, threads: int = 1):
 
 
 def _self_test(sessions, evalset: Dataset) -> dict[str, np.ndarray]:
-    sample = evalset.take(slice(0, SELF_TEST_SAMPLES))
-    arrays = {f"input/{k}": v for k, v in sample.inputs.items()}
+    """Inputs and each model's outputs on the first samples; where an input's samples are not on axis 0
+    (a state, a constant), one sample as one feed in the model's layout, marked so the agent feeds it whole."""
+    plain = not evalset.constants and all(axis == 0 for axis in evalset.batch_axes.values())
+    if plain:
+        sample = evalset.take(slice(0, SELF_TEST_SAMPLES))
+        arrays = {f"input/{k}": v for k, v in sample.inputs.items()}
+        for name, session in sessions.items():
+            arrays |= {f"{name}/{k}": v for k, v in run_dataset(session, sample).items()}
+        return arrays
+    feed = evalset.feed(slice(0, 1))
+    arrays = {f"input/{k}": v for k, v in feed.items()} | {WHOLE_FEED: np.array(True)}
     for name, session in sessions.items():
-        arrays |= {f"{name}/{k}": v for k, v in run_dataset(session, sample).items()}
+        arrays |= {f"{name}/{k}": v for k, v in session.run(feed).items()}
     return arrays

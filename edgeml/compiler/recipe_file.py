@@ -6,12 +6,16 @@
     max_drop = 1.0
     min_cosine = 0.99
     min_channel_cosine = 0.9
+    min_agreement = 0.99
     [options]            # the target's options (`edgeml targets --options TARGET`)
     calibrate_method = "entropy"
     [prune]              # optional: PyTorch sources only (see `edgeml compile --help`)
     spec = "channels:0.3"
     finetune = "train.npz"
     epochs = 5
+    [inputs]             # optional: inputs whose samples are not along axis 0, or that hold a constant
+    state = {batch_axis = 1}
+    sr = {constant = 16000}
 
 Every compile records the recipe it ran with in its manifest (`provenance.recipe`, same shape), so
 `edgeml compile MODEL --recipe that.json` reproduces it: the recipe, and the artifact's name and version
@@ -36,9 +40,9 @@ else:  # NOTE: tomllib is 3.11+; tomli is the same parser, a core dependency on 
 
 __all__ = ["RecipeFile", "load_recipe_file"]
 
-_TOP = {"target", "calib_samples", "budget", "options", "prune"}
+_TOP = {"target", "calib_samples", "budget", "options", "prune", "inputs"}
 _PRUNE = {"spec", "finetune", "hook", "epochs"}
-_BUDGET = {"max_drop", "min_cosine", "min_channel_cosine"}
+_BUDGET = {"max_drop", "min_cosine", "min_channel_cosine", "min_agreement"}
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,7 @@ class RecipeFile:
     budget: dict[str, float] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
     prune: dict[str, Any] = field(default_factory=dict)
+    inputs: dict[str, Any] = field(default_factory=dict)  # per input: {batch_axis: N | none} or {constant: V}
     name: str | None = None  # these three come from a manifest only: what the reproduced artifact was
     version: str | None = None
     key_id: str | None = None
@@ -76,8 +81,11 @@ def load_recipe_file(path: str | os.PathLike[str]) -> RecipeFile:
     prune = raw.get("prune", {})
     if not isinstance(prune, dict) or set(prune) - _PRUNE:
         raise EdgemlError(f"recipe {path}: [prune] takes {', '.join(sorted(_PRUNE))}")
+    inputs = raw.get("inputs", {})
+    if not isinstance(inputs, dict):
+        raise EdgemlError(f"recipe {path}: [inputs] maps input names to {{batch_axis = N}} or {{constant = V}}")
     budget = {k: float(v) for k, v in budget.items()}
-    return RecipeFile(raw.get("target"), raw.get("calib_samples"), budget, options, prune, **identity)
+    return RecipeFile(raw.get("target"), raw.get("calib_samples"), budget, options, prune, inputs, **identity)
 
 
 def _parse(path: Path) -> Any:

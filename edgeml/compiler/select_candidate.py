@@ -1,7 +1,10 @@
 """Measured candidates + accuracy budget → which one ships, and a reason for every verdict.
 
-Rules: a candidate ships only within the budget (accuracy drop in points where labels exist, else a
-cosine floor on every output and its worst channel); a quantized candidate ships only if it is faster
+Rules: a candidate ships only within the budget — the accuracy drop in points where labels exist, else the
+cosine floor on every channel of every output (each channel's cosine over all samples: the figure that sees a
+destroyed channel and a one-number output that moved); always a floor on any channel's cosine, and on every
+probability output (sigmoid / softmax, read from the float values) the share of decisions that agree with
+float (p > 0.5, or top-1). A quantized candidate ships only if it is faster
 than the float model by the recipe's `min_speedup` (never slower, unless the user pinned the precision).
 Among those left: the fastest (objective=latency) or the smallest (objective=size).
 """
@@ -11,22 +14,32 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from edgeml.compiler.evaluate import cosine_text
 from edgeml.compiler.measure import FLOAT
 from edgeml.errors import BudgetError
 
 __all__ = [
-    "Budget", "Decision", "budget_verdict", "select_candidate", "speed_reference", "worst_channel", "worst_cosine",
+    "DEFAULT_MIN_AGREEMENT", "Budget", "Decision", "budget_verdict", "select_candidate", "speed_reference",
+    "worst_agreement", "worst_channel", "worst_cosine",
 ]  # fmt: skip
+
+DEFAULT_MIN_AGREEMENT = 0.99
 
 
 @dataclass(frozen=True)
 class Budget:
     max_drop: float  # accuracy points
-    min_cosine: float  # per output, where there are no labels
+    min_cosine: float  # every channel of every output (over all samples), where there are no labels
     min_channel_cosine: float = 0.9  # any single channel, always: catches a wiped-out channel group
+    min_agreement: float = DEFAULT_MIN_AGREEMENT  # share of a probability output's decisions agreeing, always
 
     def to_dict(self) -> dict[str, float]:
-        return {"max_drop": self.max_drop, "min_cosine": self.min_cosine, "min_channel_cosine": self.min_channel_cosine}
+        return {
+            "max_drop": self.max_drop,
+            "min_cosine": self.min_cosine,
+            "min_channel_cosine": self.min_channel_cosine,
+            "min_agreement": self.min_agreement,
+        }
 
 
 @dataclass
@@ -43,7 +56,18 @@ class Decision:
 
 
 def worst_cosine(fid: dict[str, dict[str, Any]]) -> float:
-    return min(f["cosine"] for f in fid.values())
+    """The lowest cosine of any channel of any output, each over all samples (the budget's cosine figure)."""
+    return min(min(f["cosine"], f.get("worst_channel_cosine", 1.0)) for f in fid.values())
+
+
+def worst_agreement(fid: dict[str, dict[str, Any]]) -> tuple[str, float, str] | None:
+    """(output, share of decisions agreeing with float, the decision) of the worst probability output; None
+    where no output decides anything."""
+    deciding = [n for n, f in fid.items() if "decision_agreement" in f]
+    if not deciding:
+        return None
+    name = min(deciding, key=lambda n: fid[n]["decision_agreement"])
+    return name, fid[name]["decision_agreement"], fid[name].get("decision", "")
 
 
 def worst_channel(fid: dict[str, dict[str, Any]]) -> tuple[str, int, float]:
@@ -66,6 +90,13 @@ def budget_verdict(m: dict[str, Any], ref: dict[str, Any], budget: Budget) -> st
             f"output {output} channel {channel} has cosine {channel_cos:.3f} vs float (floor "
             f"{budget.min_channel_cosine:g}): that channel is destroyed even if the whole tensor looks fine"
         )
+    agreement = worst_agreement(m["fidelity"])
+    if agreement is not None and agreement[1] < budget.min_agreement:
+        name, share, decision = agreement
+        return (
+            f"output {name} decides {100 * (1 - share):.2f}% of samples differently from float ({decision}: "
+            f"{100 * share:.2f}% agree, floor {100 * budget.min_agreement:g}%); {_figures(m['fidelity'][name])}"
+        )
     if ref["accuracy"] is not None:
         drop = ref["accuracy"] - m["accuracy"]
         if drop > budget.max_drop:
@@ -76,8 +107,23 @@ def budget_verdict(m: dict[str, Any], ref: dict[str, Any], budget: Budget) -> st
         return None
     cos = worst_cosine(m["fidelity"])
     if cos < budget.min_cosine:
-        return f"cosine {cos:.6f} vs float is below the {budget.min_cosine} floor"
+        name = min(m["fidelity"], key=lambda n: worst_cosine({n: m["fidelity"][n]}))
+        f = m["fidelity"][name]
+        where = f"output {name}" + (f" channel {f['worst_channel']}" if f.get("channels", 1) > 1 else "")
+        return (
+            f"{where} has cosine {cosine_text(cos)} vs float over all samples, below the {budget.min_cosine} floor; "
+            f"{_figures(f)}"
+        )
     return None
+
+
+def _figures(f: dict[str, Any]) -> str:
+    """What else moved on that output: SNR and the largest error (absolute, and of the channel's float peak)."""
+    parts = [f"SNR {f['sqnr_db']:.1f} dB"] if "sqnr_db" in f else []
+    if "max_abs_err" in f:
+        rel = f" ({100 * f['max_rel_err']:.1f}% of its float peak)" if "max_rel_err" in f else ""
+        parts.append(f"max error {f['max_abs_err']:.3g}{rel}")
+    return ", ".join(parts) or "no other figure"
 
 
 def select_candidate(
@@ -127,6 +173,6 @@ def _budget_error(models, decision: Decision, budget: Budget) -> BudgetError:
     lines = "; ".join(f"{n}: {v.removeprefix('rejected: ')}" for n, v in decision.verdicts.items())
     return BudgetError(
         f"no candidate meets the accuracy budget ({lines})",
-        "loosen --max-drop / --min-cosine, let edgeml choose with --precision auto, or see `edgeml explain` "
-        "for the layers that cost most",
+        "loosen --max-drop / --min-cosine / --min-agreement, let edgeml choose with --precision auto, or see "
+        "`edgeml explain` for the layers that cost most",
     )

@@ -2,8 +2,8 @@
 
 The NPU compiles static shapes only. When the model leaves dims dynamic and the user gave no
 `-O shape=…`, the shapes the calibration samples have are the natural choice: they are what the model
-will be calibrated, evaluated and self-tested on. Each sample is one batch element (the data is samples
-first), so a dynamic batch dim becomes 1 and every other dynamic dim takes the data's size. The result is
+will be calibrated, evaluated and self-tested on. Each sample is one batch element, so a dynamic batch dim
+(on each input's own batch axis) becomes 1 and every other dynamic dim takes the data's size. The result is
 written into the recipe — so the manifest records it and `--recipe` reproduces it — and said in a note.
 """
 
@@ -23,17 +23,19 @@ def shape_from_data(recipe: Any, signature: ModelSignature, data: Dataset, targe
     if getattr(recipe, "shape", None) != "" or not any(spec.dynamic_dims for spec in signature.inputs):
         return recipe, None
     entries = []
+    feed = data.feed(slice(0, 1))
     for spec in signature.inputs:
-        array = data.inputs.get(spec.name)
+        if not spec.dynamic_dims:
+            continue  # NOTE: static already (a scalar sample rate, a fixed state): nothing to fix
+        array = feed.get(spec.name)
         if array is None or array.ndim != len(spec.shape):
             return recipe, None  # NOTE: the check then names the dynamic dims and the option that fixes them
-        shape = (1, *array.shape[1:])
+        shape = array.shape
         if not spec.fits(shape):
             return recipe, None
         entries.append(f"{spec.name}:{'x'.join(map(str, shape))}")
     option = ",".join(entries)
     note = (
-        f"{target_id}: static input shapes taken from the calibration data ({option}); "
-        f"give -O shape=… to choose others"
+        f"{target_id}: static input shapes taken from the calibration data ({option}); give -O shape=… to choose others"
     )
     return dataclasses.replace(recipe, shape=option), note

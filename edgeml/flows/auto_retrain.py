@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from edgeml.flows.flow_ledger import FlowLedger
@@ -23,6 +24,7 @@ _ENDED = ("resolved", "stopped", "rollout_aborted", "awaiting_approval")
 class AutoRetrain:
     settings: RetrainSettings
     fleet: object  # the serving Fleet (its retraining requests are read from here)
+    leads: Callable[[], bool] = lambda: True  # NOTE: of several --share-group instances, only the leader retrains
     poll_s: float = 5.0
     retry_after_s: float = 300.0
     max_attempts: int = 3
@@ -61,7 +63,7 @@ class AutoRetrain:
         from edgeml.flows import run_retrain
 
         while not self._stop.wait(self.poll_s):
-            for request_id in self.due():
+            for request_id in self.due() if self.leads() else ():
                 log.info("retraining request %s: running the flow", request_id)
                 try:
                     run = run_retrain(request_id, self.settings)

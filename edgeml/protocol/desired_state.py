@@ -61,8 +61,10 @@ class ArtifactRef:
 @dataclass(frozen=True)
 class DesiredState:
     """What `device_id` should run. `sequence` grows strictly per device (the device ignores anything not
-    newer than what it accepted); `deadline` and `issued_at` are epoch seconds; a lower release than the
-    installed one is applied only when `allow_rollback` is set."""
+    newer than what it accepted); `deadline` and `issued_at` are epoch seconds. `min_release` is the
+    anti-rollback floor the fleet signs: the device refuses a release below it. Without it (an older fleet)
+    the device's floor is the highest release it committed, and a lower release is applied only when
+    `allow_rollback` is set."""
 
     KIND: ClassVar[Kind] = Kind.DESIRED_STATE
 
@@ -73,9 +75,11 @@ class DesiredState:
     issued_at: int
     deadline: int
     allow_rollback: bool = False
+    min_release: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        floor = {} if self.min_release is None else {"min_release": self.min_release}  # NOTE: optional field
+        return floor | {
             **header(self.KIND),
             "device_id": self.device_id,
             "artifact": self.artifact.to_dict(),
@@ -98,6 +102,7 @@ class DesiredState:
             issued_at=issued_at,
             deadline=f.integer("deadline", issued_at),
             allow_rollback=f.flag("allow_rollback"),
+            min_release=f.integer("min_release") if f.present("min_release") else None,
         )
 
 

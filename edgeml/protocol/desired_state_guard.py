@@ -9,7 +9,10 @@ forged or refused messages change nothing, across reboots too. Checks, in order:
 3. it is addressed to this device;
 4. its sequence is strictly greater than the last accepted one (equal: "duplicate", lower: "stale");
 5. its deadline has not passed (only when the caller passes `now`; devices without a trusted clock don't);
-6. its release is ≥ the installed release, unless the signed payload sets `allow_rollback`.
+6. its release is not below the anti-rollback floor: the `min_release` the fleet signed in it (the fleet's
+   policy: the last release it declared good, lowered only by an operator's signed rollback), or — in a
+   desired state without one, from an older fleet — the installed release, unless `allow_rollback` is set.
+   The refusal says which floor it was and where it comes from.
 """
 
 from __future__ import annotations
@@ -92,12 +95,24 @@ class DesiredStateGuard:
 
     @staticmethod
     def _check_release(desired: DesiredState, installed: int | None) -> None:
-        release = desired.artifact.release
-        if installed is not None and release < installed and not desired.allow_rollback:
+        a = desired.artifact
+        what = f"release {a.release} ({a.name} {a.version})"
+        if desired.min_release is not None:
+            if a.release < desired.min_release:
+                raise ProtocolError(
+                    "rollback_refused",
+                    f"{what} is below the anti-rollback floor {desired.min_release}, which the fleet signed as "
+                    f"min_release in desired state {desired.sequence} (rollout {desired.rollout_id})",
+                    "the fleet signed a desired state it refuses itself: roll out a release at or above the floor, "
+                    "or take the devices back on purpose with `edgeml fleet rollout create … --allow-rollback`",
+                )
+            return
+        if installed is not None and a.release < installed and not desired.allow_rollback:
             raise ProtocolError(
                 "rollback_refused",
-                f"release {release} is older than the installed {installed} and the fleet did not sign a rollback",
-                "to roll back on purpose, issue the desired state with allow_rollback=true",
+                f"{what} is below the anti-rollback floor {installed}: the highest release committed on this "
+                "device (the desired state carries no min_release, so the device keeps its own floor)",
+                "upgrade the fleet so it signs min_release, or send a signed rollback (allow_rollback=true)",
             )
 
 

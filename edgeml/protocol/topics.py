@@ -124,14 +124,15 @@ def device_subscriptions(device_id: str) -> list[str]:
     return [desired_topic(device_id), f"{PREFIX}/artifacts/+/chunks"]
 
 
-def fleet_subscriptions(share_group: str | None = None) -> list[str]:
+def fleet_subscriptions(share_group: str | None = None, every_instance: tuple[Kind, ...] = ()) -> list[str]:
     """What the fleet service subscribes to; with `share_group`, MQTT 5 shared subscriptions that spread
-    the intake over every instance in the group."""
-    filters = [f"{PREFIX}/devices/+/{DEVICE_LEAVES[kind]}" for kind in DEVICE_PUBLISHES]
+    the intake over every instance in the group, but for the kinds in `every_instance`, which every
+    instance receives (chunk requests: only the instance holding the lease serves them)."""
+    filters = {kind: f"{PREFIX}/devices/+/{DEVICE_LEAVES[kind]}" for kind in DEVICE_PUBLISHES}
     if share_group is None:
-        return filters
+        return list(filters.values())
     group = check_device_id(share_group)
-    return [f"$share/{group}/{f}" for f in filters]
+    return [f if kind in every_instance else f"$share/{group}/{f}" for kind, f in filters.items()]
 
 
 def device_acl(device_id: str) -> list[tuple[str, str]]:

@@ -6,6 +6,10 @@ which become "AUTO:first,second" in that order of preference) with the latency h
 inference threads. On the CPU the inference precision is pinned to f32: OpenVINO's default is bf16 on
 CPUs with AVX512-BF16/AMX and f16 on Arm, which would silently change what an FP32 or INT8 artifact
 computes from what was measured when it was compiled (the precision is a compile-time decision).
+
+Tensors are named as the model names them. After `compile_model` an output port can carry an internal name
+beside the model's (`{'F0::If_0_then_branch__Inline_0__/ReduceMean_output_0', 'output'}` on silero-vad), and
+`get_any_name()` may return either: each port's name is looked up among the read model's own names.
 """
 
 from __future__ import annotations
@@ -35,8 +39,7 @@ class OvSession:
         self._request = self._compiled.create_infer_request()
         self.providers = (device,)
         self.signature = ModelSignature(
-            tuple(_spec(port) for port in self._compiled.inputs),
-            tuple(_spec(port) for port in self._compiled.outputs),
+            _specs(model.inputs, self._compiled.inputs), _specs(model.outputs, self._compiled.outputs)
         )
         self._output_names = self.signature.output_names
 
@@ -67,8 +70,26 @@ def _config(device: str, threads: int) -> dict[str, object]:
     return config
 
 
-def _spec(port: ov.ConstOutput) -> TensorSpec:
-    name = port.get_any_name()
+def _specs(declared: Sequence[ov.Output], compiled: Sequence[ov.ConstOutput]) -> tuple[TensorSpec, ...]:
+    return tuple(_spec(port, name) for port, name in zip(compiled, _names(declared, compiled), strict=True))
+
+
+def _names(declared: Sequence[ov.Output], compiled: Sequence[ov.ConstOutput]) -> list[str]:
+    """Per compiled port, the model's own name for it: the read model's port name (same position) where the
+    compiled port carries it, else the one name they share, else OpenVINO's pick."""
+    names = []
+    for i, port in enumerate(compiled):
+        carried = port.get_names()
+        own = declared[i].get_any_name() if i < len(declared) and declared[i].get_names() else None
+        if own is not None and own in carried:
+            names.append(own)
+            continue
+        shared = sorted(carried & set().union(*(d.get_names() for d in declared))) if declared else []
+        names.append(shared[0] if shared else port.get_any_name())
+    return names
+
+
+def _spec(port: ov.ConstOutput, name: str) -> TensorSpec:
     shape = tuple(
         dim.get_length() if dim.is_static else f"{name}_dim{i}" for i, dim in enumerate(port.get_partial_shape())
     )

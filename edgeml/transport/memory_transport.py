@@ -48,7 +48,7 @@ class MemoryTransport:
     def connect(self, timeout: float = 10.0) -> None:
         self._connected = True
         self.broker.clients.append(self)
-        for topic_filter, handler in self._subscriptions.items():
+        for topic_filter, handler in list(self._subscriptions.items()):  # NOTE: a handler may subscribe
             self._replay_retained(topic_filter, handler)
         queued, self._queue = self._queue, []
         for args in queued:

@@ -132,10 +132,18 @@ class MqttTransport:
 
     def _on_message(self, client, userdata, message) -> None:
         with self._lock:
-            handlers = [h for f, (h, _) in self._subscriptions.items() if mqtt.topic_matches_sub(f, message.topic)]
+            handlers = [h for f, (h, _) in self._subscriptions.items() if _matches(f, message.topic)]
         for handler in handlers:
             try:
                 handler(message.topic, message.payload)
             except Exception:  # someone else's bad message must never stop the network thread
                 self.handler_errors += 1
                 log.exception("handler for %s failed", message.topic)
+
+
+def _matches(topic_filter: str, topic: str) -> bool:
+    """MQTT filter matching that also reads a shared subscription (`$share/GROUP/filter`) as its filter: the
+    broker delivers the filter's topics, which paho's topic_matches_sub would not match to `$share/…`."""
+    if topic_filter.startswith("$share/"):
+        topic_filter = topic_filter.split("/", 2)[2]
+    return mqtt.topic_matches_sub(topic_filter, topic)

@@ -1,6 +1,8 @@
 """The cpu-ort pipeline: shared preparation passes, then one pass list per candidate precision.
 
-Which candidates are tried depends on the graph: static QDQ INT8 for conv/dense graphs, dynamic INT8 for
+Which candidates are tried depends on the graph (targets/graph_kind.py: control-flow bodies included): static
+QDQ INT8 for conv/dense graphs whose weighted layers are in the top-level graph (the quantizer does not reach
+into `If`/`Loop` bodies), dynamic INT8 for
 MatMul-heavy graphs, never static INT8 on transformers (quantizing the Add/Mul that carry the attention
 mask collapsed MiniLM to cosine 0.23 here). Float is always a candidate: it is what ships when INT8
 does not pay off on the measured host or misses the accuracy budget.
@@ -24,10 +26,11 @@ from edgeml.compiler.passes.quantize_dynamic import QuantizeDynamic, QuantizeDyn
 from edgeml.compiler.passes.quantize_static import QuantizeStatic, QuantizeStaticConfig
 from edgeml.compiler.passes.upgrade_opset import UpgradeOpset, UpgradeOpsetConfig
 from edgeml.compiler.quantized_layers import QuantizedLayer
+from edgeml.errors import TargetError
 from edgeml.host import host_info
 from edgeml.targets import dynamic_mixed_plan, qdq_mixed_plan
 from edgeml.targets.cpu_ort.recipe import Recipe
-from edgeml.targets.graph_kind import graph_kind
+from edgeml.targets.graph_kind import graph_kind, layers_in_bodies
 from edgeml.targets.plan import CandidatePlan, Plan
 
 __all__ = ["MIXED_BASE", "mixed_base", "mixed_layers", "mixed_max_ranked", "mixed_plan", "plan"]
@@ -48,7 +51,21 @@ def plan(model: Any, recipe: Recipe, has_calibration: bool) -> Plan:
     mixed = recipe.precision == "int8-mixed"  # NOTE: pinned, the plan holds only the INT8 base the mix starts from
     if mixed and kind == "transformer":
         notes.append("int8-mixed starts from int8-dynamic: static INT8 quantizes the attention mask's Add/Mul")
-    if _wants(recipe, "int8-static", kind in ("conv", "dense"), notes, kind) or (mixed and kind != "transformer"):
+    static = _wants(recipe, "int8-static", kind in ("conv", "dense"), notes, kind) or (mixed and kind != "transformer")
+    hidden = layers_in_bodies(model) if static else ()
+    if hidden:
+        why = (
+            f"every Conv/MatMul/Gemm sits inside {', '.join(hidden)} (control flow), which ONNX Runtime's QDQ "
+            "quantizer leaves untouched"
+        )
+        fix = (
+            "give the input that picks the branch as a constant (the optimiser then inlines it) or export the model "
+            "without If/Loop"
+        )
+        if recipe.precision != "auto":
+            raise TargetError(f"{recipe.precision} cannot quantize this model on cpu-ort: {why}", fix)
+        notes.append(f"int8-static not tried: {why}; {fix}")
+    if static and not hidden:
         if has_calibration:
             candidates["int8-static"] = CandidatePlan([QuantizeStatic(static_config(recipe))])
         else:

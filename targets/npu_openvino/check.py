@@ -10,6 +10,7 @@ from typing import Any
 
 from edgeml.compiler.intake import onnx_signature
 from edgeml.targets.check_report import CheckReport
+from edgeml.targets.graph_kind import walk_nodes
 from edgeml.targets.npu_openvino.recipe import Recipe
 from edgeml.targets.query_openvino import query_openvino
 from edgeml.targets.static_shapes import static_shapes
@@ -26,6 +27,6 @@ def check(data: bytes, model: Any, spec: TargetSpec, recipe: Recipe | None = Non
     """
     shapes, issues = static_shapes(onnx_signature(model), recipe.shape, spec.id) if recipe else ((), [])
     ops, op_issues = query_openvino(data, shapes, spec.device.upper(), spec.id)
-    total = ops or len(model.graph.node)
+    total = ops or len(walk_nodes(model.graph))  # NOTE: conversion failed: count the ONNX nodes, bodies too
     supported = max(0, total - len({i.node for i in op_issues}))
     return CheckReport(spec.id, total, supported, (*issues, *op_issues))

@@ -109,3 +109,20 @@ def test_the_report_records_what_its_layer_analysis_cost(tmp_path, keypair):
     analysis = report["analysis"]
     assert analysis["samples"] == 64 and analysis["seconds"] > 0 and analysis["quantize_seconds"] > 0
     assert result.decision.chosen == "int8-static"
+
+
+def test_every_fidelity_figure_per_output_in_the_manifest_json_table_and_html(mixed_artifact, keypair, tmp_path):
+    figures = {"cosine", "worst_channel_cosine", "worst_channel", "sqnr_db", "max_abs_err", "max_rel_err", "kind"}
+    m = edgeml.verify(mixed_artifact, keypair[1]).manifest
+    assert figures | {"top1_agreement"} <= set(m["metrics"]["fidelity"]["logits"])
+    assert m["decision"]["budget"]["min_agreement"] == 0.99
+    report = json.loads(edgeml_cli("explain", str(mixed_artifact), "--json", cwd=tmp_path).stdout)
+    static = next(c for c in report["candidates"] if c["name"] == "int8-static")
+    f = static["fidelity"]["logits"]
+    assert figures <= set(f) and f["kind"] == "scores"
+    assert static["worst_cosine"] == min(f["cosine"], f["worst_channel_cosine"])  # what the budget judged
+    assert static["verdict"].startswith(f"rejected: output logits channel {f['worst_channel']} has cosine")
+    shown = edgeml_cli("explain", str(mixed_artifact), "--html", "report.html", cwd=tmp_path).stdout
+    assert "fidelity vs float per output" in shown and "max rel err" in shown and "SNR dB" in shown
+    page = (tmp_path / "report.html").read_text()
+    assert "Fidelity per output" in page and "max rel err" in page and "decisions agree" in page

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from edgeml.cli import main
-from edgeml.protocol import Hello
+from edgeml.protocol import Hello, ModelRef
 
 
 @pytest.fixture
@@ -112,3 +112,26 @@ def test_rollout_list_names_the_artifact(setup):
     assert "digits@1.2.3" in row and "…" not in row
     listed = json.loads(run("rollout", "list", "--json"))
     assert [(r["id"], r["artifact"]) for r in listed] == [(rid, "digits@1.2.3")]
+
+
+def test_watch_after_an_abort_returns_once_the_devices_settled_and_says_they_still_move(setup, monkeypatch):
+    fleet, run = setup
+    before = "ab" * 32  # the model every device ran before: an abort sends them back to it
+    for i in range(5):
+        fleet.devices.on_hello(Hello(f"cam-{i:02d}", "cpu-ort", "0.1.0", 1 << 30, {},
+                                     ModelRef("digits", "1.2.2", 1002002, before)), time.time())  # fmt: skip
+    rid = create(run)
+    fleet.rollouts.tick(time.time())
+    canary = next(e["device_id"] for e in fleet.rollouts.status(rid)["executions"] if e["wave"] == 0)
+    fleet.rollouts.abort(rid, "aborted by the operator", time.time())
+    steps = iter([None, "reverted"])
+
+    def wait(seconds: float) -> None:
+        if next(steps) == "reverted":
+            fleet.rollouts.on_device_model(canary, before, time.time())
+
+    monkeypatch.setattr("edgeml.cli.fleet_rollout_cmd.time.sleep", wait)
+    out = run("rollout", "status", rid, "--watch")
+    assert "1 device(s) still reverting" in out
+    assert next(steps, "all used") == "all used"  # it waited for the revert, then returned
+    assert [e["state"] for e in fleet.rollouts.status(rid)["executions"] if e["wave"] == 0] == ["rolled_back"]

@@ -15,12 +15,25 @@ from edgeml.transport.memory_transport import MemoryBroker, MemoryTransport
 DIGITS = Path(__file__).resolve().parents[2] / "examples" / "digits"
 
 
+@pytest.fixture(scope="session")
+def hotfix(tmp_path_factory, keypair):
+    """digits 1.2.4 for cpu-ort: a hotfix above 1.2.3 and below 1.3.0 (the `releases` fixture's two)."""
+    import edgeml
+
+    out = tmp_path_factory.mktemp("hotfix") / "1.2.4"
+    edgeml.compile(str(DIGITS / "model.onnx"), "cpu-ort", key=keypair[0], out=out,
+                   cache_dir=tmp_path_factory.mktemp("hotfix-cache"), version="1.2.4", name="digits",
+                   options={"precision": "fp32"})  # fmt: skip
+    return out
+
+
 @pytest.fixture
-def fleet(tmp_path, keypair):
+def fleet(tmp_path, keypair, db_url):
+    """A fleet on a fresh database: each test that uses it runs on SQLite and on PostgreSQL."""
     from edgeml.artifact import load_private_key
     from edgeml.fleet import Fleet
 
-    f = Fleet(tmp_path / "fleet.sqlite", tmp_path / "store", load_private_key(keypair[0]))
+    f = Fleet(db_url, tmp_path / "store", load_private_key(keypair[0]))
     yield f
     f.db.close()
 

@@ -120,7 +120,8 @@ def test_api_defaults_are_the_clis_and_the_specs():
     from edgeml.cli.fleet_rollout_cmd import rollout
 
     cli = {p.name: p.default for p in rollout.commands["create"].params}
-    assert {k: cli[k] for k in ("canary", "waves", "bake", "deadline")} | {"gates": []} == ROLLOUT_DEFAULTS
+    same = ("canary", "waves", "bake", "deadline", "min_sample", "allow_rollback")
+    assert {k: cli[k] for k in same} | {"gates": []} == ROLLOUT_DEFAULTS
     cli = {p.name: p.default for p in experiment.commands["create"].params}
     assert {"split": cli["split"], "metrics": cli["metrics"]} == EXPERIMENT_DEFAULTS
     schemas = SPEC["components"]["schemas"]
@@ -312,6 +313,13 @@ def test_a_rollout_created_watched_paused_resumed_and_aborted(api, fleet, releas
     assert call(api, "POST", f"/v1/rollouts/{rid}/abort")[0] == 409
     assert [r["id"] for r in call(api, "GET", "/v1/rollouts?state=aborted")[1]["rollouts"]] == [rid]
     assert call(api, "GET", "/v1/rollouts?state=running")[1]["rollouts"] == []
+    status, body, _ = call(api, "GET", "/v1/rollouts?state=runing")  # a typo is refused, not an empty list
+    assert status == 400 and "unknown rollout state 'runing'" in body["message"] and "running" in body["fix"]
+    events = call(api, "GET", f"/v1/rollouts/{rid}")[1]["events"]
+    assert [(e["kind"], e["actor"]) for e in events] == [
+        ("created", "http:operator"), ("next_wave", "fleet"), ("pause", "http:operator"),
+        ("resume", "http:operator"), ("abort", "http:operator"),
+    ]  # fmt: skip
     assert call(api, "GET", "/v1/stats")[1]["rollouts"] == {"aborted": 1}
 
 
@@ -394,6 +402,9 @@ def test_malformed_oversized_and_odd_requests_are_answered_and_the_server_goes_o
     assert status == 415
     status, body, headers = call(api, "DELETE", "/v1/rollouts")
     assert status == 405 and headers["Allow"] == "GET, POST"
+    for method in ("TRACE", "OPTIONS"):  # methods HTTP defines that no route takes: 405, not 501
+        status, body, headers = call(api, method, "/v1/rollouts", token=None, check=False)
+        assert status == 405 and body["error"] == "method_not_allowed" and "GET" in headers["Allow"], (method, body)
     status, body, _ = call(api, "POST", "/v1/artifacts", data=os.urandom(5 << 20), content_type="application/x-tar")
     assert status == 413 and body["error"] == "payload_too_large"
     with socket.create_connection(api.url.removeprefix("http://").split(":"), timeout=10) as raw:

@@ -1,6 +1,6 @@
-"""The rollout and execution transition tables (fleet/lifecycles.py) on a real SQLite file: every edge moves a
-row, every missing edge raises and moves nothing, and of two writers racing to move one execution exactly one
-wins — two Database connections stand in for two fleet instances."""
+"""The rollout and execution transition tables (fleet/lifecycles.py) on a real SQLite file and a real PostgreSQL:
+every edge moves a row, every missing edge raises and moves nothing, and of two writers racing to move one
+execution exactly one wins — two Database connections stand in for two fleet instances."""
 
 from __future__ import annotations
 
@@ -33,9 +33,9 @@ EXECUTION_KEY = ("r-1", "cam-00")
 
 
 @pytest.fixture
-def db(tmp_path):
-    """A fleet database holding one rollout r-1 and one execution of it, on device cam-00."""
-    database = Database(tmp_path / "fleet.sqlite")
+def db(db_url):
+    """A fleet database holding one rollout r-1 and one execution of it, on device cam-00 (SQLite, PostgreSQL)."""
+    database = Database(db_url)
     with database.transaction() as tx:
         tx.execute("INSERT INTO artifacts VALUES ('sha-a', 'digits', '1.2.3', 1, 'cpu-ort', 10, '{}', 0)")
         tx.execute("INSERT INTO devices (id, target, first_seen, last_seen) VALUES ('cam-00', 'cpu-ort', 0, 0)")
@@ -144,7 +144,7 @@ def test_fields_move_with_the_state_and_a_guard_holds_it_back(db):
 
 
 def test_two_instances_with_the_same_stale_read_move_an_execution_once(db):
-    second = Database(db.path)  # another fleet instance on the same database
+    second = Database(db.url)  # another fleet instance on the same database
     try:
         seen = [d.query("SELECT state FROM executions WHERE device_id='cam-00'")[0][0] for d in (db, second)]
         assert seen == ["pending", "pending"]  # both decide to expose cam-00
@@ -156,7 +156,7 @@ def test_two_instances_with_the_same_stale_read_move_an_execution_once(db):
 
 
 def test_of_racing_writers_on_two_connections_exactly_one_wins(db):
-    second = Database(db.path)
+    second = Database(db.url)
     start, results = threading.Barrier(8), []
 
     def race(database: Database, event: ExecutionEvent) -> None:

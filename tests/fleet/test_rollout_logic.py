@@ -8,6 +8,7 @@ import pytest
 from edgeml.artifact import load_public_key
 from edgeml.fleet import FleetError, RolloutPlan
 from edgeml.fleet.simulated_device import SimulatedDevice
+from edgeml.protocol import ModelRef
 from edgeml.transport.memory_transport import MemoryTransport
 
 
@@ -88,17 +89,19 @@ def test_garbage_and_impostors_are_counted_not_fatal(world, releases):
 
 def test_without_gates_a_wave_where_installs_fail_still_stops_the_rollout(world, releases, run):
     service, devices, clock = world
-    service.fleet.artifacts.publish(releases["1.3.0"], clock.now)
+    newer = service.fleet.artifacts.publish(releases["1.3.0"], clock.now)
     service.fleet.artifacts.publish(releases["1.2.3"], clock.now)
-    r1 = service.fleet.rollouts.create("digits@1.3.0", "all", plan([]), clock.now)
-    assert run(service, devices, clock, r1["id"])["state"] == "completed"
-    # 1.2.3 is an older release and the rollout does not sign a rollback: every device refuses it
+    for d in devices:  # 1.3.0 was installed before the fleet managed them: it signs no floor, the devices keep theirs
+        d.current = ModelRef("digits", "1.3.0", newer["release"], newer["sha256"])
+        d.announce()
+    service.pump()
     r2 = service.fleet.rollouts.create("digits@1.2.3", "all", plan([], bake="0s"), clock.now)
     assert r2["plan"]["gates"] == ["install_success>=0.5"]  # the default gate, stated in the plan
     status = run(service, devices, clock, r2["id"])
     assert status["state"] == "aborted" and "install_success>=0.5" in status["reason"], status["reason"]
     assert all(e["state"] == "cancelled" for e in status["executions"] if e["wave"] > 0)
     assert {d.current.version for d in devices} == {"1.3.0"}
+    assert all(code == "rollback_refused" for d in devices for code in d.rejected)
 
 
 def test_a_100_percent_canary_is_the_whole_rollout():

@@ -19,7 +19,7 @@ NOW = 1_800_000_000.0
 @pytest.fixture
 def second(fleet, keypair):
     """Another Fleet on the same database and store: the operator's CLI, or a second service instance."""
-    other = Fleet(fleet.db.path, fleet.artifacts.root, load_private_key(keypair[0]))
+    other = Fleet(fleet.db.url, fleet.artifacts.root, load_private_key(keypair[0]))
     yield other
     other.db.close()
 
@@ -75,10 +75,10 @@ def test_an_operator_abort_after_the_gates_passed_is_not_overwritten_by_complete
         assert [m.state for m in fleet.rollouts.on_device_model(device_id, sha, NOW + 2)] == ["succeeded"]
     judge = fleet.rollouts.health.judge
 
-    def judge_then_abort(r, plan, now):
-        verdict = judge(r, plan, now)
-        assert not verdict.failed and not verdict.undecided
-        second.rollouts.abort(rid, "aborted by the operator", now)
+    def judge_then_abort(r, plan, final=True):
+        verdict = judge(r, plan, final)
+        assert final and not verdict.failed and not verdict.undecided
+        second.rollouts.abort(rid, "aborted by the operator", NOW + 3)
         return verdict
 
     monkeypatch.setattr(fleet.rollouts.health, "judge", judge_then_abort)

@@ -13,6 +13,7 @@ from edgeml.errors import EdgemlError
 from edgeml.protocol import (
     DesiredStateGuard,
     ProtocolError,
+    SignedDesiredState,
     decode,
     encode,
     sign_desired_state,
@@ -109,9 +110,30 @@ def test_bad_signature_is_a_verdict_not_an_exception(guard, desired):
 def test_older_release_needs_a_signed_rollback(guard, desired, fleet_key):
     refused = guard.check(_with_release(desired, fleet_key, INSTALLED - 1), None, INSTALLED)
     assert (refused.accepted, refused.code, refused.state["last_sequence"]) == (False, "rollback_refused", 0)
-    assert "older than the installed" in refused.reason and "allow_rollback=true" in refused.hint
+    assert f"below the anti-rollback floor {INSTALLED}: the highest release committed on this device" in refused.reason
+    assert "allow_rollback=true" in refused.hint
     allowed = guard.check(_with_release(desired, fleet_key, INSTALLED - 1, allow_rollback=True), None, INSTALLED)
     assert allowed.accepted
+
+
+def test_a_signed_floor_replaces_the_devices_own_both_ways(guard, desired, fleet_key):
+    hotfix = _with_release(desired, fleet_key, INSTALLED - 1, min_release=INSTALLED - 5)
+    assert guard.check(hotfix, None, INSTALLED).accepted  # below the committed release, above the signed floor
+    below = guard.check(_with_release(desired, fleet_key, INSTALLED + 1, min_release=INSTALLED + 2), None, None)
+    assert (below.accepted, below.code) == (False, "rollback_refused")
+    assert f"below the anti-rollback floor {INSTALLED + 2}, which the fleet signed as min_release" in below.reason
+    assert f"in desired state {desired.sequence} (rollout {desired.rollout_id})" in below.reason
+    flagged = _with_release(desired, fleet_key, INSTALLED, min_release=INSTALLED + 1, allow_rollback=True)
+    assert guard.check(flagged, None, None).code == "rollback_refused"  # the signed floor holds even then
+
+
+def test_min_release_is_signed_optional_and_absent_when_unset(desired, fleet_key):
+    assert "min_release" not in sign_desired_state(desired, fleet_key).to_dict()  # an older fleet's bytes
+    signed = sign_desired_state(dataclasses.replace(desired, min_release=7), fleet_key)
+    assert SignedDesiredState.from_dict(signed.to_dict()).state.min_release == 7
+    tampered = signed.to_dict() | {"min_release": 1}
+    with pytest.raises(ProtocolError, match=r"signature"):
+        verify_desired_state(SignedDesiredState.from_dict(tampered), fleet_key.public_key())
 
 
 def test_same_or_newer_release_and_first_install_are_fine(guard, desired, fleet_key):

@@ -70,6 +70,8 @@ def test_subscriptions_and_acl():
     assert device_subscriptions("d1") == ["edgeml/v1/devices/d1/desired", "edgeml/v1/artifacts/+/chunks"]
     assert fleet_subscriptions()[0] == "edgeml/v1/devices/+/hello"
     assert all(s.startswith("$share/fleet/edgeml/v1/devices/+/") for s in fleet_subscriptions("fleet"))
+    every = fleet_subscriptions("fleet", every_instance=(Kind.STATUS,))
+    assert "edgeml/v1/devices/+/status" in every and "$share/fleet/edgeml/v1/devices/+/status" not in every
     acl = device_acl("d1")
     writes = {t for access, t in acl if access == "write"}
     assert all(t.startswith("edgeml/v1/devices/d1/") for t in writes)

@@ -45,6 +45,24 @@ def test_round_trip_wildcards_and_retained(broker):
         t.close()
 
 
+def test_a_shared_subscription_splits_messages_over_its_group(broker):
+    """`$share/GROUP/filter`: each message reaches one member (paho alone would not match it to the handler)."""
+    got, handler = _collector()
+    members = [_client(broker, f"member-{i}") for i in range(2)]
+    for member in members:
+        member.subscribe("$share/g/edgeml/v1/devices/+/telemetry", handler)
+    time.sleep(0.5)  # NOTE: the SUBACKs: the broker counts a member from then on
+    pub = _client(broker, "pub")
+    for i in range(10):
+        pub.publish(f"edgeml/v1/devices/cam-{i}/telemetry", b"t")
+    received = sorted(got.get(timeout=5)[0] for _ in range(10))
+    assert received == sorted(f"edgeml/v1/devices/cam-{i}/telemetry" for i in range(10))
+    time.sleep(0.3)
+    assert got.empty()  # each once, not once per member
+    for t in (*members, pub):
+        t.close()
+
+
 def test_a_throwing_handler_is_counted_and_the_loop_goes_on(broker):
     got, handler = _collector()
     calls = []

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from edgeml.calibration.dataset import Dataset
+from edgeml.calibration.example_inputs import torch_examples
 from edgeml.compiler.load_torch_source import load_torch_source
 from edgeml.errors import ModelIntakeError, TargetError
 
@@ -29,7 +30,7 @@ def torch_module_for(source: Any, calibration: Dataset | None, needed_for: str) 
             "with this stack (onnx2tf needs TensorFlow and downgrades onnx/onnxruntime). For an ONNX-only "
             "model, target cpu-ort or cpu-openvino",
         )
-    arrays = (lambda: dict(calibration.inputs)) if calibration is not None else None
+    arrays = (lambda: torch_examples(calibration)) if calibration is not None else None
     model, examples, _ = load_torch_source(source, arrays)
     if source.kind == "pt2":
         return model.module()

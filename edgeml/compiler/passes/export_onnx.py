@@ -2,7 +2,9 @@
 
 The dynamo exporter first; where it fails, the legacy TorchScript exporter, and the result says which
 one produced the graph (it lands in the manifest's provenance). Weights are embedded (no external data
-file) and the batch dimension is exported as dynamic, named "batch", unless the model forbids it.
+file) and the batch dimension is exported as dynamic, named "batch", unless the model forbids it: on each
+tensor's own batch axis (0 unless the data says otherwise), never on a tensor that has no such axis (a
+scalar), never on a non-tensor argument (an `int sr`, which the graph then holds as a constant).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import inspect
 import io
 import logging
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from edgeml.errors import ModelIntakeError
@@ -53,28 +55,55 @@ def export_to_onnx(
     input_names: Sequence[str],
     output_names: Sequence[str] | None = None,
     dynamic_batch: bool = True,
+    batch_axes: Mapping[str, int | None] | None = None,
 ) -> tuple[bytes, str]:
-    """Return (ONNX bytes, exporter used: "dynamo" or "torchscript")."""
+    """Return (ONNX bytes, exporter used: "dynamo" or "torchscript"); `batch_axes` (default 0) per input."""
     import torch
 
     args = tuple(example_inputs)
-    axes = {name: {0: "batch"} for name in input_names} if dynamic_batch else None
+    tensors = [name for name, a in zip(input_names, args, strict=False) if isinstance(a, torch.Tensor)]
+    axes = _dynamic_axes(tensors, args, batch_axes or {}) if dynamic_batch else None
     is_program = isinstance(model, torch.export.ExportedProgram)
+    is_script = isinstance(model, torch.jit.ScriptModule)
     errors = []
     for dynamo in (True, False):
-        if not dynamo and is_program:
-            break  # the legacy exporter cannot read an ExportedProgram
+        if (not dynamo and is_program) or (dynamo and is_script):
+            continue  # NOTE: the legacy exporter cannot read an ExportedProgram; torch.export cannot trace TorchScript
+        # NOTE: TorchScript keeps an `int sr` argument as a graph input (named here); a traced module bakes it in
+        names = list(input_names) if is_script else tensors
         try:
-            return _export(model, args, input_names, output_names, None if is_program else axes, dynamo), (
+            return _export(model, args, names, output_names, None if is_program else axes, dynamo), (
                 "dynamo" if dynamo else "torchscript"
             )
         except Exception as exc:  # exporters raise many unrelated types; each is reported below
             log.info("%s exporter failed: %s", "dynamo" if dynamo else "torchscript", exc)
-            errors.append(f"{'dynamo' if dynamo else 'torchscript'} exporter: {type(exc).__name__}: {exc}")
+            errors.append(f"{'dynamo' if dynamo else 'torchscript'} exporter: {type(exc).__name__}: {_gist(exc)}")
     raise ModelIntakeError(
-        "PyTorch → ONNX export failed:\n    " + "\n    ".join(e[:600] for e in errors),
-        "export the model to ONNX yourself and pass the .onnx, or simplify the unsupported operation",
+        "PyTorch → ONNX export failed:\n    " + "\n    ".join(errors),
+        "this TorchScript does not export to ONNX (Python-side state or control flow on its arguments): pass "
+        "the model's ONNX file if its authors ship one, or a module:function factory returning the network"
+        if is_script
+        else "export the model to ONNX yourself and pass the .onnx, or simplify the unsupported operation",
     )
+
+
+def _gist(exc: BaseException) -> str:
+    """The exporter's complaint in one line: the first line that is not a bare path or a code excerpt."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return (lines[0] if lines else type(exc).__name__)[:400]
+
+
+def _dynamic_axes(names: Sequence[str], args: tuple[Any, ...], batch_axes: Mapping[str, int | None]):
+    """{name: {axis: "batch"}} for each tensor that has its batch axis; None when no tensor has one."""
+    import torch
+
+    tensors = [a for a in args if isinstance(a, torch.Tensor)]
+    axes = {}
+    for name, tensor in zip(names, tensors, strict=False):
+        axis = batch_axes.get(name, 0)
+        if axis is not None and tensor.dim() > axis:
+            axes[name] = {axis: "batch"}
+    return axes or None
 
 
 def _export(model, args, input_names, output_names, axes, dynamo: bool) -> bytes:

@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from edgeml.calibration.dataset import Dataset
 from edgeml.calibration.read_dataset import read_dataset
 from edgeml.compiler.content_cache import Blob, ContentCache, cache_key
@@ -102,7 +104,8 @@ def _prune(request: PruneRequest, source, signature, calib: Dataset, data: Datas
     started = time.perf_counter()
     teacher = torch_module_for(source, calib, "pruning")
     names = [t.name for t in signature.inputs]
-    examples = tuple(torch.from_numpy(calib.inputs[n][:_EXAMPLES].copy()) for n in names)
+    first = next(calib.batches(_EXAMPLES))  # NOTE: in the model's layout: a state on axis 1, a constant
+    examples = tuple(torch.from_numpy(np.array(first[n])) for n in names)
     report: dict[str, Any] = {"method": str(request.spec), "request": request.to_dict()}
     report["before"] = model_cost(teacher, examples)
     student, detail = _apply(request.spec, teacher, examples, calib, names)
@@ -174,10 +177,8 @@ def _batches(calib: Dataset, names: list[str]) -> list[tuple[Any, ...]]:
     import torch
 
     n = min(len(calib), _RANKING_SAMPLES)
-    arrays = [calib.inputs[name][:n] for name in names]
-    return [
-        tuple(torch.from_numpy(a[i : i + _RANKING_BATCH].copy()) for a in arrays) for i in range(0, n, _RANKING_BATCH)
-    ]
+    feeds = calib.take(slice(0, n)).batches(_RANKING_BATCH)
+    return [tuple(torch.from_numpy(np.array(feed[name])) for name in names) for feed in feeds]
 
 
 def _fails_to_run(model: Any, examples: tuple[Any, ...]) -> str | None:

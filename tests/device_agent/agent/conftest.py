@@ -140,11 +140,13 @@ class FleetDouble:
         return ArtifactRef(name, version, release, layout.sha256, layout.size, chunk_size, layout.count, "cpu-ort")
 
     def desire(self, artifact: ArtifactRef, *, device: str = DEVICE, sequence: int | None = None,
-               allow_rollback: bool = False, key: Any = None, publish: bool = True) -> bytes:  # fmt: skip
+               allow_rollback: bool = False, key: Any = None, publish: bool = True,
+               min_release: int | None = None) -> bytes:  # fmt: skip
         """Sign and publish (retained) a desired state; returns the payload."""
         self.sequence = sequence if sequence is not None else self.sequence + 1
         now = int(time.time())
-        state = DesiredState(device, artifact, "rollout-1", self.sequence, now, now + 3600, allow_rollback)
+        state = DesiredState(device, artifact, "rollout-1", self.sequence, now, now + 3600, allow_rollback,
+                             min_release)  # fmt: skip
         payload = encode(sign_desired_state(state, key or self.key))
         if publish:
             self.transport.publish(desired_topic(DEVICE), payload, retain=True)
@@ -232,3 +234,15 @@ def running_agents():
     for agent in starter:
         with contextlib.suppress(Exception):
             agent.stop(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def hotfix_tar(tmp_path_factory, keypair) -> Path:
+    """The digits model compiled again as 1.2.4: a hotfix above 1.2.3 and below 1.3.0."""
+    import edgeml
+
+    out = tmp_path_factory.mktemp("artifacts-hotfix") / "digits-1.2.4"
+    model = Path(__file__).resolve().parents[3] / "examples" / "digits" / "model.onnx"
+    edgeml.compile(str(model), "cpu-ort", key=keypair[0], out=out, cache_dir=tmp_path_factory.mktemp("hotfix-cache"),
+                   version="1.2.4")  # fmt: skip
+    return pack(out, tmp_path_factory.mktemp("tars") / "digits-1.2.4.tar")

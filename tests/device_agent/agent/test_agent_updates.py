@@ -219,3 +219,42 @@ def test_a_newer_desired_state_replaces_a_download_under_way(
     state = agent.installer.state()
     assert (state.lifecycle.value, state.desired_sequence, state.slots["a"].artifact) == ("committed", 2, back.sha256)
     assert not list((config.state_dir / "downloads").glob("*")) and agent.serving.model.version == "1.2.3"
+
+
+def test_a_reverted_release_is_superseded_by_a_lower_hotfix_under_the_floor_the_fleet_signs(
+    memory_fleet, make_config, running_agents, digits_tar, newer_tar, hotfix_tar, wait_until
+):
+    broker, fleet = memory_fleet
+    agent = running_agents.start(make_config(), MemoryTransport(broker, DEVICE))
+    old, new, hotfix = fleet.add(digits_tar), fleet.add(newer_tar), fleet.add(hotfix_tar)
+    fleet.desire(old)
+    fleet.event("committed")
+    fleet.desire(new, min_release=old.release)  # 1.3.0 goes out; 1.2.3 is the release the fleet declared good
+    fleet.event("committed")
+    fleet.desire(old, allow_rollback=True, min_release=old.release)  # 1.3.0 aborted: reverted
+    fleet.event("committed")
+    replay = fleet.desire(new, min_release=old.release, publish=False)
+    fleet.desire(hotfix, min_release=old.release)  # 1.2.4: below the committed 1.3.0, above the signed floor
+    assert fleet.event("committed").release == hotfix.release
+    wait_until(lambda: agent.serving.model.version == "1.2.4")
+    fleet.desire(old, min_release=hotfix.release)  # below the floor the fleet signs: refused, and it says why
+    refused = fleet.event("desired_rejected")
+    assert refused.reason.startswith("[rollback_refused]"), refused.reason
+    assert f"below the anti-rollback floor {hotfix.release}" in refused.reason
+    assert "the fleet signed as min_release in desired state 6" in refused.reason
+    fleet.transport.publish(desired_topic(DEVICE), replay, retain=True)  # an old, validly signed message
+    assert fleet.event("desired_rejected").reason.startswith("[stale]")
+    assert agent.serving.model.version == "1.2.4"
+
+
+def test_without_a_signed_floor_the_refusal_names_the_devices_own(
+    memory_fleet, make_config, running_agents, digits_tar, newer_tar
+):
+    broker, fleet = memory_fleet
+    running_agents.start(make_config(), MemoryTransport(broker, DEVICE))
+    old, new = fleet.add(digits_tar), fleet.add(newer_tar)
+    fleet.desire(new)
+    fleet.event("committed")
+    fleet.desire(old)  # an older fleet: no min_release, no rollback signed
+    reason = fleet.event("desired_rejected").reason
+    assert f"below the anti-rollback floor {new.release}: the highest release committed on this device" in reason
