@@ -101,10 +101,9 @@ MIGRATIONS: dict[int, tuple[str, tuple[str, ...]]] = {
         "rollouts keep an audit trail (who created, aborted, took a fleet back)",
         (
             """CREATE TABLE IF NOT EXISTS rollout_events (
-    rollout_id TEXT NOT NULL REFERENCES rollouts(id), at REAL NOT NULL, kind TEXT NOT NULL, actor TEXT NOT NULL,
-    detail TEXT NOT NULL DEFAULT ''
+    rollout_id TEXT NOT NULL REFERENCES rollouts(id), seq INTEGER NOT NULL, at REAL NOT NULL, kind TEXT NOT NULL,
+    actor TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '', PRIMARY KEY (rollout_id, seq)
 )""",
-            "CREATE INDEX IF NOT EXISTS rollout_events_by_rollout ON rollout_events (rollout_id, at)",
         ),
     ),
 }

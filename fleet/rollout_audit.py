@@ -7,10 +7,9 @@ not commit, and a step that committed is never missing from it.
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
-from edgeml.fleet.database import Database
+from edgeml.fleet.database import Connection, Database
 
 __all__ = ["FLEET", "RolloutAudit"]
 
@@ -22,14 +21,17 @@ class RolloutAudit:
         self.db = db
 
     @staticmethod
-    def record(tx: sqlite3.Connection, rollout_id: str, at: float, kind: str, detail: str, actor: str = FLEET) -> None:
+    def record(tx: Connection, rollout_id: str, at: float, kind: str, detail: str, actor: str = FLEET) -> None:
+        # NOTE: seq orders the steps of one instant; writers take turns, so MAX + 1 in the transaction is unique
+        sql = "SELECT COALESCE(MAX(seq), 0) + 1 FROM rollout_events WHERE rollout_id=?"
+        seq = tx.execute(sql, (rollout_id,)).fetchone()[0]
         tx.execute(
-            "INSERT INTO rollout_events (rollout_id, at, kind, actor, detail) VALUES (?,?,?,?,?)",
-            (rollout_id, at, kind, actor, detail[:2000]),
+            "INSERT INTO rollout_events (rollout_id, seq, at, kind, actor, detail) VALUES (?,?,?,?,?,?)",
+            (rollout_id, seq, at, kind, actor, detail[:2000]),
         )
 
     def of(self, rollout_id: str) -> list[dict[str, Any]]:
         rows = self.db.query(
-            "SELECT at, kind, actor, detail FROM rollout_events WHERE rollout_id=? ORDER BY at, rowid", (rollout_id,)
+            "SELECT at, kind, actor, detail FROM rollout_events WHERE rollout_id=? ORDER BY seq", (rollout_id,)
         )
         return [dict(r) for r in rows]

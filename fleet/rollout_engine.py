@@ -200,7 +200,8 @@ class RolloutEngine:
         device (a device past its deadline is timed out by the tick, so this always ends)."""
         waiting = [s.value for s in EXECUTION_STATES if s not in SETTLED]
         row = self.db.query(
-            f"SELECT SUM(state IN ({','.join('?' * len(waiting))})), MAX(finished_at), MAX(exposed_at) "
+            f"SELECT SUM(CASE WHEN state IN ({','.join('?' * len(waiting))}) THEN 1 ELSE 0 END), MAX(finished_at), "
+            "MAX(exposed_at) "
             "FROM executions WHERE rollout_id=? AND wave<=?",
             (*waiting, rollout_id, wave),
         )[0]
