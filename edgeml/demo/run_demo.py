@@ -75,7 +75,7 @@ def run_demo(s: DemoSettings, say: Callable[[str, str], None]) -> dict[str, Any]
         if mirror is not None:
             mirror.notify()
             mirror.wait_idle(60)
-        summary = _summary(world, s, uri, first, request, flow_run, time.monotonic() - started)
+        summary = _summary(world, s, uri, first, request, flow_run, time.monotonic() - started, key)
         from edgeml.demo.demo_report import fleet_series
 
         summary["series"] = fleet_series(world.fleet, world.history[0]["t"] if world.history else time.time())
@@ -214,7 +214,7 @@ def _all_on(world, run: dict[str, Any]) -> bool:
     return set(world.versions().values()) == {version}
 
 
-def _summary(world, s, uri, first, request, run, seconds: float) -> dict[str, Any]:
+def _summary(world, s, uri, first, request, run, seconds: float, key: Path) -> dict[str, Any]:
     steps = run["steps"]
     accuracy = steps["evaluate"]["accuracy"]
     new_rollout = world.fleet.rollouts.status(steps["rollout"]["rollout_id"])
@@ -229,7 +229,7 @@ def _summary(world, s, uri, first, request, run, seconds: float) -> dict[str, An
         "accuracy": accuracy,
         "agent_live_accuracy": _live_accuracy(world.history, first["version"], steps["version"]["version"]),
         "flow": {"state": run["state"], "reason": run["reason"], "attempts": run["attempts"]},
-        "fleet": {"db": str(world.db_path), "status": f"edgeml fleet devices --db {world.db_path} --key KEY"},
+        "fleet": {"db": str(world.db_path), "status": f"edgeml fleet devices --db {world.db_path} --key {key}"},
     }  # fmt: skip
     if uri is not None:
         from edgeml.tracking import aliases, open_client
