@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import resource
 import shutil
@@ -27,11 +28,12 @@ from pathlib import Path
 
 from edgeml.artifact import create_keypair, load_private_key, write_artifact
 from edgeml.fleet import Fleet, FleetService, RolloutPlan
+from edgeml.fleet.mosquitto_config import BrokerLimits
 from edgeml.fleet.simulation import simulate
 from edgeml.transport.mqtt_transport import MqttTransport
 
 
-def start_mosquitto(folder: Path) -> tuple[subprocess.Popen, str]:
+def start_mosquitto(folder: Path, settings: str = "recommended") -> tuple[subprocess.Popen, str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -39,10 +41,10 @@ def start_mosquitto(folder: Path) -> tuple[subprocess.Popen, str]:
     # NOTE: Mosquitto queues up to max_queued_messages per client and drops the rest silently; a shared chunk
     # stream to many slow subscribers must also be capped in bytes, or the broker's memory explodes (15 GB
     # seen with 20000 × 64 KiB allowed per client and 1000 devices). Devices re-request what was dropped.
-    conf.write_text(
-        f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 1000\nmax_queued_bytes 4194304\n"
-        "max_connections -1\nuser root\n"
-    )
+    # "recommended": the limits `edgeml fleet acl --conf` writes; "default": Mosquitto's own defaults.
+    limits = BrokerLimits().lines() if settings == "recommended" else []
+    conf.write_text("\n".join([f"listener {port} 127.0.0.1", "allow_anonymous true", "max_connections -1",
+                               "user root", *limits]) + "\n")  # fmt: skip
     proc = subprocess.Popen(
         [shutil.which("mosquitto") or "/usr/sbin/mosquitto", "-c", str(conf)],
         stdout=subprocess.DEVNULL,
@@ -133,10 +135,14 @@ def main() -> None:
     ap.add_argument("--disconnect-rate", type=float, default=0.2, help="share of devices dropping mid-transfer")
     ap.add_argument("--timeout", type=float, default=900)
     ap.add_argument("--egress-mib-s", type=float, default=100.0, help="the fleet's chunk egress budget")
+    ap.add_argument("--broker-settings", choices=["recommended", "default"], default="recommended",
+                    help="per-client limits: edgeml's (`fleet acl --conf`) or Mosquitto's defaults")  # fmt: skip
     ap.add_argument("--out", default="benchmarks/results/fleet.json")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="edgeml-fleet-bench-"))
-    broker, url = start_mosquitto(work)
+    broker, url = start_mosquitto(work, args.broker_settings)
+    client_drops = _DropCounter()
+    logging.getLogger().addHandler(client_drops)
     try:
         mib_s = raw_throughput(url)
         key, _ = create_keypair(work / "keys")
@@ -149,6 +155,7 @@ def main() -> None:
         result = asyncio.run(run(args, url, fleet, artifact["sha256"], artifact["size"]))
         time.sleep(2)  # last statuses
         service.stop()
+        broker_rss = _peak_rss_mib(broker.pid)
         report = result["report"]
         executions = fleet.db.query("SELECT state, COUNT(*) n FROM executions GROUP BY state")
         unfinished = sum(r["n"] for r in executions if r["state"] in ("pending", "in_progress", "reverting"))
@@ -161,8 +168,15 @@ def main() -> None:
             "converged": report.converged,
             "disconnects": report.disconnects,
             "wire_ratio": round(report.received_bytes / (artifact["size"] * args.devices), 3),
+            "received_bytes": report.received_bytes,
+            "ideal_bytes": artifact["size"] * args.devices,
+            "client_queue_drops": client_drops.count,
+            "broker_settings": args.broker_settings,
+            "broker_peak_rss_mib": broker_rss,
             "egress_budget_mib_s": args.egress_mib_s,
             "fleet_chunks_sent": service.chunks.sent_chunks,
+            "fleet_chunks_resent": service.chunks.resent_chunks,
+            "chunks_lost_by_devices": service.chunks.lost_chunks,
             "corrupt_installs": report.corrupt_installs,
             "unfinished_executions": unfinished,
             "executions": {r["state"]: r["n"] for r in executions},
@@ -179,6 +193,28 @@ def main() -> None:
     finally:
         broker.terminate()
         shutil.rmtree(work, ignore_errors=True)
+
+
+class _DropCounter(logging.Handler):
+    """Counts aiomqtt's "Message queue is full. Discarding message." (client-side drops)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += "queue is full" in record.getMessage()
+
+
+def _peak_rss_mib(pid: int) -> float | None:
+    """The broker's peak resident memory (VmHWM), read before it stops."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None
 
 
 if __name__ == "__main__":

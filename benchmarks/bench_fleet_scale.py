@@ -174,10 +174,36 @@ def telemetry_flood(url: str, fleet: Fleet, device_ids: list[str], seconds: floa
     }
 
 
+def leader_pid(fleet: Fleet) -> int | None:
+    """The OS pid of the instance holding the lease: its lease connection's application_name names it."""
+    from edgeml.fleet.instance_lease import LEADER
+    from edgeml.fleet.postgres_database import lock_namespace
+
+    rows = fleet.db.query(
+        "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = "
+        "'advisory' AND l.classid::bigint = ? AND l.objid::bigint = ? AND l.objsubid = 2 AND l.granted",
+        (lock_namespace(fleet.db._connection()), LEADER),
+    )
+    return int(rows[0][0].rsplit(" pid ", 1)[1]) if rows else None
+
+
+def kill_the_leader(fleet: Fleet, timeout: float) -> dict:
+    """Once wave 1 (10 %) is exposed, kill -9 the leading instance; how long until another leads."""
+    wait_for(lambda: count(fleet, "SELECT MAX(wave) FROM rollouts") >= 1, timeout, every=0.2)
+    first = leader_pid(fleet)
+    os.kill(first, signal.SIGKILL)
+    killed_at = time.monotonic()
+    took = wait_for(lambda: leader_pid(fleet) not in (None, first), 60, every=0.05)
+    wave = count(fleet, "SELECT MAX(wave) FROM rollouts")
+    return {"pid": first, "next": leader_pid(fleet), "takeover_s": took and round(time.monotonic() - killed_at, 2),
+            "at_wave": wave}  # fmt: skip
+
+
 def run_config(args, instances: int, work: Path, url: str, key: Path, artifact_dir: Path) -> dict:
     schema, db = fresh_schema(args.db)
     monitor = Monitor()
     procs: list[subprocess.Popen] = []
+    sim = None
     try:
         fleet = Fleet(db, work / "store", load_private_key(key))
         art = fleet.artifacts.publish(artifact_dir, time.time())
@@ -198,8 +224,11 @@ def run_config(args, instances: int, work: Path, url: str, key: Path, artifact_d
         registered_s = wait_for(lambda: count(fleet, "SELECT COUNT(*) FROM devices") >= args.devices, args.timeout)
         plan = RolloutPlan.build("1%", "10%,100%", "0s", "30m", [])
         rollout = fleet.rollouts.create(art["sha256"], "all", plan, time.time())["id"]
+        started = time.monotonic()
+        killed = kill_the_leader(fleet, args.timeout) if args.kill_leader and instances > 1 else None
         done = f"SELECT COUNT(*) FROM executions WHERE rollout_id='{rollout}' AND state='succeeded'"
-        converge_s = wait_for(lambda: count(fleet, done) >= args.devices, args.timeout)
+        wait_for(lambda: count(fleet, done) >= args.devices, args.timeout)
+        converge_s = time.monotonic() - started
         sim.wait(timeout=args.timeout)
         text = sim_out.read_text()
         report = json.loads(text[text.index("{") :])
@@ -207,9 +236,10 @@ def run_config(args, instances: int, work: Path, url: str, key: Path, artifact_d
         flood = telemetry_flood(url, fleet, ids, args.flood_s)
         states = {r[0]: r[1] for r in fleet.db.query("SELECT state, COUNT(*) FROM executions GROUP BY state")}
         sequences = {r[0]: r[1] for r in fleet.db.query("SELECT sequence, COUNT(*) FROM desired GROUP BY sequence")}
+        committed = fleet.db.query("SELECT COUNT(DISTINCT device_id), COUNT(*) FROM events WHERE kind='committed'")[0]
         fleet.db.close()
     finally:
-        for p in procs:
+        for p in [*procs, *([sim] if sim is not None and sim.poll() is None else [])]:
             p.send_signal(signal.SIGINT)
         for p in procs:
             try:
@@ -224,12 +254,14 @@ def run_config(args, instances: int, work: Path, url: str, key: Path, artifact_d
         "artifact_bytes": art["size"],
         "disconnect_rate": args.disconnect_rate,
         "registered_s": registered_s and round(registered_s, 1),
+        "leader_killed": killed,
         "converge_s": converge_s and round(converge_s, 1),
         "converged": report["converged"],
         "corrupt_installs": report["corrupt_installs"],
         "wire_ratio": round(report["received_bytes"] / (art["size"] * args.devices), 3),
         "executions": states,
         "desired_sequences": sequences,
+        "committed_events": {"devices": committed[0], "rows": committed[1]},
         "simulator_kib_per_device": report["kib_per_device"],
         "telemetry": flood,
         "processes": monitor.figures(),
@@ -245,6 +277,7 @@ def main() -> None:
     ap.add_argument("--disconnect-rate", type=float, default=0.2)
     ap.add_argument("--egress-mib-s", type=float, default=60.0)
     ap.add_argument("--flood-s", type=float, default=15.0, help="seconds of telemetry flood")
+    ap.add_argument("--kill-leader", action="store_true", help="with 2+ instances: kill -9 the leader mid-rollout")
     ap.add_argument("--timeout", type=float, default=900)
     ap.add_argument("--db", default="postgresql://postgres@127.0.0.1:5432/test")
     ap.add_argument("--out", default="benchmarks/results/fleet_scale.json")

@@ -19,6 +19,7 @@ from edgeml.device_agent.update.agent_state import AgentState, SlotRecord
 from edgeml.device_agent.update.lifecycle import IN_PROGRESS, RESUMABLE
 from edgeml.device_agent.update.state_store import StateFileError, StateStore
 from edgeml.protocol import ProtocolError, SignedDesiredState, decode
+from edgeml.transport.broker_url import redact_broker_url
 
 __all__ = ["AGENT_FOLDER", "HEARTBEAT_NAME", "LAST_TELEMETRY_NAME", "read_status"]
 
@@ -43,7 +44,7 @@ def read_status(config: AgentConfig) -> dict[str, Any]:
         "device_id": config.agent.device_id,
         "target": config.agent.target,
         "state_dir": str(state_dir),
-        "broker": config.broker.url,
+        "broker": redact_broker_url(config.broker.url),  # NOTE: never show the password
         **lifecycle,
         "update": _update(state),
         "spool": {"messages": messages, "bytes": spooled, "max_bytes": config.telemetry.spool_max_bytes},

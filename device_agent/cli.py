@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
+import stat
+import sys
 import threading
 import time
 from pathlib import Path
@@ -19,6 +22,7 @@ from typing import Any
 
 import click
 
+from edgeml.atomic_files import write_bytes_atomic
 from edgeml.cli_errors import errors_handled
 from edgeml.device_agent.config.agent_config import load_config
 from edgeml.device_agent.config.config_template import render_config
@@ -52,10 +56,12 @@ def main(verbose: int) -> None:
 @click.option("--cert-file", help="TLS: client certificate.")
 @click.option("--key-file", help="TLS: client certificate key.")
 @click.option("--listen", default="", help="Local endpoint: http://127.0.0.1:PORT or unix:///PATH (default off).")
+@click.option("--out", type=click.Path(dir_okay=False), help="Write the config here (mode 0600) instead of stdout.")
 @errors_handled
 def init_cmd(device_id: str, target: str, broker: str, pubkey: str, state_dir: str, ca_file: str | None,
-             cert_file: str | None, key_file: str | None, listen: str) -> None:  # fmt: skip
-    """Print a complete, commented agent.toml for these settings (redirect it into a file)."""
+             cert_file: str | None, key_file: str | None, listen: str, out: str | None) -> None:  # fmt: skip
+    """Print a complete, commented agent.toml for these settings, or write it with --out. The config may hold
+    the broker password, so a file it goes into (--out, or stdout redirected to a file) is made 0600."""
     values: dict[tuple[str, str], Any] = {
         ("agent", "device_id"): device_id, ("agent", "target"): target,
         ("agent", "state_dir"): _absolute(state_dir), ("agent", "fleet_public_key"): _absolute(pubkey),
@@ -70,7 +76,25 @@ def init_cmd(device_id: str, target: str, broker: str, pubkey: str, state_dir: s
     _check_renders(text)
     if not Path(pubkey).is_file():
         click.echo(f"warning: {pubkey} does not exist yet; the agent needs it to start", err=True)
+    if out is not None:
+        write_bytes_atomic(out, text.encode(), mode=0o600)
+        click.echo(f"wrote {out} (mode 0600: only its owner may read it; it may hold the broker password)", err=True)
+        return
     click.echo(text, nl=False)
+    _private_if_file(sys.stdout)
+
+
+def _private_if_file(stream: Any) -> None:
+    """If `stream` was redirected into a regular file, make that file readable by its owner only (0600)."""
+    try:
+        fd = stream.fileno()
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            stream.flush()
+            os.fchmod(fd, 0o600)
+            click.echo("made the file stdout goes to mode 0600 (only its owner may read it: it may hold the "
+                       "broker password)", err=True)  # fmt: skip
+    except (OSError, ValueError, AttributeError):  # a pipe, a terminal, a captured stream: nothing to protect here
+        pass
 
 
 @main.command("run")

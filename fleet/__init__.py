@@ -1,5 +1,6 @@
 """The fleet service: device registry, content-addressed artifact store, staged rollouts with health gates
-and automatic revert, telemetry intake, over MQTT (see docs/protocol.md). State lives in SQLite."""
+and automatic revert, telemetry intake, over MQTT (see docs/protocol.md). State lives in SQLite (one machine)
+or PostgreSQL (several instances, one of them leading: fleet/instance_lease.py)."""
 
 from __future__ import annotations
 

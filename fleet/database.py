@@ -189,8 +189,9 @@ class Database:
     def batch(self) -> contextlib.AbstractContextManager[Connection]:
         """One transaction around many: each transaction opened inside it (by this thread) is a savepoint, all
         or nothing on its own, and all commit together: one commit (one disk flush) for a burst of intake.
-        The writers' turn is taken by the first inner transaction that needs it, and held to the end."""
-        return self.transaction(exclusive=False)
+        It takes the writers' turn first: an inner transaction that needed it later, after the batch's
+        writes locked rows, could deadlock with another instance's writer waiting on those rows."""
+        return self.transaction(exclusive=True)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         raise NotImplementedError

@@ -64,12 +64,14 @@ log = logging.getLogger(__name__)
 DESIRED_TTL_S = 24 * 3600
 RETRAIN_SCAN_S = 60.0
 CHUNK_PACE_S = 0.01
-BATCH = 200  # intake messages per transaction (see pump)
+BATCH, BATCH_S = 200, 0.2  # intake messages per transaction, and the longest it stays open (see pump)
 # NOTE: with --share-group the broker hands each message to one instance, and a killed instance loses what it had
 # received but not yet applied. Statuses and events (few, and what rollouts move on) go to every instance
 # instead: applying them is idempotent, so one lost with an instance is still applied by another. Chunk requests
-# too: only the leader streams. Hellos and telemetry (the bulk) stay split.
+# too: only the leader streams. Hellos reach every instance too (unshared: retained ones go to plain
+# subscriptions only); telemetry (the bulk) stays split.
 EVERY_INSTANCE = (Kind.STATUS, Kind.EVENT, Kind.CHUNK_REQUEST)
+PARKED_STATUSES = 10_000  # statuses of devices whose hello has not arrived yet, at most
 
 
 class Fleet:
@@ -112,6 +114,8 @@ class FleetService:
         self._inbox: queue.Queue = queue.Queue(maxsize=100_000)
         self.rejections = RejectionLog(log)
         self._published: dict[str, int] = {}
+        self._parked: dict[str, Status] = {}  # device id → its latest status, received before its hello
+        self._registered: set[str] = set()
         self._last_scan = 0.0
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
@@ -156,19 +160,22 @@ class FleetService:
     def pump(self) -> int:
         """Apply every message received so far (tests and single-threaded drivers call this instead of start),
         up to BATCH messages per transaction: each message all or nothing on its own (a savepoint), one commit
-        for the batch."""
+        for the batch. A batch holds the writers' turn, so it ends after BATCH_S seconds whatever its size:
+        other writers (another instance's step, an operator's command) wait at most that long for it."""
         n = 0
         while not self._inbox.empty():
             try:
                 with self.fleet.db.batch():
-                    n += self._apply_some(BATCH)
+                    n += self._apply_some(BATCH, time.monotonic() + BATCH_S)
             except FleetError as exc:  # NOTE: the batch's commit failed (database lost): its messages are lost
                 log.error("could not commit a batch of intake: %s", exc)
         self.chunks.flush()
         return n
 
-    def _apply_some(self, most: int) -> int:
+    def _apply_some(self, most: int, until: float) -> int:
         for n in range(most):
+            if time.monotonic() >= until:
+                return n
             try:
                 self._apply(*self._inbox.get_nowait())
             except queue.Empty:
@@ -231,6 +238,7 @@ class FleetService:
         self.transport.publish(
             desired_topic(row.device_id), encode(sign_desired_state(state, self.fleet.key)), qos=1, retain=True
         )
+        self.chunks.expect(row.artifact_sha, row.device_id)
 
     def _moved(self, moves: list[Moved]) -> None:
         _log_moves(moves)
@@ -257,14 +265,23 @@ class FleetService:
         # NOTE: decode_published already refused a hello whose device_id differs from its topic's
         self.fleet.devices.on_hello(hello, now)
         self._published.pop(device_id, None)  # NOTE: (re)send its desired state on every hello
-        if not self.leads and self.transport.connected:  # NOTE: the leader's outbox never sees this hello
-            row = self.fleet.desired.get(device_id)
-            if row is not None:
-                self._publish(row)
+        # NOTE: hellos reach every instance (unshared, see fleet_subscriptions): the leader's outbox re-sends
+        parked = self._parked.pop(device_id, None)
+        if parked is not None:
+            self._on_status(device_id, parked, now)
+
+    def _park(self, device_id: str, status: Status) -> None:
+        """Keep the status of a device not registered yet until its (retained) hello arrives: a fleet that
+        subscribes after devices connected may get a status before the hello, whatever the broker's order."""
+        self._parked.pop(device_id, None)
+        self._parked[device_id] = status
+        while len(self._parked) > PARKED_STATUSES:
+            del self._parked[next(iter(self._parked))]
 
     def _on_status(self, device_id: str, status: Status, now: float) -> None:
         if not self.fleet.devices.on_status(device_id, status, now):
             self.fleet.events.reject("unknown_device")
+            self._park(device_id, status)
             return
         if status.state != "downloading":
             self.chunks.forget(device_id)
@@ -274,7 +291,7 @@ class FleetService:
         self._moved(self.fleet.rollouts.on_device_model(device_id, active.sha256 if active else None, now))
 
     def _on_event(self, device_id: str, event: Event, now: float) -> None:
-        if self.fleet.devices.get(device_id) is None:
+        if not self._known(device_id):
             self.fleet.events.reject("unknown_device")
             return
         failed = event.kind in ("rolled_back", "refused", "desired_rejected") and not event.ok
@@ -282,10 +299,20 @@ class FleetService:
             self._moved(self.fleet.rollouts.on_install_failed(device_id, event.artifact, event.reason, now))
 
     def _on_telemetry(self, device_id: str, telemetry: Telemetry, now: float, raw: bytes = b"") -> None:
-        if self.fleet.devices.get(device_id) is None:
+        if not self._known(device_id):
             self.fleet.events.reject("unknown_device")
             return
         self.fleet.telemetry.record(device_id, telemetry, now, raw)
+
+    def _known(self, device_id: str) -> bool:
+        """Whether the device said hello (registered devices are never removed: a yes is remembered, which
+        saves the intake a database round trip per message)."""
+        if device_id in self._registered:
+            return True
+        if self.fleet.devices.get(device_id) is None:
+            return False
+        self._registered.add(device_id)
+        return True
 
     def _on_chunk_request(self, device_id: str, request: ChunkRequest, now: float) -> None:
         if not self.leads:

@@ -149,8 +149,11 @@ class _Translated:
 
 @functools.lru_cache(maxsize=1024)
 def _placeholders(sql: str) -> str:
-    """SQLite's words → PostgreSQL's: `x IS ?` (equal, NULL included) → `x IS NOT DISTINCT FROM %s`, `?` → `%s`."""
+    """SQLite's words → PostgreSQL's: `x IS ?` (equal, NULL included) → `x IS NOT DISTINCT FROM %s`, `?` → `%s`,
+    `rowid` (insertion order) → `ctid` (a row's place in its table: insertion order in the append-only tables
+    that order by it, e.g. rollout_events)."""
     # NOTE: the fleet's SQL has no `?` or `%` inside literals; `%` is doubled so psycopg reads it as text
+    sql = re.sub(r"\browid\b", "ctid", sql)
     sql = re.sub(r"\bIS\s+NOT\s+\?", "IS DISTINCT FROM ?", sql)
     sql = re.sub(r"\bIS\s+\?", "IS NOT DISTINCT FROM ?", sql)
     return sql.replace("%", "%%").replace("?", "%s")

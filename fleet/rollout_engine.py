@@ -380,7 +380,7 @@ def _revert(tx, rollout_id: str, device_id: str, previous: str | None, deadline:
 _STEERED = """
 SELECT r.state, r.selector, (
     SELECT a.name || '@' || a.version FROM executions e JOIN artifacts a ON a.sha256 = e.previous_sha
-    WHERE e.rollout_id = r.id GROUP BY e.previous_sha ORDER BY COUNT(*) DESC LIMIT 1
+    WHERE e.rollout_id = r.id GROUP BY a.name, a.version ORDER BY COUNT(*) DESC, a.name, a.version LIMIT 1
 ) AS previous FROM rollouts r WHERE r.id = ?
 """
 

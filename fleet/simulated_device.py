@@ -87,6 +87,8 @@ class _Download:
     received: set[int] = field(default_factory=set)
     early: dict[int, bytes] = field(default_factory=dict)  # arrived ahead of the next index to hash
     next_index: int = 0
+    highest: int = -1
+    asked: int = -1  # the highest index asked for
     size: int = 0
     hasher: hashlib._Hash = field(default_factory=hashlib.sha256)
     manifest: TarMemberTap = field(default_factory=lambda: TarMemberTap(MANIFEST_NAME, MANIFEST_LIMIT))
@@ -94,6 +96,7 @@ class _Download:
 
     def add(self, index: int, payload: bytes) -> None:
         self.received.add(index)
+        self.highest = max(self.highest, index)
         self.early[index] = payload
         while self.next_index in self.early:
             data = self.early.pop(self.next_index)
@@ -133,7 +136,7 @@ class SimulatedDevice:
 
     def announce(self) -> None:
         hello = Hello(self.device_id, self.target, "sim-0.1", 10**9, {"onnxruntime": "sim"}, self.current)
-        self.transport.publish(hello_topic(self.device_id), encode(hello), qos=1)
+        self.transport.publish(hello_topic(self.device_id), encode(hello), qos=1, retain=True)  # NOTE: docs/protocol.md
         self.publish_status("committed" if self.current else "idle")
 
     def publish_status(self, state: str) -> None:
@@ -173,11 +176,23 @@ class SimulatedDevice:
         self.publish_status("downloading")
         self.request_missing()
 
-    def request_missing(self) -> None:
+    def request_missing(self, gaps: bool = True) -> None:
+        """Ask for the first WINDOW chunks it lacks (`gaps`: at the start, and after a quiet spell, when what
+        is missing is lost), or, while its stream flows, for new chunks, at most WINDOW past the highest it
+        holds: never again for chunks that may still be on their way (re-sends for other devices arrive out
+        of order), which would have them re-sent to every device on the stream."""
         d = self.download
         if d is None:
             return
-        missing = [i for i in range(d.desired.artifact.chunk_count) if i not in d.received][:WINDOW]
+        count = d.desired.artifact.chunk_count
+        if gaps:
+            missing = [i for i in range(count) if i not in d.received][:WINDOW]
+        else:
+            ahead = range(max(d.highest, d.asked) + 1, min(count, d.highest + 1 + WINDOW))
+            missing = [i for i in ahead if i not in d.received]
+        if not missing:
+            return
+        d.asked = max(d.asked, missing[-1])
         request = ChunkRequest.for_indices(d.desired.artifact.sha256, d.desired.artifact.chunk_size, missing)
         self.transport.publish(chunk_request_topic(self.device_id), encode(request), qos=1)
 
@@ -190,14 +205,14 @@ class SimulatedDevice:
             return
         if d is None or chunk.layout != d.desired.artifact.layout():
             return
-        d.last_progress = time.monotonic()  # NOTE: any chunk of ours counts: a busy stream is no reason to ask again
         if chunk.index in d.received:
-            return
+            return  # NOTE: no progress: a stream busy with re-sends for others is no reason not to ask for our gaps
+        d.last_progress = time.monotonic()
         d.add(chunk.index, chunk.payload)
         if len(d.received) == d.desired.artifact.chunk_count:
             self._finish(d)
-        elif len(d.received) % WINDOW == 0:
-            self.request_missing()
+        elif len(d.received) % (WINDOW // 4) == 0:
+            self.request_missing(gaps=False)
 
     def poll(self, quiet_s: float = 2.0) -> None:
         """Re-request what is missing when the stream went quiet (a disconnect, a lost window)."""

@@ -27,6 +27,7 @@ from edgeml.transport import Handler, Will, parse_broker_url
 __all__ = ["SimulationReport", "simulate"]
 
 log = logging.getLogger(__name__)
+QUIET_S = 5.0  # no new chunk for this long: ask again for what is missing (longer than a device's: one loop for all)
 
 
 class _AioLink:
@@ -77,7 +78,8 @@ class _AioLink:
             username=self.url.username,
             password=self.url.password,
             keepalive=30,
-            max_queued_incoming_messages=256,
+            timeout=120,  # NOTE: hundreds of devices share one loop: a slow ack is no reason to drop the connection
+            max_queued_incoming_messages=0,  # NOTE: unbounded: a full queue would drop acknowledged QoS 1 messages
         ) as client:
             self._client = client
             for topic_filter in self._handlers:
@@ -92,6 +94,7 @@ class _AioLink:
             drop.clear()
 
     async def _send(self, client: aiomqtt.Client) -> None:
+        in_flight: set[asyncio.Task] = set()
         while True:
             item = await self._outbox.get()
             kind, topic, payload, qos, retain = item
@@ -100,11 +103,18 @@ class _AioLink:
                     await client.subscribe(topic, qos=qos)
                 elif kind == "unsub":
                     await client.unsubscribe(topic)
-                else:
-                    await client.publish(topic, payload, qos=qos, retain=retain)
+                else:  # NOTE: not awaited one by one: a device's requests and statuses must not queue behind acks
+                    task = asyncio.create_task(client.publish(topic, payload, qos=qos, retain=retain))
+                    in_flight.add(task)
+                    task.add_done_callback(lambda t, item=item: self._published(t, item, in_flight))
             except aiomqtt.MqttError:
                 self._requeue(item)  # NOTE: kept for the next connection, like paho's offline queue
                 return
+
+    def _published(self, task: asyncio.Task, item: tuple, in_flight: set[asyncio.Task]) -> None:
+        in_flight.discard(task)
+        if not task.cancelled() and isinstance(task.exception(), aiomqtt.MqttError):
+            self._outbox.put_nowait(item)  # NOTE: sent again on the next connection
 
     def _requeue(self, item: tuple) -> None:
         rest = [item]
@@ -234,7 +244,7 @@ async def simulate(
                 drops[i].set()
                 report.disconnects += 1
             if links[i].connected:
-                d.poll(quiet_s=2.0)
+                d.poll(quiet_s=QUIET_S)
         if time.monotonic() - last_telemetry >= telemetry_period_s:
             last_telemetry = time.monotonic()
             for link, d in zip(links, devices, strict=True):

@@ -59,7 +59,8 @@ class StatusReporter:
             return
         try:
             if with_hello:
-                transport.publish(hello_topic(self.device_id), encode(self.hello()), qos=1)
+                # NOTE: retained, so a fleet that subscribes after this connect still registers the device
+                transport.publish(hello_topic(self.device_id), encode(self.hello()), qos=1, retain=True)
             transport.publish(status_topic(self.device_id), encode(self.status()), qos=1, retain=True)
         except EdgemlError as exc:
             log.warning("status not published: %s", exc.message)

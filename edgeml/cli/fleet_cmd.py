@@ -77,6 +77,7 @@ def serve(
     from edgeml.fleet import FleetService
     from edgeml.fleet.embedded_broker import EmbeddedBroker
     from edgeml.fleet.instance_lease import open_lease
+    from edgeml.transport.broker_url import redact_broker_url
     from edgeml.transport.mqtt_transport import MqttTransport, TlsConfig
 
     api = None
@@ -93,7 +94,7 @@ def serve(
         embedded.start()
         broker = embedded.url
         console.print(
-            f"[yellow]•[/] no --broker given: started an embedded MQTT broker (amqtt) on {broker} "
+            f"[yellow]•[/] no --broker given: started an embedded MQTT broker ({embedded.kind}) on {broker} "
             "— fine for trying edgeml on one machine; use Mosquitto, EMQX or HiveMQ in production"
         )
     tls = TlsConfig(tls_ca, tls_cert, tls_key) if (tls_ca or tls_cert) else None
@@ -107,7 +108,8 @@ def serve(
     )
     loop = start_loop_hooks(service, mlflow, auto_retrain, db, store, key, require_approval)
     service.start()
-    console.print(f"[green]✓[/] fleet serving on {broker} (database {state.db.url}, store {store}); Ctrl-C stops")
+    shown = f"{redact_broker_url(broker)} (database {redact_broker_url(state.db.url)}, store {store})"
+    console.print(f"[green]✓[/] fleet serving on {shown}; Ctrl-C stops")
     if share_group is not None:
         console.print(f"[green]✓[/] one of the --share-group {share_group} instances (pid {os.getpid()})")
     if api is not None:
@@ -191,16 +193,68 @@ def devices(db, store, key, tags, as_json) -> None:
 @fleet_options
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="Mosquitto acl_file to write.")
 @click.option("--device", "extra", multiple=True, help="Also include this device id (repeatable).")
-@click.option("--fleet-user", default="edgeml-fleet", show_default=True)
+@click.option(
+    "--fleet-user",
+    "fleet_users",
+    multiple=True,
+    default=("edgeml-fleet",),
+    show_default=True,
+    help="The fleet service's user; repeat it for each instance of a group (client ids are bound to users).",
+)
+@click.option(
+    "--passwords",
+    type=click.Path(dir_okay=False),
+    help="Also write Mosquitto's password_file (hashed) for the fleet user(s) and every device.",
+)
+@click.option(
+    "--credentials",
+    type=click.Path(dir_okay=False),
+    help="With --passwords: the plaintext `user:password` file (0600) to read and extend; users without a "
+    "password get a random one. Provision each device from its line, then keep the file offline.",
+)
+@click.option("--conf", type=click.Path(dir_okay=False), help="Also write the mosquitto.conf edgeml recommends.")
+@click.option("--listen", default="0.0.0.0:1883", show_default=True, help="With --conf: the listener HOST:PORT.")
+@click.option(
+    "--tls",
+    nargs=3,
+    metavar="CAFILE CERTFILE KEYFILE",
+    help="With --conf: a TLS listener where devices authenticate with client certificates (CN = device id).",
+)
+@click.option(
+    "--chunk-size", type=int, default=64 * 1024, show_default=True, help="With --conf: the fleet's --chunk-size."
+)
 @errors_handled
-def acl(db, store, key, out, extra, fleet_user) -> None:
-    """Write per-device topic ACLs for the broker (devices from the database plus --device)."""
+def acl(db, store, key, out, extra, fleet_users, passwords, credentials, conf, listen, tls, chunk_size) -> None:
+    """Write per-device topic ACLs for the broker (devices from the database plus --device); with --passwords,
+    the hashed password file; with --conf, a Mosquitto config that binds client ids to users and bounds
+    per-client queues. Re-run it when devices join: existing passwords are kept."""
+    from edgeml.atomic_files import write_bytes_atomic
     from edgeml.fleet.acl import mosquitto_acl
+    from edgeml.fleet.mosquitto_config import BrokerLimits, mosquitto_conf
+    from edgeml.fleet.mosquitto_passwords import ensure_credentials, password_file
+    from edgeml.protocol import check_chunk_size
 
-    ids = [d["id"] for d in open_fleet(db, store, key).devices.select()] + list(extra)
+    if passwords and not credentials:
+        raise click.UsageError("--passwords needs --credentials FILE: where the plaintext passwords are kept (0600)")
+    ids = sorted(set([d["id"] for d in open_fleet(db, store, key).devices.select()] + list(extra)))
     with open(out, "w") as f:
-        f.write(mosquitto_acl(ids, fleet_user))
-    console.print(f"[green]✓[/] {out}: ACLs for {len(set(ids))} device(s) and the fleet user {fleet_user}")
+        f.write(mosquitto_acl(ids, fleet_users))
+    console.print(f"[green]✓[/] {out}: ACLs for {len(ids)} device(s) and the fleet user(s) {', '.join(fleet_users)}")
+    if passwords:
+        known, added = ensure_credentials(credentials, [*fleet_users, *ids])
+        write_bytes_atomic(passwords, password_file(known).encode(), mode=0o600)
+        console.print(f"[green]✓[/] {passwords}: {len(known)} hashed password(s), mode 0600 (Mosquitto's format)")
+        console.print(f"[green]✓[/] {credentials}: plaintext, mode 0600, {len(added)} new password(s) — give each "
+                      "device its own line, then keep this file offline")  # fmt: skip
+    if conf:
+        check_chunk_size(chunk_size)
+        text = mosquitto_conf(out, passwords, listen, tuple(tls) if tls else None, BrokerLimits(chunk_size))
+        with open(conf, "w") as f:
+            f.write(text)
+        console.print(f"[green]✓[/] {conf}: mosquitto -c {conf} (client ids bound to users, per-client queues bounded)")
+    elif not passwords:
+        console.print("[dim]add --passwords FILE --credentials FILE for the password file and --conf FILE for the "
+                      "broker config (client ids bound to users, queue limits)[/]")  # fmt: skip
 
 
 @fleet.command("simulate")

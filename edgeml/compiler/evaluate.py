@@ -73,7 +73,7 @@ def _output_fidelity(ref: np.ndarray, out: np.ndarray) -> dict[str, Any]:
     result: dict[str, Any] = {
         "cosine": _shown(whole, noise),
         "sqnr_db": round(
-            _SQNR_CAP_DB if noise == 0 else min(_SQNR_CAP_DB, 10 * np.log10(max(signal, 1e-30) / noise)), 3
+            _SQNR_CAP_DB if noise == 0 else min(_SQNR_CAP_DB, float(10 * np.log10(max(signal, 1e-30) / noise))), 3
         ),
         "max_abs_err": float(np.abs(ref_c - out_c).max(initial=0.0)),
         "max_rel_err": _max_rel_err(ref_c, out_c),

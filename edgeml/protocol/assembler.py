@@ -4,9 +4,9 @@ file at `dest`, renamed into place atomically; resumable after a restart with bo
 On disk beside `dest`: `<dest>.partial`, preallocated to the artifact size, each chunk written at its
 offset; and a checkpoint, the bitmap of the chunks received — by default `<dest>.partial.state` (with the
 layout), or wherever the caller's `Checkpoints` keep it (the device agent keeps it in its one state file).
-The bitmap is saved only after the data it covers is fsynced (every `checkpoint_every` chunks, and on
-`checkpoint()`), so after a power cut a resumed Assembler may ask again for a few chunks but never trusts one
-that is not on disk.
+The bitmap is saved only after the data it covers is fsynced (every `checkpoint_every` chunks or
+`checkpoint_s` seconds, whichever comes first, and on `checkpoint()`), so after a power cut a resumed
+Assembler may ask again for a few chunks but never trusts one that is not on disk.
 When the last chunk lands, the whole file's size and sha256 are checked before the rename; a mismatch
 discards the download. Nothing is ever renamed to `dest` unverified.
 """
@@ -19,7 +19,8 @@ import errno
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -79,6 +80,8 @@ class Assembler:
         layout: ChunkLayout,
         checkpoint_every: int = 64,
         checkpoints: Checkpoints | None = None,
+        checkpoint_s: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.dest = Path(dest)
         self.layout = layout
@@ -86,6 +89,8 @@ class Assembler:
         self.state_path = self.dest.with_name(self.dest.name + ".partial.state")  # the default checkpoint file
         self.checkpoints = checkpoints or FileCheckpoints(self.state_path, layout)
         self.checkpoint_every = max(1, checkpoint_every)
+        self.checkpoint_s, self.clock = checkpoint_s, clock  # NOTE: a slow download still saves progress often
+        self._saved_at = clock()
         self._bits = bytearray((layout.count + 7) // 8)
         self._received = 0
         self._unsaved = 0
@@ -110,7 +115,7 @@ class Assembler:
         if self._received == self.layout.count:
             self._finish()
             return "complete"
-        if self._unsaved >= self.checkpoint_every:
+        if self._unsaved >= self.checkpoint_every or self.clock() - self._saved_at >= self.checkpoint_s:
             self.checkpoint()
         return "stored"
 
@@ -133,6 +138,7 @@ class Assembler:
                 os.close(fd)
             self.checkpoints.save(bytes(self._bits))
         self._unsaved = 0
+        self._saved_at = self.clock()
 
     def discard(self) -> None:
         """Remove the partial download and its checkpoint (the next `add` starts from scratch)."""

@@ -132,7 +132,11 @@ def fleet_subscriptions(share_group: str | None = None, every_instance: tuple[Ki
     if share_group is None:
         return list(filters.values())
     group = check_device_id(share_group)
-    return [f if kind in every_instance else f"$share/{group}/{f}" for kind, f in filters.items()]
+    # NOTE: hello stays unshared: brokers send retained messages only to plain subscriptions, and a retained
+    # hello is how a device that connected before the fleet subscribed gets registered (every instance does)
+    return [
+        f if kind in every_instance or f.endswith("/hello") else f"$share/{group}/{f}" for kind, f in filters.items()
+    ]
 
 
 def device_acl(device_id: str) -> list[tuple[str, str]]:

@@ -8,7 +8,7 @@ from urllib.parse import urlparse
 
 from edgeml.errors import EdgemlError
 
-__all__ = ["BrokerUrl", "parse_broker_url"]
+__all__ = ["BrokerUrl", "parse_broker_url", "redact_broker_url"]
 
 
 @dataclass(frozen=True)
@@ -27,9 +27,18 @@ class BrokerUrl:
 def parse_broker_url(url: str) -> BrokerUrl:
     parsed = urlparse(url)
     if parsed.scheme not in ("mqtt", "mqtts") or not parsed.hostname:
-        raise EdgemlError(f"broker URL {url!r} is not mqtt://HOST[:PORT] or mqtts://HOST[:PORT]")
+        raise EdgemlError(f"broker URL {redact_broker_url(url)!r} is not mqtt://HOST[:PORT] or mqtts://HOST[:PORT]")
     try:
         port = parsed.port or (8883 if parsed.scheme == "mqtts" else 1883)
     except ValueError:
-        raise EdgemlError(f"broker URL {url!r} has an invalid port") from None
+        raise EdgemlError(f"broker URL {redact_broker_url(url)!r} has an invalid port") from None
     return BrokerUrl(parsed.hostname, port, parsed.scheme == "mqtts", parsed.username, parsed.password)
+
+
+def redact_broker_url(url: str) -> str:
+    """`url` with its password replaced by `***`, for logs and messages: a secret is never printed."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, hostpart = rest.rpartition("@")
+    if not sep or not at or ":" not in userinfo:
+        return url
+    return f"{scheme}://{userinfo.partition(':')[0]}:***@{hostpart}"

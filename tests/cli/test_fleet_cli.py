@@ -78,3 +78,38 @@ def test_operator_tour_on_the_embedded_broker(tmp_path, keypair, releases):
             sim.wait(timeout=20)
         serve.send_signal(signal.SIGINT)
         serve.wait(timeout=20)
+
+
+def test_acl_writes_the_password_file_and_a_config_that_binds_client_ids(tmp_path, keypair):
+    common = ["--db", "fleet.sqlite", "--store", "artifacts", "--key", str(keypair[0])]
+    args = ["fleet", "acl", *common, "--out", "mosquitto.acl", "--device", "cam-1", "--device", "cam-2", "--passwords",
+            "mosquitto.passwd", "--credentials", "credentials.txt", "--conf", "mosquitto.conf"]  # fmt: skip
+    first = edgeml(*args, cwd=tmp_path)
+    assert "3 hashed password(s)" in first.stdout and "3 new password(s)" in first.stdout
+    credentials = (tmp_path / "credentials.txt").read_text()
+    hashed = (tmp_path / "mosquitto.passwd").read_text()
+    assert [line.split(":")[0] for line in hashed.splitlines()] == ["cam-1", "cam-2", "edgeml-fleet"]
+    assert all(line.split(":", 1)[1].startswith("$7$") for line in hashed.splitlines())
+    for name in ("credentials.txt", "mosquitto.passwd"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o600
+    conf = (tmp_path / "mosquitto.conf").read_text()
+    assert "use_username_as_clientid true" in conf and f"acl_file {tmp_path / 'mosquitto.acl'}" in conf
+    again = edgeml(*args, "--device", "cam-3", cwd=tmp_path)
+    assert "1 new password(s)" in again.stdout
+    assert (tmp_path / "credentials.txt").read_text().startswith(credentials.splitlines()[0])
+    missing = edgeml("fleet", "acl", *common, "--out", "a.acl", "--passwords", "p", cwd=tmp_path, check=False)
+    assert missing.returncode == 2 and "--credentials" in missing.stderr
+
+
+def test_serve_never_prints_the_broker_password(tmp_path, keypair, broker):
+    url = broker.url.replace("mqtt://", "mqtt://edgeml-fleet:fleetpw@")
+    serve = subprocess.Popen(["edgeml", "fleet", "serve", "--db", "fleet.sqlite", "--store", "artifacts", "--key",
+                              str(keypair[0]), "--broker", url], cwd=tmp_path, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    try:
+        line = serve.stdout.readline()
+        assert "fleet serving on mqtt://edgeml-fleet:***@127.0.0.1" in line
+    finally:
+        serve.send_signal(signal.SIGINT)
+        rest = serve.communicate(timeout=20)[0]
+    assert "fleetpw" not in line + rest

@@ -77,3 +77,17 @@ def test_version_names_the_backend_and_the_applied_steps(tmp_path, postgres_url)
         out = json.loads(fleet_cli("db", "version", "--db", target, "--json"))
         assert out == {"backend": backend, "schema_version": SCHEMA_VERSION, "known": SCHEMA_VERSION}
     assert "1: the fleet's tables" in fleet_cli("db", "version", "--db", postgres_url)
+
+
+def test_the_copy_knows_every_table_the_migrations_create():
+    import re
+
+    from edgeml.fleet.database import MIGRATIONS
+
+    created = {
+        m
+        for _, statements in MIGRATIONS.values()
+        for s in statements
+        for m in re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", s)
+    }
+    assert created - {"meta"} == set(TABLES)

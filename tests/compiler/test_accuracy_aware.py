@@ -202,7 +202,8 @@ def test_an_int8_model_far_slower_than_float_is_not_searched(case, tmp_path, key
 def two_sensitive_convs(int8_models, tmp_path_factory):
     """The CNN with a benign head, and conv3 (5,049 weights) and conv1 (162) left 11 weight levels each (guard 12):
     either one in float meets a floor all-INT8 misses, conv3 recovering more (measured: +4.2 and +3.5 dB; all
-    INT8 cosine 0.9696, conv3 in float 0.9876, conv1 in float 0.9837, on AVX2 kernels and float-simulated alike)."""
+    INT8 cosine 0.9696, conv3 in float 0.9876, conv1 in float 0.9837, on AVX2 kernels and float-simulated alike;
+    the worst channel's cosine over all samples, which the floor judges: 0.940, 0.984, 0.973 on AVX2)."""
     folder = tmp_path_factory.mktemp("two-sensitive-convs")
     return int8_models.sensitive_cnn(folder, head_outlier=2.0, guards={"conv3": 12.0, "conv1": 12.0})
 
@@ -211,17 +212,18 @@ def test_the_fewest_layers_give_way_to_a_cheaper_layer_that_meets_the_budget_too
                                                                                   keypair):  # fmt: skip
     data = two_sensitive_convs
     result = edgeml.compile(
-        str(data.model), "cpu-ort", key=keypair[0], out=tmp_path / "out", eval_data=data.unlabelled, min_cosine=0.978,
+        str(data.model), "cpu-ort", key=keypair[0], out=tmp_path / "out", eval_data=data.unlabelled, min_cosine=0.96,
         cache_dir=tmp_path / "cache", options={"arch": "x86_64"} | CHOOSE_BY_SIZE,
     )  # fmt: skip
     d = result.decision
-    assert "below the 0.978 floor" in d.verdicts["int8-static"]
+    assert "below the 0.96 floor" in d.verdicts["int8-static"]
     search = d.mixed_precision
     assert [s["layer"] for s in search["ranking"][:2]] == ["conv3", "conv1"], search["ranking"]
     tried = [(t["keep_float"], t["miss"] is None) for t in search["tries"]]
     assert tried == [(["conv3"], True), (["conv1"], True)]  # the fewest: the top layer; then a cheaper one instead
     assert d.chosen == "int8-mixed" and search["keep_float"] == ["conv1"], d.verdicts
-    assert WEIGHTS["conv1"] < WEIGHTS["conv3"] and result.manifest["metrics"]["fidelity"]["logits"]["cosine"] >= 0.978
+    assert WEIGHTS["conv1"] < WEIGHTS["conv3"]
+    assert result.manifest["metrics"]["fidelity"]["logits"]["worst_channel_cosine"] >= 0.96
 
 
 def test_an_accuracy_budget_needs_labels(tmp_path, keypair):

@@ -139,7 +139,8 @@ def test_a_version_1_database_is_migrated_and_a_newer_one_refused(tmp_path):
     rows = db.query("SELECT id, ended_at, outcome FROM experiments")
     assert [tuple(r) for r in rows] == [("e-old", None, "")]
     assert db.query("SELECT value FROM meta WHERE key='schema_version'")[0][0] == str(SCHEMA_VERSION)
-    assert [r[0] for r in db.query("SELECT version FROM schema_version ORDER BY version")] == [1, 2]
+    versions = [r[0] for r in db.query("SELECT version FROM schema_version ORDER BY version")]
+    assert versions == list(range(1, SCHEMA_VERSION + 1))  # every step from version 1 on ran, once
     assert db.schema_version() == SCHEMA_VERSION
     db.query("INSERT INTO schema_version VALUES (99, 'from the future', 0)")
     db.close()

@@ -173,3 +173,12 @@ def test_failed_rename_is_retried_by_the_next_assembler(tmp_path, chunks, layout
     assert not (tmp_path / "m").exists()
     assert Assembler(tmp_path / "m", layout).complete
     assert _leftovers(tmp_path) == ["m"] and (tmp_path / "m").read_bytes() == artifact_bytes
+
+
+def test_a_slow_download_is_checkpointed_every_few_seconds(tmp_path, chunks, layout):
+    now = [0.0]
+    asm = Assembler(tmp_path / "m", layout, checkpoint_every=64, checkpoint_s=2.0, clock=lambda: now[0])
+    for chunk in chunks[:3]:  # 3 chunks over 5 s: far from 64, yet saved
+        now[0] += 1.7
+        asm.add(chunk)
+    assert Assembler(tmp_path / "m", layout).missing() == list(range(2, layout.count)), "saved at 3.4 s, not at 5.1 s"

@@ -69,7 +69,9 @@ def test_safe_device_ids_pass(device_id):
 def test_subscriptions_and_acl():
     assert device_subscriptions("d1") == ["edgeml/v1/devices/d1/desired", "edgeml/v1/artifacts/+/chunks"]
     assert fleet_subscriptions()[0] == "edgeml/v1/devices/+/hello"
-    assert all(s.startswith("$share/fleet/edgeml/v1/devices/+/") for s in fleet_subscriptions("fleet"))
+    shared = fleet_subscriptions("fleet")
+    assert shared[0] == "edgeml/v1/devices/+/hello", "retained hellos reach plain subscriptions only"
+    assert all(s.startswith("$share/fleet/edgeml/v1/devices/+/") for s in shared[1:])
     every = fleet_subscriptions("fleet", every_instance=(Kind.STATUS,))
     assert "edgeml/v1/devices/+/status" in every and "$share/fleet/edgeml/v1/devices/+/status" not in every
     acl = device_acl("d1")

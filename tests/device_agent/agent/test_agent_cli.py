@@ -42,6 +42,22 @@ def test_init_writes_a_config_that_loads(config_file, tmp_path, keypair):
     assert bad.exit_code == 2 and "device id 'cam/1'" in bad.output
 
 
+def test_init_keeps_the_broker_password_private(tmp_path, keypair):
+    url = "mqtt://cam-042:s3cret-pw@fleet.local:1883"
+    args = ["init", "--device-id", "cam-042", "--target", "cpu-ort", "--broker", url, "--pubkey", str(keypair[1]),
+            "--state-dir", str(tmp_path / "agent")]  # fmt: skip
+    out = tmp_path / "agent.toml"
+    written = CliRunner().invoke(main, [*args, "--out", str(out)])
+    assert written.exit_code == 0 and "mode 0600" in written.output and "s3cret-pw" not in written.output
+    assert out.stat().st_mode & 0o777 == 0o600 and "s3cret-pw" in out.read_text()
+    redirected = tmp_path / "redirected.toml"
+    with open(redirected, "w") as f:  # `edgeml-agent init ... > agent.toml`
+        subprocess.run([sys.executable, "-m", "edgeml.device_agent.cli", *args], stdout=f, check=True)
+    assert redirected.stat().st_mode & 0o777 == 0o600 and "s3cret-pw" in redirected.read_text()
+    status = CliRunner().invoke(main, ["status", "--config", str(out), "--json"])
+    assert "s3cret-pw" not in status.output and "cam-042:***@fleet.local" in status.output
+
+
 def test_status_reads_the_state_folder(config_file, preinstall, digits_artifact):
     path = config_file()
     preinstall(load_config(path, env={}), digits_artifact)
