@@ -119,6 +119,9 @@ class FleetService:
         self._last_scan = 0.0
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
+        # NOTE: called on the worker thread with every non-empty list of committed transitions (the MLflow
+        # alias mirror listens here); a listener must return quickly and never raise
+        self.on_moves: list[Callable[[list[Moved]], None]] = []
 
     def start(self, connect_timeout: float = 10.0, worker: bool = True) -> None:
         for topic_filter in fleet_subscriptions(self.share_group, every_instance=EVERY_INSTANCE):
@@ -197,7 +200,7 @@ class FleetService:
         now = self.clock()
         try:
             with self._fenced():
-                _log_moves(self.fleet.rollouts.tick(now))
+                self._moved(self.fleet.rollouts.tick(now))
                 self.publish_desired()
                 if now - self._last_scan >= RETRAIN_SCAN_S:
                     self._last_scan = now
@@ -236,6 +239,11 @@ class FleetService:
             desired_topic(row.device_id), encode(sign_desired_state(state, self.fleet.key)), qos=1, retain=True
         )
         self.chunks.expect(row.artifact_sha, row.device_id)
+
+    def _moved(self, moves: list[Moved]) -> None:
+        _log_moves(moves)
+        for listener in self.on_moves if moves else ():
+            listener(moves)
 
     def _handle(self, topic: str, payload: bytes) -> None:
         try:
@@ -280,7 +288,7 @@ class FleetService:
         if not status.online:
             return  # NOTE: a last will carries the slots from connect time: no evidence of the model running now
         active = status.slots.get(status.active) if status.active else None
-        _log_moves(self.fleet.rollouts.on_device_model(device_id, active.sha256 if active else None, now))
+        self._moved(self.fleet.rollouts.on_device_model(device_id, active.sha256 if active else None, now))
 
     def _on_event(self, device_id: str, event: Event, now: float) -> None:
         if not self._known(device_id):
@@ -288,7 +296,7 @@ class FleetService:
             return
         failed = event.kind in ("rolled_back", "refused", "desired_rejected") and not event.ok
         if self.fleet.events.record(device_id, event) and failed and event.artifact:
-            _log_moves(self.fleet.rollouts.on_install_failed(device_id, event.artifact, event.reason, now))
+            self._moved(self.fleet.rollouts.on_install_failed(device_id, event.artifact, event.reason, now))
 
     def _on_telemetry(self, device_id: str, telemetry: Telemetry, now: float, raw: bytes = b"") -> None:
         if not self._known(device_id):

@@ -75,8 +75,8 @@ class Retraining:
     def _upsert(self, sha: str, name: str, feature: int, devices: dict[str, float], now: float) -> str:
         with self.db.transaction() as tx:
             row = tx.execute(
-                "SELECT id, devices, max_psi FROM retrain_requests WHERE artifact_sha=? AND input=? "
-                "AND feature=? AND state='open'",
+                "SELECT id, devices, max_psi, state FROM retrain_requests WHERE artifact_sha=? AND input=? "
+                "AND feature=?",
                 (sha, name, feature),
             ).fetchone()
             if row is None:
@@ -86,6 +86,8 @@ class Retraining:
                     (rid, sha, name, feature, json.dumps(devices), max(devices.values()), now, now),
                 )
                 return rid
+            if row["state"] != "open":  # NOTE: resolved by a newer release; that release's drift is its own request
+                return row["id"]
             merged = json.loads(row["devices"]) | devices
             tx.execute(
                 "UPDATE retrain_requests SET devices=?, max_psi=?, last_seen=? WHERE id=?",
@@ -125,3 +127,12 @@ class Retraining:
             if counts:
                 total = [a + c for a, c in zip(total or [0.0] * len(counts), counts, strict=False)]
         return total
+
+    def resolve(self, request_id: str, resolution: str = "resolved") -> bool:
+        """Close an open request (the retraining flow calls this once its release reached the fleet); False when
+        it was not open (already resolved: nothing changes, so a re-run of the flow is harmless)."""
+        with self.db.transaction() as tx:
+            cur = tx.execute(
+                "UPDATE retrain_requests SET state=? WHERE id=? AND state='open'", (resolution, request_id)
+            )
+            return cur.rowcount == 1

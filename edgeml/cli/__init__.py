@@ -11,6 +11,7 @@ from edgeml.cli.agent_cli import agent
 from edgeml.cli.bench_cmd import bench_cmd
 from edgeml.cli.check_cmd import check_cmd
 from edgeml.cli.compile_cmd import compile_cmd
+from edgeml.cli.demo_cmd import demo_cmd
 from edgeml.cli.explain_cmd import explain_cmd
 from edgeml.cli.fleet_cmd import fleet
 from edgeml.cli.inspect_cmd import inspect_cmd
@@ -41,5 +42,6 @@ for command in (
     targets_cmd,
     fleet,
     agent,
+    demo_cmd,
 ):
     main.add_command(command)

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from edgeml.calibration.input_layout import parse_input_flags
 from edgeml.cli.captured_output import captured_output
+from edgeml.cli.mlflow_option import mlflow_option, track_compiles
 from edgeml.cli.output import console, errors_handled, human_size, print_json, print_table, stderr
 from edgeml.cli.progress_view import RichProgress
 from edgeml.compiler.compile import DEFAULT_CALIB_SAMPLES, DEFAULT_VERSION, CompileResult, compile_model
@@ -147,6 +148,7 @@ from edgeml.targets.recipe import parse_option_flags
     "to a compile log in the cache folder, named on failure.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (no progress display).")
+@mlflow_option
 @errors_handled
 def compile_cmd(
     model,
@@ -178,6 +180,7 @@ def compile_cmd(
     no_cache,
     verbose,
     as_json,
+    mlflow,
 ) -> None:
     """Compile MODEL (.onnx, .pt2, TorchScript, or package.module:function) into a signed artifact.
 
@@ -215,15 +218,17 @@ def compile_cmd(
     verbose = verbose or bool((click.get_current_context().find_root().params or {}).get("verbose"))
     with _third_party_output(verbose, cache_dir):
         if targets:
-            _compile_many(model, [t.strip() for t in targets.split(",") if t.strip()], as_json, verbose, kwargs)
+            _compile_many(model, [t.strip() for t in targets.split(",") if t.strip()], as_json, verbose, kwargs, mlflow)
             return
         if as_json:
-            print_json(compile_model(model, target, **kwargs).to_dict())
+            result = compile_model(model, target, **kwargs)
+            print_json(result.to_dict() | track_compiles([result], mlflow))
             return
         stderr.print(f"[bold]edgeml compile[/] {escape(model)}" + (f" → {escape(target)}" if target else ""))
         with RichProgress(stderr, show_other_output=verbose) as progress:
             result = compile_model(model, target, progress=progress, **kwargs)
         _render(result)
+        track_compiles([result], mlflow)
 
 
 @contextlib.contextmanager
@@ -243,17 +248,18 @@ def _third_party_output(verbose: bool, cache_dir: str | None) -> Iterator[None]:
             stderr.print(f"[dim]{log.lines()} line(s) of third-party output in {log.path} (-v shows them)[/]")
 
 
-def _compile_many(model: str, targets: list[str], as_json: bool, verbose: bool, kwargs: dict) -> None:
+def _compile_many(model: str, targets: list[str], as_json: bool, verbose: bool, kwargs: dict, mlflow) -> None:
     from edgeml.compiler.compile_many import compile_many
 
     if as_json:
         result = compile_many(model, targets, **kwargs)
-        print_json(result.to_dict())
+        print_json(result.to_dict() | track_compiles(list(result.results.values()), mlflow))
     else:
         stderr.print(f"[bold]edgeml compile[/] {escape(model)} → {', '.join(targets)}")
         with RichProgress(stderr, show_other_output=verbose) as progress:
             result = compile_many(model, targets, progress=progress, **kwargs)
         _render_many(result)
+        track_compiles(list(result.results.values()), mlflow)
     if not result.ok:
         raise SystemExit(2)
 

@@ -16,8 +16,11 @@ from edgeml.cli.fleet_common import fleet_options, open_fleet
 from edgeml.cli.fleet_db_cmd import db
 from edgeml.cli.fleet_experiment_cmd import experiment, retrain
 from edgeml.cli.fleet_http_cmd import StopRequest, http, http_options, start_http
+from edgeml.cli.fleet_loop_hooks import auto_retrain_option, start_loop_hooks
+from edgeml.cli.fleet_retrain_flow_cmd import retrain_approve, retrain_flows, retrain_run
 from edgeml.cli.fleet_rollout_cmd import rollout
 from edgeml.cli.fleet_tag_cmd import tag
+from edgeml.cli.mlflow_option import mlflow_option
 from edgeml.cli.output import console, errors_handled, human_size, print_json, print_table
 
 __all__ = ["fleet"]
@@ -58,10 +61,13 @@ def fleet() -> None:
     "--http", "http_listen", default=None, metavar="HOST:PORT", help="Also serve the HTTP API (off by default)."
 )
 @http_options("http-")
+@mlflow_option
+@auto_retrain_option
 @errors_handled
 def serve(
-    db, store, key, broker, port, chunk_size, egress_mib_s, share_group, tls_ca, tls_cert, tls_key, http_listen, **http
-) -> None:
+    db, store, key, broker, port, chunk_size, egress_mib_s, share_group, tls_ca, tls_cert, tls_key, http_listen,
+    mlflow, auto_retrain, require_approval, **http
+) -> None:  # fmt: skip
     """Run the fleet service until interrupted (Ctrl-C): intake, chunk serving, rollout steps; with --http,
     the HTTP API too (docs/openapi.yaml).
 
@@ -100,6 +106,7 @@ def serve(
         egress_bytes_s=egress_mib_s * 2**20,
         lease=lease,
     )
+    loop = start_loop_hooks(service, mlflow, auto_retrain, db, store, key, require_approval)
     service.start()
     shown = f"{redact_broker_url(broker)} (database {redact_broker_url(state.db.url)}, store {store})"
     console.print(f"[green]✓[/] fleet serving on {shown}; Ctrl-C stops")
@@ -111,6 +118,7 @@ def serve(
     if api is not None:
         api.stop()
     service.stop()
+    loop.stop()
     lease.close()
     if embedded is not None:
         embedded.stop()
@@ -351,3 +359,5 @@ def _parse_fault(text: str):
 
 for _group in (tag, rollout, experiment, retrain, http, db):
     fleet.add_command(_group)
+for _command in (retrain_run, retrain_approve, retrain_flows):
+    retrain.add_command(_command)

@@ -69,3 +69,27 @@ def test_simulated_drift_opens_a_request_at_the_services_own_scan(world, release
     service.tick()
     (req,) = service.fleet.retraining.list()
     assert set(req["devices"]) == {"cam-00", "cam-01", "cam-02"} and req["max_psi"] > 0.25
+
+
+def test_a_resolved_request_stays_resolved_while_its_old_release_still_reports(world, releases, run):
+    """The retraining flow resolves a request once its new release reached the fleet; telemetry of the old release
+    still inside the scan window must not reopen it (nor, by the table's unique key, fail the scan)."""
+    service, devices, clock = world
+    art = service.fleet.artifacts.publish(releases["1.2.3"], clock.now)
+    from edgeml.fleet import RolloutPlan
+
+    r = service.fleet.rollouts.create("digits@1.2.3", "all", RolloutPlan.build("100%", "", "0s", "10m", []), clock.now)
+    run(service, devices, clock, r["id"])
+    for d in devices:
+        d.reference_profile = art["manifest"]["reference_profile"]
+        d.drift = 0.6
+        d.emit_telemetry(calls=500)
+    service.pump()
+    (rid,) = service.fleet.retraining.scan(clock.now)
+    assert service.fleet.retraining.resolve(rid) is True
+    assert service.fleet.retraining.resolve(rid) is False  # a re-run of the flow changes nothing
+    for d in devices:
+        d.emit_telemetry(calls=500)
+    service.pump()
+    service.fleet.retraining.scan(clock.now + 1)
+    assert [(q["id"], q["state"]) for q in service.fleet.retraining.list()] == [(rid, "resolved")]
