@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import queue
 import threading
 import time
@@ -152,23 +153,26 @@ class FleetService:
                 wait = min(wait, CHUNK_PACE_S)  # NOTE: paced streams publish a little at a time
             with contextlib.suppress(queue.Empty):
                 self._apply(*self._inbox.get(timeout=wait))
-            self.pump()  # NOTE: drain what queued meanwhile, so one chunk flush serves every request in it
+            # NOTE: what queued meanwhile, so one chunk flush serves every request in it; no more: ticks must run
+            self.pump(min(self._inbox.qsize(), BATCH))
             if time.monotonic() >= next_tick:
                 self.tick()
                 next_tick = time.monotonic() + self.tick_s
 
-    def pump(self) -> int:
+    def pump(self, most: int | None = None) -> int:
         """Apply every message received so far (tests and single-threaded drivers call this instead of start),
         up to BATCH messages per transaction: each message all or nothing on its own (a savepoint), one commit
         for the batch. A batch holds the writers' turn, so it ends after BATCH_S seconds whatever its size:
-        other writers (another instance's step, an operator's command) wait at most that long for it."""
-        n = 0
-        while not self._inbox.empty():
+        other writers (another instance's step, an operator's command) wait at most that long for it. `most`:
+        apply at most that many, so the worker still ticks under a steady inflow (None: until empty)."""
+        n, budget = 0, math.inf if most is None else most
+        while n < budget and not self._inbox.empty():
             try:
                 with self.fleet.db.batch():
-                    n += self._apply_some(BATCH, time.monotonic() + BATCH_S)
+                    n += self._apply_some(int(min(BATCH, budget - n)), time.monotonic() + BATCH_S)
             except FleetError as exc:  # NOTE: the batch's commit failed (database lost): its messages are lost
                 log.error("could not commit a batch of intake: %s", exc)
+            self.chunks.flush()  # NOTE: after every batch: chunk streams go on while intake is busy
         self.chunks.flush()
         return n
 
