@@ -104,7 +104,7 @@ def load_meta(folder: Path) -> Meta:
 
 def _fingerprint() -> str:
     h = hashlib.sha256()
-    for path in sorted(HERE.glob("*.py")) + [speech.SPEECH_NPZ]:
+    for path in [*sorted(HERE.glob("*.py")), speech.SPEECH_NPZ]:
         h.update(path.name.encode() + path.read_bytes())
     return h.hexdigest()[:16]
 
@@ -276,7 +276,6 @@ def _syn_if_body(split: str) -> tuple[dict[str, np.ndarray], dict, list]:
 
 def _syn_state(split: str) -> tuple[dict[str, np.ndarray], dict, list]:
     import onnxruntime as ort
-
     import synthetic
 
     path = default_cache() / "_tmp_state_axis1.onnx"

@@ -88,7 +88,7 @@ def faces(n: int, size: int, split: str, seed: int = 0) -> np.ndarray:
     return np.stack(out).transpose(0, 3, 1, 2).copy()
 
 
-def _draw_face(draw, s: int, rng: np.random.Generator) -> None:  # noqa: ANN001
+def _draw_face(draw, s: int, rng: np.random.Generator) -> None:
     skin = tuple(int(v) for v in rng.uniform([170, 120, 90], [240, 200, 170]))
     m = s * rng.uniform(0.0, 0.1)
     cx = s / 2 + rng.uniform(-0.05, 0.05) * s

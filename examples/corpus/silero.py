@@ -24,7 +24,11 @@ import numpy as np
 __all__ = ["CONTEXT", "FILES", "closed_loop", "data_dir", "onnx_samples"]
 
 CONTEXT = 64
-FILES = {"silero_vad_if": "silero_vad.onnx", "silero_vad_flat": "silero_vad_16k_op15.onnx", "silero_vad_jit": "silero_vad.jit"}  # fmt: skip
+FILES = {
+    "silero_vad_if": "silero_vad.onnx",
+    "silero_vad_flat": "silero_vad_16k_op15.onnx",
+    "silero_vad_jit": "silero_vad.jit",
+}
 
 
 def data_dir() -> Path:
@@ -34,7 +38,7 @@ def data_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "data"
 
 
-def closed_loop(run, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # noqa: ANN001
+def closed_loop(run, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Run a stateful VAD over one sequence as silero's wrapper does, batch 1.
 
     ``run(feeds) -> (prob [1, 1], stateN [2, 1, 128])``. Returns (inputs [T, 576], states fed [T, 2, 128],
@@ -53,7 +57,7 @@ def closed_loop(run, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
     return np.stack(xs), np.stack(states), np.asarray(probs, np.float32)
 
 
-def onnx_samples(model_path: Path, sequences: list) -> tuple[dict[str, np.ndarray], list[list[int]], np.ndarray]:  # noqa: ANN001
+def onnx_samples(model_path: Path, sequences: list) -> tuple[dict[str, np.ndarray], list[list[int]], np.ndarray]:
     """Samples for an ONNX silero model over `sequences` (speech.Sequence), with [start, stop) per sequence and
     the float model's own closed-loop probabilities."""
     import onnxruntime as ort

@@ -170,7 +170,7 @@ def write_onnx(name: str, path: Path) -> Path:
     return path
 
 
-def _negative_dims(model) -> None:  # noqa: ANN001
+def _negative_dims(model) -> None:
     dims = model.graph.input[0].type.tensor_type.shape.dim
     dims[0].Clear()
     dims[0].dim_value = -1
@@ -178,14 +178,14 @@ def _negative_dims(model) -> None:  # noqa: ANN001
         d.Clear()  # neither value nor name: '?'
 
 
-def _inside_if(model):  # noqa: ANN001, ANN202
+def _inside_if(model):
     """x → If(Equal(sr, 16000), then: the body, else: the body again under other names) → probs; sr is a scalar."""
     from onnx import TensorProto, helper
 
     g = model.graph
     out = g.output[0]
 
-    def branch(prefix: str):  # noqa: ANN202
+    def branch(prefix: str):
         rename = {n: f"{prefix}{n}" for node in g.node for n in node.output}
         nodes = []
         for node in g.node:
