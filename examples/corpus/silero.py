@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["CONTEXT", "FILES", "closed_loop", "data_dir", "onnx_samples"]
+__all__ = ["CONTEXT", "FILES", "batch_first", "closed_loop", "data_dir", "onnx_samples"]
 
 CONTEXT = 64
 FILES = {
@@ -74,3 +74,36 @@ def onnx_samples(model_path: Path, sequences: list) -> tuple[dict[str, np.ndarra
     n = start
     samples = {"input": np.concatenate(xs), "state": np.concatenate(states), "sr": np.full(n, 16000, np.int64)}
     return samples, bounds, np.concatenate(probs)
+
+
+def batch_first(src: Path, dst: Path) -> Path:
+    """The workaround a user applies by hand today: ``state`` and ``stateN`` as ``[N, 2, 128]`` (Transposes at the
+    edges) and ``sr`` folded to the constant 16000, so every input has its batch on axis 0 and none is a scalar."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    model = onnx.load(str(src))
+    g = model.graph
+    for node in list(_all_nodes(g)):
+        node.input[:] = ["state_t" if i == "state" else "sr_const" if i == "sr" else i for i in node.input]
+        node.output[:] = ["stateN_t" if o == "stateN" else o for o in node.output]
+    inputs = [i for i in g.input if i.name not in ("state", "sr")]
+    del g.input[:]
+    g.input.extend([*inputs, helper.make_tensor_value_info("state", TensorProto.FLOAT, ["N", 2, 128])])
+    g.initializer.append(helper.make_tensor("sr_const", TensorProto.INT64, [], [16000]))
+    g.node.insert(0, helper.make_node("Transpose", ["state"], ["state_t"], name="state_to_2N128", perm=[1, 0, 2]))
+    g.node.append(helper.make_node("Transpose", ["stateN_t"], ["stateN"], name="stateN_to_N2128", perm=[1, 0, 2]))
+    for out in g.output:
+        if out.name == "stateN":
+            out.CopyFrom(helper.make_tensor_value_info("stateN", TensorProto.FLOAT, ["N", 2, 128]))
+    onnx.checker.check_model(model)
+    onnx.save(model, str(dst))
+    return dst
+
+
+def _all_nodes(graph):
+    for node in graph.node:
+        yield node
+        for a in node.attribute:
+            if a.g:
+                yield from _all_nodes(a.g)

@@ -95,7 +95,8 @@ def _closed_loop(meta: Meta, run: Runner, samples: Mapping[str, np.ndarray], con
     data_name = next(n for n in samples if n not in (state_name,) and meta.inputs[n].get("batch_axis") == 0)
     probs = []
     for start, stop in meta.eval_sequences:
-        state = np.zeros_like(np.expand_dims(samples[state_name][start], 1))
+        axis = meta.inputs[state_name]["batch_axis"]
+        state = np.zeros_like(np.expand_dims(samples[state_name][start], axis))
         tail = np.zeros((1, context), np.float32)
         for i in range(start, stop):
             feeds = _feed(meta, samples, i)
