@@ -158,31 +158,48 @@ def artifact_model(out: Path) -> tuple[str, Path, dict[str, Any]]:
     return target.get("runtime", "onnxruntime"), out / target.get("model_file", "model.onnx"), manifest
 
 
-def open_runner(runtime: str, path: Path) -> tuple[Any, str]:
-    """An edgeml runtime session (CPU) for a compiled model; a note when it stands in for another device."""
+def open_runner(runtime: str, path: Path) -> Any:
+    """An edgeml runtime session, CPU, one thread."""
     from edgeml.runtimes import open_session
 
-    return open_session(runtime, path, threads=1), ""
+    return open_session(runtime, path, threads=1)
+
+
+def _npu_summary(manifest: dict[str, Any], out: Path) -> dict[str, Any]:
+    """Ethos-U: the pre-flight's operator share and CPU fallbacks (target notes), Vela's estimate."""
+    summary: dict[str, Any] = {}
+    for note in manifest.get("target", {}).get("notes", []):
+        if m := re.search(r"(\d+) of (\d+) operators predicted on the NPU(, [\d.]+% of [\d.]+ \w MACs)?", note):
+            summary["npu_ops"] = f"{m.group(1)}/{m.group(2)}" + (m.group(3) or "")
+            summary["cpu_fallback"] = sorted(set(re.findall(r"→ (\w+):", note)))
+    report = out / "vela_report.json"
+    if report.exists():
+        vela = json.loads(report.read_text())
+        summary["vela"] = {k: v for k, v in vela.items() if isinstance(v, (int, float, str)) and len(str(v)) < 80}
+    return summary
 
 
 def evaluate_artifact(folder: Path, out: Path, target: str) -> dict[str, Any]:
+    """Figures of what shipped: the manifest's fidelity and speed, and the task check run on this host."""
     runtime, path, manifest = artifact_model(out)
-    chosen = manifest.get("decision", {}).get("chosen") or manifest.get("precision")
-    candidate = manifest.get("decision", {}).get("candidates", {}).get(chosen, {})
+    decision = manifest.get("decision", {})
+    chosen = decision.get("chosen") or manifest.get("precision")
+    candidate = decision.get("candidates", {}).get(chosen, {})
+    metrics = manifest.get("metrics") or {}
     cell: dict[str, Any] = {"fidelity": fidelity_summary(candidate.get("fidelity") or {})}
-    cell["verdict"] = manifest.get("decision", {}).get("reason", "")
-    extra = {k: v for k, v in (manifest.get("metrics") or {}).items() if re.search("npu|vela|cycles|cpu_op", k)}
-    if extra:
-        cell["npu"] = extra
-    if not path.exists() or path.suffix not in (".onnx", ".xml", ".tflite"):
-        cell["task"] = {"skipped": f"{path.name} is not runnable on this host"}
-        return cell
+    cell["verdict"] = decision.get("reason", "")
+    cell["edgeml_speedup_vs_float"] = metrics.get("speedup_vs_float")
+    if manifest.get("target", {}).get("artifact_format") == "tflite-vela":
+        cell["npu"] = _npu_summary(manifest, out)
+        path = out / (metrics.get("measured_on") or {}).get("model_file", "reference_int8.tflite")
     try:
-        session, _ = open_runner(runtime, path)
+        session = open_runner(runtime, path)
         cell["session"] = session
         cell["task"] = task_checks.run_check(folder, session.run)
         if target == "gpu-ort":
             cell["task"]["note"] = "run on ONNX Runtime CPU (no CUDA here)"
+        if path.name == "reference_int8.tflite":
+            cell["task"]["note"] = "the INT8 TFLite Vela compiled, on LiteRT CPU"
     except Exception as exc:  # third-party runtimes raise anything: record it as the cell's task result
         cell["task"] = {"error": f"{type(exc).__name__}: {exc}"[:400]}
     return cell
@@ -252,10 +269,14 @@ def run_anchor(name: str, folder: Path, work: Path, n: int) -> dict[str, Any]:
         message = " ⏎ ".join(ln.strip() for ln in str(exc).splitlines() if ln.strip())
         return {"result": "failed", "why": f"{type(exc).__name__}: {message}"[:600], "compile_s": 0.0}
     cell: dict[str, Any] = {"result": "built", "compile_s": round(time.perf_counter() - start, 1)}
+    return cell | evaluate_anchor(folder, path, runtime)
+
+
+def evaluate_anchor(folder: Path, path: Path, runtime: str) -> dict[str, Any]:
+    cell: dict[str, Any] = {"path": str(path), "runtime": runtime}
     try:
-        session, _ = open_runner(runtime, path)
-        cell["session"] = session
-        cell["task"] = task_checks.run_check(folder, session.run)
+        cell["session"] = open_runner(runtime, path)
+        cell["task"] = task_checks.run_check(folder, cell["session"].run)
     except Exception as exc:
         cell["task"] = {"error": f"{type(exc).__name__}: {exc}"[:400]}
     return cell
@@ -316,6 +337,30 @@ def bench_model(name: str, targets: list[str], args: argparse.Namespace, work: P
     return {"model": name, "family": entry.family, "wheel": entry.wheel, "note": entry.note, "cells": cells}
 
 
+def reevaluate(result: dict[str, Any], args: argparse.Namespace, work_dirs: list[Path]) -> dict[str, Any]:
+    """Re-run the task checks and the interleaved timing on the artifacts a kept run left (no compiles)."""
+    name = result["model"]
+    folder = corpus.build(name, args.cache)
+    cells = result.get("cells", {})
+    for key, cell in cells.items():
+        if cell.get("result") == "shipped" and cell.get("out") and Path(cell["out"]).exists():
+            fresh = evaluate_artifact(folder, Path(cell["out"]), key)
+            cell.update(fresh)
+        elif cell.get("result") == "built":
+            file = {"ort-static defaults": "ort_static.onnx", "ort-dynamic defaults": "ort_dynamic.onnx"}
+            found = [w / f"{name}-anchors" / file.get(key, "nncf.xml") for w in work_dirs]
+            path = next((p for p in found if p.exists()), None)
+            if path is not None:
+                cell.update(evaluate_anchor(folder, path, ANCHOR_FNS[key][1]))
+    try:
+        time_model(folder, cells, 1.0 if args.quick else 3.0)
+    except Exception as exc:
+        cells.setdefault("_fp32", {})["timing_error"] = f"{type(exc).__name__}: {exc}"[:300]
+    for cell in cells.values():
+        cell.pop("session", None)
+    return result
+
+
 def bench_cell(entry: corpus.Entry, folder: Path, target: str, args: argparse.Namespace, work: Path) -> dict:
     out = work / f"{entry.name}-{target}"
     cmd = compile_cmd(entry, folder, target, out, args.quick)
@@ -353,8 +398,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-anchors", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (artifacts, logs)")
     parser.add_argument("--merge", action="store_true", help="replace only these models' rows in --json's file")
+    parser.add_argument(
+        "--reevaluate", type=Path, nargs="*", default=None, metavar="WORK_DIR",
+        help="no compiles: re-run task checks and timing of --json's results on artifacts kept (--keep) in WORK_DIRs",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     args.timeout = args.timeout or (420.0 if args.quick else 900.0)
+    if args.reevaluate is not None:
+        doc = json.loads(args.json_out.read_text())
+        start = time.perf_counter()
+        models = args.models.split(",")
+        for result in doc["results"]:
+            if result["model"] in models and "cells" in result:
+                print(result["model"], flush=True)
+                reevaluate(result, args, args.reevaluate)
+        args.argv_note = doc.get("argv")
+        _write(args, doc["results"], start - doc.get("wall_s", 0.0))
+        return 0
     work = Path(tempfile.mkdtemp(prefix="edgeml-bench-models-"))
     results: list[dict[str, Any]] = []
     if args.merge and args.json_out.exists():
@@ -378,7 +438,8 @@ def main(argv: list[str] | None = None) -> int:
 def _write(args: argparse.Namespace, results: list[dict[str, Any]], start: float) -> None:
     from bench_models_report import environment, markdown
 
-    doc = {"environment": environment(), "argv": sys.argv[1:], "quick": args.quick, "results": results}
+    argv = getattr(args, "argv_note", None) or sys.argv[1:]
+    doc = {"environment": environment(), "argv": argv, "quick": args.quick, "results": results}
     doc["wall_s"] = round(time.perf_counter() - start, 1)
     args.json_out.parent.mkdir(parents=True, exist_ok=True)
     args.json_out.write_text(json.dumps(doc, indent=1, default=str) + "\n")
