@@ -27,7 +27,13 @@ WHOLE = "outside the bounded set: EDGEML_CORPUS_ALL=1 runs the whole corpus × t
 _JIT_SR = (
     "TorchScript forward(x, sr: int): RuntimeError: forward() is missing value for argument 'sr' (export_onnx.py:45)"
 )
+_TFL_TRANSPOSE = (
+    "litert-torch PT2E → TFLite: ValueError: Failed to run converter passes: 'tfl.transpose' op quantization "
+    "parameters violate the same scale constraint (litert_torch_convert.py:42)"
+)
 CRASHES: dict[tuple[str, str], str] = {
+    ("syn_det_head", "tflite-cpu"): _TFL_TRANSPOSE,
+    ("syn_det_head", "ethos-u55-128"): _TFL_TRANSPOSE,
     **{("silero_vad_jit", t): _JIT_SR for t in ("cpu-ort", "cpu-openvino", "gpu-ort", "tflite-cpu", "ethos-u55-128")},
 }
 
@@ -36,10 +42,17 @@ CRASHES: dict[tuple[str, str], str] = {
 # real models, and the PyTorch targets on one MTCNN net, the detector head and the TorchScript VAD.
 # EDGEML_CORPUS_ALL=1 runs every cell.
 HEAVY = {"ocr_rec", "ocr_det", "mtcnn_pnet", "mtcnn_rnet"}
+# Memory and time, not tracebacks: whether these pass depends on the machine, so their xfails are not strict.
+RESOURCES: dict[str, str] = {
+    "ocr_rec": "item 8: the per-layer probe holds every activation; OOM-killed at 12 GB RSS with 32 samples",
+    "ocr_det": "item 4: the search did not finish in 420 s with 32 samples on 2 loaded cores",
+}
 TORCH_SET = {"mtcnn_onet", "syn_det_head", "silero_vad_jit"}
 
 
 def _bounded(name: str, target: str) -> bool:
+    if name in RESOURCES:
+        return False
     if target in ("cpu-ort", "gpu-ort"):
         return True
     if target == "cpu-openvino":
@@ -57,6 +70,8 @@ def _cells() -> list:
                 continue
             why = CRASHES.get((name, target))
             marks = [pytest.mark.xfail(strict=True, reason=f"issue 12: {why}")] if why else []
+            if name in RESOURCES:
+                marks.append(pytest.mark.xfail(strict=False, reason=f"issue 12 {RESOURCES[name]}"))
             if not _bounded(name, target):
                 marks.append(pytest.mark.skipif(not os.environ.get("EDGEML_CORPUS_ALL"), reason=WHOLE))
             cells.append(pytest.param(name, target, marks=marks, id=f"{name}-{target}"))
@@ -90,7 +105,10 @@ def test_compiles_or_refuses_with_a_clean_error(corpus_model, name, target, tmp_
     cmd += ["-t", target, "--calib", str(calib), "--eval", str(evals), "--calib-samples", str(SAMPLES)]
     cmd += ["-o", str(tmp_path / "out"), "--name", name]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT, env=env)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT, env=env)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{name} → {target}: no result in 600 s")
     output = proc.stdout + proc.stderr
     assert "Traceback (most recent call last)" not in output, output[-4000:]
     assert proc.returncode >= 0, f"killed by signal {-proc.returncode}: {output[-2000:]}"
