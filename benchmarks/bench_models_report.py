@@ -78,7 +78,7 @@ def _rows(results: list[dict[str, Any]]) -> list[str]:
             rows.append(f"| {res['model']} | – | **{res.get('build_error') or res.get('bench_error', '')[-200:]}** |")
             continue
         for name, cell in res["cells"].items():
-            if name.startswith("_") or cell.get("result") == "n/a":
+            if name.startswith("_") or cell.get("result") in ("n/a", None):
                 continue
             speed = f"{cell['speed_vs_fp32']:.2f}×" if "speed_vs_fp32" in cell else "–"
             rows.append(
@@ -89,18 +89,24 @@ def _rows(results: list[dict[str, Any]]) -> list[str]:
     return rows
 
 
+def _one_line(text: str) -> str:
+    return " ⏎ ".join(ln.strip() for ln in str(text).splitlines() if ln.strip()).replace("`", "'")
+
+
 def _failures(results: list[dict[str, Any]]) -> list[str]:
     lines = []
     for res in results:
         for name, cell in (res.get("cells") or {}).items():
             if cell.get("result") in ("refused", "TRACEBACK", "KILLED", "TIMEOUT", "FAILED"):
                 where = f" — at `{cell['where']}`" if cell.get("where") else ""
-                lines.append(f"- **{res['model']} × {name}** ({cell['result']}): `{cell.get('why', '')}`{where}")
+                lines.append(
+                    f"- **{res['model']} × {name}** ({cell['result']}): `{_one_line(cell.get('why', ''))}`{where}"
+                )
             elif cell.get("result") == "failed":
-                lines.append(f"- {res['model']} × {name} (anchor failed): `{cell.get('why', '')}`")
+                lines.append(f"- {res['model']} × {name} (anchor failed): `{_one_line(cell.get('why', ''))}`")
             task = cell.get("task") or {}
             if "error" in task:
-                lines.append(f"- {res['model']} × {name}: shipped, but running it failed: `{task['error']}`")
+                lines.append(f"- {res['model']} × {name}: built, but running it failed: `{_one_line(task['error'])}`")
     return lines
 
 
@@ -108,7 +114,7 @@ def _summary(results: list[dict[str, Any]]) -> str:
     counts: dict[str, int] = {}
     for res in results:
         for name, cell in (res.get("cells") or {}).items():
-            if name.startswith("_") or name.endswith("defaults") or cell.get("result") == "n/a":
+            if name.startswith("_") or name.endswith("defaults") or cell.get("result") in ("n/a", None):
                 continue
             counts[cell.get("result", "?")] = counts.get(cell.get("result", "?"), 0) + 1
     return ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
