@@ -61,12 +61,12 @@ class Dataset:
     def feed(self, idx: slice) -> dict[str, np.ndarray]:
         """The samples `idx` as one feed in the model's layout, constants included."""
         feed = {k: self._model_layout(k, v[idx]) for k, v in self.inputs.items()}
-        return feed | dict(self.constants)
+        return feed | {k: np.asarray(v) for k, v in self.constants.items()}
 
     def _model_layout(self, name: str, chunk: np.ndarray) -> np.ndarray:
         axis = self.batch_axes.get(name, 0)
-        if axis is None:
-            return chunk[0]
+        if axis is None:  # NOTE: a 0-d array, not a numpy scalar: runtimes take arrays only
+            return np.asarray(chunk[0])
         return chunk if axis == 0 else np.moveaxis(chunk, 0, axis)
 
     def digest(self) -> str:

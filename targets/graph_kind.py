@@ -12,7 +12,15 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-__all__ = ["CONTROL_FLOW", "WEIGHTED", "graph_kind", "layers_in_bodies", "optimised_graph", "walk_nodes"]
+__all__ = [
+    "CONTROL_FLOW",
+    "WEIGHTED",
+    "graph_kind",
+    "layers_in_bodies",
+    "optimised_graph",
+    "walk_nodes",
+    "weighted_in_bodies",
+]
 
 CONTROL_FLOW = ("If", "Loop", "Scan")
 WEIGHTED = ("Conv", "ConvTranspose", "MatMul", "Gemm")
@@ -37,6 +45,14 @@ def layers_in_bodies(model: Any) -> tuple[str, ...]:
     graph = optimised_graph(model).graph
     if any(node.op_type in WEIGHTED for node in graph.node):
         return ()
+    holders = {inside[0].split(".")[0] for node, inside in walk_nodes(graph) if inside and node.op_type in WEIGHTED}
+    return tuple(sorted(holders))
+
+
+def weighted_in_bodies(model: Any) -> tuple[str, ...]:
+    """The control-flow nodes (of the optimised graph) whose bodies hold any weighted layer: NNCF's graph does not
+    see inside them (nncf 3.4: "Could not find a node … in NNCFGraph"), so its INT8 cannot be built there."""
+    graph = optimised_graph(model).graph
     holders = {inside[0].split(".")[0] for node, inside in walk_nodes(graph) if inside and node.op_type in WEIGHTED}
     return tuple(sorted(holders))
 

@@ -62,6 +62,22 @@ def test_cpu_ort_says_why_int8_static_is_not_tried_on_layers_inside_an_if(tmp_pa
         _plan("cpu-ort", model, "int8-static")
 
 
+def test_openvino_targets_say_why_nncf_int8_is_not_tried_on_layers_inside_an_if(tmp_path):
+    """NNCF's graph does not see into If bodies (it raised an internal error naming the body's node): the plan
+    leaves int8 out with the reason in auto mode, and refuses a pinned int8 with the fix."""
+    model = onnx.load(models.conv_in_if(tmp_path / "m.onnx"))
+    plan = _plan("cpu-openvino", model)
+    assert list(plan.candidates) == ["fp32"]
+    (note,) = [n for n in plan.notes if n.startswith("int8 not tried")]
+    assert "If_0" in note and "constant" in note
+    with pytest.raises(TargetError, match=r"int8 cannot be built with NNCF for this model.*If_0"):
+        _plan("cpu-openvino", model, "int8")
+    fixed = onnx.load(
+        models.with_constant(tmp_path / "fixed.onnx", tmp_path / "m.onnx", "sr", np.array(16000, np.int64))
+    )
+    assert "int8" in _plan("cpu-openvino", fixed).candidates  # the branch inlined: NNCF sees every layer
+
+
 def test_openvino_outputs_keep_the_model_names(tmp_path):
     import openvino as ov
 
