@@ -171,8 +171,9 @@ class AccuracyAwareStep:
         layers = self.target_mod.mixed_layers(base, self.prepared.data)
         evaluator = CandidateEvaluator(self.source, self.evalset, self.ctx.scratch, self.threads)
         search = search_mixed_precision(
-            base, layers, self._build, evaluator, self.budget, self.worst_first, self.max_ranked
-        )
+            base, layers, self._build, evaluator, self.budget, self.worst_first, self.max_ranked,
+            getattr(self.recipe, "search_budget_s", None),
+        )  # fmt: skip
         self.cache.put_json("mixed-search", key, search.to_dict())
         return search
 

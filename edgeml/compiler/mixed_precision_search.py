@@ -37,6 +37,7 @@ on MiniLM; dynamic INT8 needs no calibration, ~1.9 s on MiniLM; litert-torch PT2
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -112,10 +113,11 @@ class MixedSearch:
     def summary(self) -> str:
         if self.keep_float is None:
             best = max(self.tries, key=lambda t: t.sqnr_db, default=None)
-            closest = f"; closest: {best.describe()}" if best else ""
+            closest = f"; closest: {best.describe()} ({best.miss})" if best else ""
+            stopped = f" ({self.notes[0]})" if self.notes else ""
             return (
                 f"no mix of the {len(self.sensitive)} sensitive layers kept in float meets the budget in "
-                f"{len(self.tries)} tries{closest}. Layers and what INT8 costs them: {self.layer_costs()}"
+                f"{len(self.tries)} tries{stopped}{closest}. Layers and what INT8 costs them: {self.layer_costs()}"
             )
         if not self.keep_float:
             return "all-INT8 already meets the budget: no layer needs float"
@@ -149,17 +151,20 @@ def search_mixed_precision(
     budget: Budget,
     worst_first: Sequence[str] = (),
     max_ranked: int = MAX_RANKED,
+    time_budget_s: float | None = None,
 ) -> MixedSearch:
     """`build(keep_float)` makes the INT8 candidate with those layers in float; `worst_first` orders the
     layers for the cut to `max_ranked` (the per-layer report's order; layers it does not name keep their
-    order in `layers`)."""
+    order in `layers`). Past `time_budget_s` the search stops with the cheapest mix that met the budget so far
+    (or none), and says so in its notes."""
     started = time.perf_counter()
+    deadline = math.inf if time_budget_s is None else started + time_budget_s
     base_m = evaluator.metrics(base)
     base_miss = budget_verdict(base_m, evaluator.float_metrics, budget) or ""
     if not base_miss:
         return MixedSearch(base_m["sqnr_db"], "", (), (), (), seconds=round(time.perf_counter() - started, 3))
     adjustable = _to_rank(layers, worst_first, max_ranked)
-    ranking = _rank(adjustable, build, evaluator, base_m["sqnr_db"])
+    ranking = _rank(adjustable, build, evaluator, base_m["sqnr_db"], deadline)
     sensitive = [s for s in ranking if s.gain_db >= _MIN_GAIN_DB]
     tries: list[MixTry] = []
     met: dict[frozenset[str], bool] = {}  # each mix is built once, whichever step asks
@@ -167,6 +172,8 @@ def search_mixed_precision(
     def attempt(mix: Sequence[LayerSensitivity]) -> bool:
         keep = tuple(s.layer for s in sensitive if s in mix)  # in rank order, whatever order the mix came in
         if frozenset(keep) not in met:
+            if time.perf_counter() >= deadline:
+                raise _OutOfTime
             m = evaluator.metrics(build(keep))
             miss = budget_verdict(m, evaluator.float_metrics, budget)
             tries.append(MixTry(keep, m["sqnr_db"], worst_cosine(m["fidelity"]), m["accuracy"], miss))
@@ -174,8 +181,19 @@ def search_mixed_precision(
         return met[frozenset(keep)]
 
     total = sum(1 for la in layers if la.adjustable)
-    best = _smallest_passing_prefix(min(len(sensitive), total - 1), lambda k: attempt(sensitive[:k]), MAX_TRIES)
-    mix = None if best is None else _cheapen(sensitive[:best], sensitive, attempt, lambda: MAX_TRIES - len(tries))
+    notes: tuple[str, ...] = ()
+    try:
+        best = _smallest_passing_prefix(min(len(sensitive), total - 1), lambda k: attempt(sensitive[:k]), MAX_TRIES)
+        mix = None if best is None else _cheapen(sensitive[:best], sensitive, attempt, lambda: MAX_TRIES - len(tries))
+    except _OutOfTime:
+        passing = [t for t in tries if t.miss is None]
+        cheapest = min(passing, key=lambda t: sum(s.cost for s in sensitive if s.layer in t.keep_float), default=None)
+        mix = None if cheapest is None else [s for s in sensitive if s.layer in cheapest.keep_float]
+    if len(ranking) < len(adjustable) or time.perf_counter() >= deadline:
+        notes = (
+            f"stopped at its {time_budget_s:g} s budget (-O search_budget_s): {len(ranking)} of {len(adjustable)} "
+            f"layers ranked, {len(tries)} mixes tried",
+        )
     return MixedSearch(
         base_sqnr_db=base_m["sqnr_db"],
         base_miss=base_miss,
@@ -184,7 +202,12 @@ def search_mixed_precision(
         keep_float=None if mix is None else tuple(s.layer for s in sensitive if s in mix),
         unranked=total - len(adjustable),
         seconds=round(time.perf_counter() - started, 3),
+        notes=notes,
     )
+
+
+class _OutOfTime(Exception):
+    """The search's time budget ran out before its next build."""
 
 
 def _to_rank(layers: Sequence[QuantizedLayer], worst_first: Sequence[str], limit: int) -> list[QuantizedLayer]:
@@ -195,9 +218,11 @@ def _to_rank(layers: Sequence[QuantizedLayer], worst_first: Sequence[str], limit
     return sorted(adjustable, key=lambda la: order.get(la.name, len(order)))[:limit]
 
 
-def _rank(layers, build, evaluator: CandidateEvaluator, base_sqnr: float) -> list[LayerSensitivity]:
+def _rank(layers, build, evaluator: CandidateEvaluator, base_sqnr: float, deadline: float) -> list[LayerSensitivity]:
     found = []
     for layer in layers:
+        if time.perf_counter() >= deadline:
+            break  # NOTE: the layers ranked so far still make a search; the note says how many were left out
         m = evaluator.metrics(build((layer.name,)))
         gain = round(m["sqnr_db"] - base_sqnr, 3)
         found.append(

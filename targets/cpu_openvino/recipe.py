@@ -24,6 +24,9 @@ class Recipe:
     )
     fast_bias_correction: bool = target_option(True, "NNCF's fast bias correction after range setting")
     min_speedup: float = target_option(1.05, "a quantized candidate ships only if this much faster than float (p50)")
+    search_budget_s: float = target_option(
+        60.0, "seconds the accuracy-aware (int8-mixed) search may spend before it stops with its best mix so far"
+    )
     objective: str = target_option(
         "latency", "among passing candidates prefer the fastest or the smallest", ("latency", "size")
     )

@@ -34,6 +34,9 @@ class Recipe:
     min_speedup: float = target_option(
         0.0, "a reduced-precision candidate ships only if this much faster than FP32 (p50, CPU)"
     )
+    search_budget_s: float = target_option(
+        60.0, "seconds the accuracy-aware (int8-mixed) search may spend before it stops with its best mix so far"
+    )
     objective: str = target_option(
         "size", "among passing candidates prefer the fastest or the smallest", ("latency", "size")
     )

@@ -108,3 +108,48 @@ def test_a_mix_never_keeps_every_layer_in_float(floor):
     search, _ = _search(DIGITS_OV, floor)
     assert all(len(t.keep_float) < len(DIGITS_OV) for t in search.tries)
     assert search.found == (floor < 0.999999)
+
+
+class SlowEvaluator(FakeEvaluator):
+    """Each measurement takes `step` seconds of a clock the test moves (no sleeping): a search on a big model."""
+
+    def __init__(self, layers, clock: list[float], step: float) -> None:
+        super().__init__(layers)
+        self.clock, self.step = clock, step
+
+    def metrics(self, keep_float):
+        self.clock[0] += self.step
+        return super().metrics(keep_float)
+
+
+def test_a_search_stops_at_its_time_budget_and_says_what_it_had_done(monkeypatch):
+    import edgeml.compiler.mixed_precision_search as mps
+
+    clock = [0.0]
+    monkeypatch.setattr(mps.time, "perf_counter", lambda: clock[0])
+    slow = SlowEvaluator(DIGITS_OV, clock, step=10.0)
+    layers, budget = _layers(DIGITS_OV), Budget(max_drop=1.0, min_cosine=0.99999)
+    search = search_mixed_precision((), layers, slow.build, slow, budget, time_budget_s=25.0)
+    assert len(search.ranking) < len(DIGITS_OV) and search.tries == ()  # stopped while ranking
+    assert search.notes and "25 s budget (-O search_budget_s)" in search.notes[0]
+    assert search.keep_float is None and "search_budget_s" in search.summary()
+    assert clock[0] <= 25.0 + 10.0  # at most one measurement past the budget
+
+
+def test_a_search_out_of_time_ships_the_cheapest_mix_that_met_the_budget_so_far(monkeypatch):
+    import edgeml.compiler.mixed_precision_search as mps
+
+    clock = [0.0]
+    monkeypatch.setattr(mps.time, "perf_counter", lambda: clock[0])
+    slow = SlowEvaluator(DIGITS_OV, clock, step=10.0)
+    # NOTE: 1 base + 5 ranked + the first tries fit in 75 s; the cheapening swaps do not
+    search = search_mixed_precision((), _layers(DIGITS_OV), slow.build, slow, Budget(max_drop=1.0, min_cosine=0.99993),
+                                    time_budget_s=75.0)  # fmt: skip
+    assert search.found and all(t.miss is None for t in search.tries if set(t.keep_float) == set(search.keep_float))
+    assert search.notes and "stopped" in search.notes[0]
+
+
+def test_the_failure_says_which_criterion_the_closest_mix_missed():
+    search, _ = _search({"a": (10, 0.5), "b": (10, 0.4)}, floor=0.99)
+    assert not search.found
+    assert "closest:" in search.summary() and "cosine" in search.summary().split("closest:")[1]
