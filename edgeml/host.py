@@ -12,7 +12,7 @@ import os
 import platform
 from dataclasses import dataclass
 
-__all__ = ["ISA_FEATURES", "HostInfo", "host_from_cpuinfo", "host_info", "normalize_arch"]
+__all__ = ["ISA_FEATURES", "HostInfo", "host_from_cpuinfo", "host_info", "normalize_arch", "peak_rss_bytes"]
 
 # /proc/cpuinfo flag → how people name it, in the order a description lists them
 ISA_FEATURES: dict[str, str] = {
@@ -95,3 +95,16 @@ def _first_cpu(cpuinfo: str) -> tuple[str, set[str]]:
         elif key == "model name" and not cpu:
             cpu = value
     return cpu, flags
+
+
+def peak_rss_bytes() -> int | None:
+    """The most resident memory this process, or any child it waited for (Vela, a converter), held so far;
+    None where the OS does not say (no `resource` module)."""
+    try:
+        import resource
+    except ImportError:  # NOTE: Windows
+        return None
+    kib = max(
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    )
+    return kib if platform.system() == "Darwin" else kib * 1024  # NOTE: macOS reports bytes, Linux KiB

@@ -56,3 +56,14 @@ def test_this_host_is_described_with_known_features_only():
     host = host_info()
     assert set(host.isa) <= set(ISA_FEATURES)
     assert host.to_dict()["description"] == host.describe()
+
+
+def test_peak_memory_is_read_from_the_os_and_only_grows():
+    from edgeml.host import peak_rss_bytes
+
+    before = peak_rss_bytes()
+    assert before is not None and before > 1 << 20  # a Python process holds megabytes
+    block = bytearray(64 << 20)
+    block[:: 1 << 12] = b"x" * len(block[:: 1 << 12])  # NOTE: touch each page so it is resident
+    assert peak_rss_bytes() >= before
+    assert peak_rss_bytes() >= 64 << 20

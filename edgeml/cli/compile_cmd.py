@@ -19,6 +19,7 @@ from edgeml.compiler.explain_report import cosine_text, host_line
 from edgeml.compiler.measure import FLOAT
 from edgeml.compiler.pruning.pruning_summary import pruning_rows, recovery_line
 from edgeml.compiler.select_candidate import speed_reference, worst_cosine
+from edgeml.host import peak_rss_bytes
 from edgeml.locations import log_dir
 from edgeml.targets.recipe import parse_option_flags
 
@@ -222,7 +223,7 @@ def compile_cmd(
             return
         if as_json:
             result = compile_model(model, target, **kwargs)
-            print_json(result.to_dict() | track_compiles([result], mlflow))
+            print_json(result.to_dict() | track_compiles([result], mlflow) | {"peak_rss_bytes": peak_rss_bytes()})
             return
         stderr.print(f"[bold]edgeml compile[/] {escape(model)}" + (f" → {escape(target)}" if target else ""))
         with RichProgress(stderr, show_other_output=verbose) as progress:
@@ -355,8 +356,13 @@ def _render(result: CompileResult) -> None:
     cache = "all steps from cache" if result.fully_cached else f"{result.cache_hits}/{result.steps} steps from cache"
     console.print(
         f"[green]✓[/] artifact {escape(str(result.out))}  (signed by key {m['signature']['key_id']}; "
-        f"{cache}; {result.seconds:.1f} s)"
+        f"{cache}; {result.seconds:.1f} s{_peak_words()})"
     )
+
+
+def _peak_words() -> str:
+    peak = peak_rss_bytes()
+    return "" if peak is None else f"; peak memory {human_size(peak)}"
 
 
 def _speed_ref_words(ref: str, m: dict) -> str:
