@@ -53,6 +53,16 @@ class EmbeddedBroker:
         self._impl = _MosquittoChild(port, binary) if binary else _Amqtt(port)
 
     def start(self, timeout: float = 10.0) -> None:
+        # NOTE: the readiness checks connect to the port, so a broker already there would pass for ours.
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+        except OSError:
+            pass
+        else:
+            raise FleetError(
+                f"127.0.0.1:{self.port} is already in use (another MQTT broker?): no embedded broker started",
+                f"use that broker with --broker mqtt://127.0.0.1:{self.port}, or choose a free port with --port",
+            )
         self._impl.start(timeout)
 
     def stop(self) -> None:
