@@ -27,8 +27,10 @@ def test_the_embedded_broker_refuses_a_port_another_broker_holds():
         held.bind(("127.0.0.1", 0))
         held.listen()
         port = held.getsockname()[1]
+        broker = EmbeddedBroker(port)
         with pytest.raises(FleetError, match="already in use") as caught:
-            EmbeddedBroker(port).start(timeout=2.0)
+            broker.start(timeout=2.0)
+            broker.stop()  # NOTE: reached only when it wrongly "started": leave no broker behind
     assert f"--broker mqtt://127.0.0.1:{port}" in caught.value.hint and "--port" in caught.value.hint
 
 
