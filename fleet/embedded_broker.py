@@ -73,9 +73,10 @@ class _MosquittoChild:
     def __init__(self, port: int, binary: str) -> None:
         self.port, self.binary = port, binary
         self.proc: subprocess.Popen | None = None
-        self.folder = Path(tempfile.mkdtemp(prefix="edgeml-broker-"))
+        self.folder: Path | None = None
 
     def start(self, timeout: float) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="edgeml-broker-"))
         conf = self.folder / "mosquitto.conf"
         lines = [f"listener {self.port} 127.0.0.1", "allow_anonymous true", "persistence false",
                  f"user {getpass.getuser()}", *BrokerLimits().lines()]  # fmt: skip
@@ -106,7 +107,8 @@ class _MosquittoChild:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
             self.proc = None
-        shutil.rmtree(self.folder, ignore_errors=True)
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
 
 class _SnapshotDict(dict):
