@@ -53,6 +53,16 @@ class EmbeddedBroker:
         self._impl = _MosquittoChild(port, binary) if binary else _Amqtt(port)
 
     def start(self, timeout: float = 10.0) -> None:
+        # NOTE: the readiness checks connect to the port, so a broker already there would pass for ours.
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+        except OSError:
+            pass
+        else:
+            raise FleetError(
+                f"127.0.0.1:{self.port} is already in use (another MQTT broker?): no embedded broker started",
+                f"use that broker with --broker mqtt://127.0.0.1:{self.port}, or choose a free port with --port",
+            )
         self._impl.start(timeout)
 
     def stop(self) -> None:
@@ -63,9 +73,10 @@ class _MosquittoChild:
     def __init__(self, port: int, binary: str) -> None:
         self.port, self.binary = port, binary
         self.proc: subprocess.Popen | None = None
-        self.folder = Path(tempfile.mkdtemp(prefix="edgeml-broker-"))
+        self.folder: Path | None = None
 
     def start(self, timeout: float) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="edgeml-broker-"))
         conf = self.folder / "mosquitto.conf"
         lines = [f"listener {self.port} 127.0.0.1", "allow_anonymous true", "persistence false",
                  f"user {getpass.getuser()}", *BrokerLimits().lines()]  # fmt: skip
@@ -96,7 +107,8 @@ class _MosquittoChild:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
             self.proc = None
-        shutil.rmtree(self.folder, ignore_errors=True)
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
 
 class _SnapshotDict(dict):

@@ -13,12 +13,25 @@ import pytest
 
 from edgeml.artifact import load_private_key, load_public_key
 from edgeml.fleet import Fleet, FleetService
+from edgeml.fleet.database import FleetError
 from edgeml.fleet.embedded_broker import EmbeddedBroker, find_mosquitto
 from edgeml.fleet.simulated_device import SimulatedDevice
 from edgeml.fleet.simulation import simulate
 from edgeml.protocol import Hello, Status, encode, hello_topic, status_topic
 from edgeml.transport.memory_transport import MemoryBroker, MemoryTransport
 from edgeml.transport.mqtt_transport import MqttTransport
+
+
+def test_the_embedded_broker_refuses_a_port_another_broker_holds():
+    with socket.socket() as held:  # NOTE: a broker already there answered the readiness probe: a false "started"
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        broker = EmbeddedBroker(port)
+        with pytest.raises(FleetError, match="already in use") as caught:
+            broker.start(timeout=2.0)
+            broker.stop()  # NOTE: reached only when it wrongly "started": leave no broker behind
+    assert f"--broker mqtt://127.0.0.1:{port}" in caught.value.hint and "--port" in caught.value.hint
 
 
 def make_service(tmp_path, keypair, transport):
