@@ -45,6 +45,11 @@ class DeviceRegistry:
     def on_status(self, device_id: str, status: Status, now: float) -> bool:
         """Record a status; False if the device never said hello (unknown devices are not registered here)."""
         model = status.slots.get(status.active) if status.active else None
+        if not status.online and not status.slots:
+            # NOTE: a last will or goodbye that names no slots says "offline", not "runs nothing": keep the model
+            with self.db.transaction(exclusive=False) as tx:
+                sql = "UPDATE devices SET state=?, online=0, last_seen=? WHERE id=?"
+                return tx.execute(sql, (status.state, now, device_id)).rowcount == 1
         with self.db.transaction(exclusive=False) as tx:  # NOTE: one UPDATE
             cur = tx.execute(
                 """UPDATE devices SET state=?, online=?, last_seen=?, current_sha=?, current_version=?,

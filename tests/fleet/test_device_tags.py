@@ -87,6 +87,17 @@ def test_tags_survive_a_re_hello_and_a_status(fleet):
     assert fleet.devices.get("cam-00")["tags"] == {"site": "berlin"}
 
 
+def test_an_offline_status_without_slots_keeps_the_last_known_model(fleet):
+    """A simulator's goodbye or a last will that names no slots says "offline", not "runs nothing"."""
+    ref = ModelRef("digits", "1.2.3", 3, "a" * 64)
+    hello(fleet, "cam-00", current=ref)
+    fleet.devices.on_status("cam-00", Status("offline", False, int(time.time())), time.time())
+    device = fleet.devices.get("cam-00")
+    assert not device["online"] and (device["current_version"], device["current_sha"]) == ("1.2.3", "a" * 64)
+    fleet.devices.on_status("cam-00", Status("idle", True, int(time.time()), {"a": None, "b": None}), time.time())
+    assert fleet.devices.get("cam-00")["current_version"] is None  # online, both slots empty: it runs nothing
+
+
 def test_a_rollout_to_a_tag_reaches_exactly_the_tagged_devices(world, run, releases):
     service, devices, clock = world
     fleet = service.fleet
