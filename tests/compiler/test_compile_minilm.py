@@ -12,16 +12,24 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
-def test_minilm_ships_dynamic_int8_within_the_fidelity_floor(minilm, tmp_path, keypair):
+def test_minilm_ships_dynamic_int8_only_where_every_channel_meets_the_fidelity_floor(minilm, tmp_path, keypair):
     result = edgeml.compile(str(minilm / "model.onnx"), "cpu-ort", key=keypair[0], out=tmp_path / "m", name="minilm")
     m = edgeml.verify(tmp_path / "m", keypair[1]).manifest
     assert "graph kind: transformer" in result.notes
     # static QDQ is never tried on a transformer: quantizing the mask Add/Mul collapsed MiniLM here
     assert set(m["decision"]["candidates"]) == {"fp32", "int8-dynamic"}
     dynamic = m["decision"]["candidates"]["int8-dynamic"]
-    assert dynamic["fidelity"]["sentence_embedding"]["cosine"] >= 0.99
-    assert "top1_agreement" not in dynamic["fidelity"]["sentence_embedding"]  # an embedding is not a classifier
-    assert m["precision"] == "int8-dynamic", m["decision"]["verdicts"]  # ~2.2× faster here, far above noise
-    assert m["metrics"]["size_bytes"] < 0.7 * m["metrics"]["float_size_bytes"]
+    embedding = dynamic["fidelity"]["sentence_embedding"]
+    assert embedding["cosine"] >= 0.99  # the whole output moves little…
+    assert "top1_agreement" not in embedding  # an embedding is not a classifier
+    # …but the budget judges the worst of its 384 channels (each over all sentences), which INT8 may move more:
+    # the decision follows that figure, whatever this CPU's kernels make of it (~2× faster here when it ships)
+    worst = min(embedding["cosine"], embedding["worst_channel_cosine"])
+    verdict = m["decision"]["verdicts"]["int8-dynamic"]
+    if worst >= 0.99:
+        assert m["precision"] == "int8-dynamic", m["decision"]["verdicts"]
+        assert m["metrics"]["size_bytes"] < 0.7 * m["metrics"]["float_size_bytes"]
+    else:
+        assert m["precision"] == "fp32" and verdict.startswith("rejected") and "channel" in verdict, verdict
     assert [t["name"] for t in m["io"]["inputs"]] == ["input_ids", "attention_mask"]
     assert m["reference_profile"]["outputs"]["sentence_embedding"]["kind"] == "values"
