@@ -35,7 +35,9 @@ class Recipe:
         0.0, "a reduced-precision candidate ships only if this much faster than FP32 (p50, CPU)"
     )
     search_budget_s: float = target_option(
-        60.0, "seconds the accuracy-aware (int8-mixed) search may spend before it stops with its best mix so far"
+        0.0,
+        "seconds the accuracy-aware (int8-mixed) search may spend before it stops with its best mix so far "
+        "(0: 60 s for a model under 10 MB, 6 s per MB above)",
     )
     objective: str = target_option(
         "size", "among passing candidates prefer the fastest or the smallest", ("latency", "size")
