@@ -104,21 +104,25 @@ def _run(plan, model: bytes, scratch: Path) -> Blob:
 
 
 @pytest.mark.slow
-def test_minilm_at_cosine_0998_ships_a_mix_from_dynamic_int8(minilm, tmp_path, keypair):
-    """All-INT8 dynamic misses 0.998 (cosine 0.9928); float shipped before the mix. ~2.3 min here: the search
-    ranks all 36 MatMuls (~2 s a try) and tries 10 mixes: 9 find the fewest layers (10), and 1 swaps one of them
-    for cheaper layers, which misses."""
+def test_minilm_at_cosine_0998_searches_a_mix_from_dynamic_int8_on_every_channel(minilm, tmp_path, keypair):
+    """All-INT8 dynamic misses 0.998 on its worst embedding channel; the search ranks all 36 MatMuls (~2 s a try)
+    and tries mixes. Whether one meets 0.998 on every one of the 384 channels is this CPU's numerics (none did
+    on an AVX2 EPYC: 23 in float left channel 110 at 0.9959); the contract is the decision that follows: a mix
+    ships only within the floor on every channel, else float ships and the mix's verdict names what it missed."""
     result = edgeml.compile(str(minilm / "model.onnx"), "cpu-ort", key=keypair[0], out=tmp_path / "m", name="minilm",
                             min_cosine=0.998, cache_dir=tmp_path / "cache")  # fmt: skip
     m = edgeml.verify(tmp_path / "m", keypair[1]).manifest
     d = m["decision"]
     assert "below the 0.998 floor" in d["verdicts"]["int8-dynamic"]
-    assert m["precision"] == "int8-mixed", d["verdicts"]  # within the floor, and ≥ 1.05× faster than fp32
-    assert m["metrics"]["fidelity"]["sentence_embedding"]["cosine"] >= 0.998
     search = d["mixed_precision"]
     assert len(search["ranking"]) == 36 and search["unranked"] == 0  # every MatMul measured
-    assert 0 < len(search["keep_float"]) <= 16  # 10 here, of 36
-    (quantize,) = [p for p in m["provenance"]["passes"] if p["name"] == "quantize-dynamic"]
-    assert quantize["config"]["exclude_nodes"] == search["keep_float"]
-    assert m["metrics"]["size_bytes"] < 0.6 * m["metrics"]["float_size_bytes"]
-    assert result.decision.chosen == "int8-mixed"
+    if m["precision"] == "int8-mixed":
+        fid = m["metrics"]["fidelity"]["sentence_embedding"]
+        assert min(fid["cosine"], fid["worst_channel_cosine"]) >= 0.998
+        (quantize,) = [p for p in m["provenance"]["passes"] if p["name"] == "quantize-dynamic"]
+        assert quantize["config"]["exclude_nodes"] == search["keep_float"]
+        assert result.decision.chosen == "int8-mixed"
+    else:
+        assert m["precision"] == "fp32" and search["keep_float"] is None
+        verdict = d["verdicts"]["int8-mixed"]
+        assert "no mix" in verdict and "closest:" in verdict and "below the 0.998 floor" in verdict, verdict
