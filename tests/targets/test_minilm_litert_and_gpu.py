@@ -36,7 +36,8 @@ def test_tflite_cpu_compiles_minilm_from_its_pytorch_factory(minilm, tmp_path, k
 
 def test_gpu_ort_compiles_minilm_to_fp16(minilm, tmp_path, keypair):
     edgeml.compile(str(minilm / "model.onnx"), "gpu-ort", key=keypair[0], out=tmp_path / "g", name="minilm",
-                   options={"precision": "fp16"})  # fmt: skip
+                   options={"precision": "fp16"}, min_cosine=0.98)  # fmt: skip
+    # NOTE: the floor judges each of the 384 channels; a near-dead one (peak 4e-4) reads 0.987 at SNR 60 dB in FP16
     m = edgeml.verify(tmp_path / "g", keypair[1]).manifest
     assert m["precision"] == "fp16"
     assert m["decision"]["candidates"]["fp16"]["fidelity"]["sentence_embedding"]["cosine"] >= 0.999
