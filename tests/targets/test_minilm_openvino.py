@@ -61,4 +61,9 @@ def test_npu_openvino_compiles_static_int8_and_fp16(minilm, tmp_path, keypair):
     assert candidates["int8"]["fidelity"]["sentence_embedding"]["cosine"] >= 0.99
     # FP16 flushes MiniLM's dead embedding channel (|x| ~ 1e-33) to 0: that is not a destroyed channel
     assert candidates["fp16"]["fidelity"]["sentence_embedding"]["worst_channel_cosine"] >= 0.99
-    assert m["precision"] == "int8", m["decision"]["verdicts"]  # the smaller of two passing candidates
+    int8 = candidates["int8"]["fidelity"]["sentence_embedding"]
+    if min(int8["cosine"], int8["worst_channel_cosine"]) >= 0.99:  # the budget judges every channel
+        assert m["precision"] == "int8", m["decision"]["verdicts"]  # the smaller of two passing candidates
+    else:
+        assert m["precision"] in ("fp16", "int8-mixed"), m["decision"]["verdicts"]
+        assert "below the 0.99 floor" in m["decision"]["verdicts"]["int8"]
