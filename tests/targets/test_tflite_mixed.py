@@ -29,7 +29,8 @@ def cache(tmp_path_factory) -> Path:
 def _compile(target: str, out: Path, keypair, cache: Path, floor: float = FLOOR, **options):
     return edgeml.compile(
         str(DIGITS / "model.pt2"), target, key=keypair[0], out=out, cache_dir=cache, calib=DIGITS / "calib.npz",
-        eval_data=DIGITS / "calib.npz", min_cosine=floor, options={"precision": "int8-mixed", **options},
+        eval_data=DIGITS / "calib.npz", min_cosine=floor, min_agreement=0.0,  # NOTE: the cosine floor under test
+        options={"precision": "int8-mixed", **options},
     )  # fmt: skip  # NOTE: calib.npz has no labels: the budget is the cosine floor
 
 
@@ -194,7 +195,7 @@ def test_without_namespace_metadata_layers_are_named_by_their_weights():
 def test_auto_mode_builds_the_mix_when_full_int8_misses_and_selects_among_all(tflite_mixed, tmp_path, keypair, cache):
     result = edgeml.compile(
         str(DIGITS / "model.pt2"), "tflite-cpu", key=keypair[0], out=tmp_path / "auto", cache_dir=cache,
-        calib=DIGITS / "calib.npz", eval_data=DIGITS / "calib.npz", min_cosine=FLOOR,
+        calib=DIGITS / "calib.npz", eval_data=DIGITS / "calib.npz", min_cosine=FLOOR, min_agreement=0.0,
         options={"min_speedup": 0, "objective": "size"},
     )  # fmt: skip  # NOTE: after the fixture, the same cache: the search is read back, not redone
     v = result.decision.verdicts
