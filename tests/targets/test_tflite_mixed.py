@@ -58,7 +58,7 @@ def test_the_mix_keeps_the_ranked_layer_in_float_and_meets_a_floor_int8_misses(t
     m = edgeml.verify(tflite_mixed, keypair[1]).manifest
     assert m["precision"] == "int8-mixed" and m["metrics"]["fidelity"]["output"]["cosine"] >= FLOOR
     search = m["decision"]["mixed_precision"]
-    assert search["found"] and search["base_miss"].startswith("cosine")  # all-INT8 missed the floor
+    assert search["found"] and "has cosine" in search["base_miss"]  # all-INT8 missed the cosine floor
     assert {s["layer"] for s in search["ranking"]} == {"conv1", "conv2", "conv3", "fc"}  # module paths
     keep = search["keep_float"]
     assert keep and set(keep) <= {s["layer"] for s in search["ranking"]}
