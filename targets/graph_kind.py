@@ -17,6 +17,7 @@ __all__ = [
     "WEIGHTED",
     "graph_kind",
     "layers_in_bodies",
+    "nncf_blind_spot",
     "optimised_graph",
     "walk_nodes",
     "weighted_in_bodies",
@@ -55,6 +56,24 @@ def weighted_in_bodies(model: Any) -> tuple[str, ...]:
     graph = optimised_graph(model).graph
     holders = {inside[0].split(".")[0] for node, inside in walk_nodes(graph) if inside and node.op_type in WEIGHTED}
     return tuple(sorted(holders))
+
+
+def nncf_blind_spot(model: Any, precision: str) -> str | None:
+    """Why NNCF INT8 cannot be built for `model` (weighted layers inside control-flow bodies), as a plan note in
+    auto mode; None where it can. A pinned INT8 precision is refused with the reason and the fix."""
+    from edgeml.errors import TargetError
+
+    hidden = weighted_in_bodies(model)
+    if not hidden:
+        return None
+    why = f"weighted layers sit inside {', '.join(hidden)} (control flow), which NNCF's graph does not see"
+    fix = (
+        "give the input that picks the branch as a constant (--input NAME:constant=V; the optimiser then inlines "
+        "it) or export the model without If/Loop"
+    )
+    if precision != "auto":
+        raise TargetError(f"{precision} cannot be built with NNCF for this model: {why}", fix)
+    return f"int8 not tried: {why}; {fix}"
 
 
 def walk_nodes(graph: Any, inside: tuple[str, ...] = ()) -> list[tuple[Any, tuple[str, ...]]]:

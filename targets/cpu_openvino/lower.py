@@ -20,9 +20,8 @@ from edgeml.compiler.lowerings import (
     QuantizeWithNNCF,
     QuantizeWithNNCFConfig,
 )
-from edgeml.errors import TargetError
 from edgeml.targets.cpu_openvino.recipe import Recipe
-from edgeml.targets.graph_kind import graph_kind, weighted_in_bodies
+from edgeml.targets.graph_kind import graph_kind, nncf_blind_spot
 from edgeml.targets.plan import CandidatePlan, Plan
 
 __all__ = ["plan"]
@@ -37,16 +36,9 @@ def plan(model: Any, recipe: Recipe, has_calibration: bool) -> Plan:
     notes = [f"graph kind: {kind}"]
     if recipe.precision in ("auto", "fp32"):
         candidates["fp32"] = CandidatePlan(lowering=ConvertToOpenVINO(ConvertToOpenVINOConfig("fp32", (), _DEVICE)))
-    hidden = weighted_in_bodies(model) if recipe.precision in _WITH_INT8 else ()
-    if hidden:
-        why = f"weighted layers sit inside {', '.join(hidden)} (control flow), which NNCF's graph does not see"
-        fix = (
-            "give the input that picks the branch as a constant (--input NAME:constant=V; the optimiser then inlines "
-            "it) or export the model without If/Loop"
-        )
-        if recipe.precision != "auto":
-            raise TargetError(f"{recipe.precision} cannot be built with NNCF for this model: {why}", fix)
-        notes.append(f"int8 not tried: {why}; {fix}")
+    blind = nncf_blind_spot(model, recipe.precision) if recipe.precision in _WITH_INT8 else None
+    if blind:
+        notes.append(blind)
     elif recipe.precision in _WITH_INT8 and has_calibration:
         candidates["int8"] = CandidatePlan(lowering=QuantizeWithNNCF(nncf_config(kind, recipe)))
     elif recipe.precision in _WITH_INT8:

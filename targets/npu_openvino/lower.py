@@ -20,7 +20,7 @@ from edgeml.compiler.lowerings import (
 )
 from edgeml.compiler.optional_dependency import import_optional
 from edgeml.errors import TargetError
-from edgeml.targets.graph_kind import graph_kind, weighted_in_bodies
+from edgeml.targets.graph_kind import graph_kind, nncf_blind_spot
 from edgeml.targets.npu_openvino.recipe import Recipe
 from edgeml.targets.plan import CandidatePlan, Plan
 from edgeml.targets.static_shapes import StaticShapes, example_shape_option, static_shapes
@@ -39,16 +39,9 @@ def plan(model: Any, recipe: Recipe, has_calibration: bool) -> Plan:
     notes = [f"graph kind: {kind}", *_shape_notes(shapes), *_host_notes()]
     if recipe.precision in ("auto", "fp16"):
         candidates["fp16"] = CandidatePlan(lowering=ConvertToOpenVINO(ConvertToOpenVINOConfig("fp16", shapes, _DEVICE)))
-    hidden = weighted_in_bodies(model) if recipe.precision in _WITH_INT8 else ()
-    if hidden:
-        why = f"weighted layers sit inside {', '.join(hidden)} (control flow), which NNCF's graph does not see"
-        fix = (
-            "give the input that picks the branch as a constant (--input NAME:constant=V; the optimiser then inlines "
-            "it) or export the model without If/Loop"
-        )
-        if recipe.precision != "auto":
-            raise TargetError(f"{recipe.precision} cannot be built with NNCF for this model: {why}", fix)
-        notes.append(f"int8 not tried: {why}; {fix}")
+    blind = nncf_blind_spot(model, recipe.precision) if recipe.precision in _WITH_INT8 else None
+    if blind:
+        notes.append(blind)
     elif recipe.precision in _WITH_INT8 and has_calibration:
         candidates["int8"] = CandidatePlan(lowering=QuantizeWithNNCF(nncf_config(kind, recipe, shapes)))
     elif recipe.precision in _WITH_INT8:
