@@ -55,11 +55,18 @@ class LocalFleet:
 
     # -- lifecycle -------------------------------------------------------------------------------------------
     def start(self) -> LocalFleet:
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()  # NOTE: what started before the failure (broker, service, agent) stops with it
+            raise
+
+    def _start(self) -> LocalFleet:
         self.root.mkdir(parents=True, exist_ok=True)
         if self.broker_url is None:
-            from edgeml.demo.local_broker import LocalBroker
+            from edgeml.fleet.embedded_broker import EmbeddedBroker  # Mosquitto where installed, else amqtt
 
-            self._broker = LocalBroker(self.root / "broker", free_port())
+            self._broker = EmbeddedBroker(free_port())
             self._broker.start()
             self.broker_url = self._broker.url
         self.fleet = Fleet(self.db_path, self.store_path, load_private_key(self.key))
@@ -78,17 +85,20 @@ class LocalFleet:
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        for sim in self.sims:
-            sim.transport.close()
-        if self.agent is not None:
-            self.agent.stop()
-        if self.service is not None:
-            self.service.stop()
-        if self._broker is not None:
-            self._broker.stop()
+        try:
+            self._stop.set()
+            if self._thread is not None:
+                self._thread.join(timeout=10)
+            for sim in self.sims:
+                sim.transport.close()
+            if self.agent is not None:
+                self.agent.stop()
+            if self.service is not None:
+                self.service.stop()
+        finally:  # NOTE: the broker is a child process: it must not outlive a demo that failed to stop cleanly
+            if self._broker is not None:
+                self._broker.stop()
+                self._broker = None
 
     @property
     def broker_kind(self) -> str:

@@ -34,6 +34,36 @@ def test_the_embedded_broker_refuses_a_port_another_broker_holds():
     assert f"--broker mqtt://127.0.0.1:{port}" in caught.value.hint and "--port" in caught.value.hint
 
 
+@pytest.mark.skipif(find_mosquitto() is None, reason="Mosquitto is not installed (CI installs it)")
+def test_the_embedded_mosquitto_dies_with_a_fleet_killed_by_sigkill():
+    import signal
+    import subprocess
+    import sys
+
+    script = (
+        "import socket, sys, time\n"
+        "from edgeml.fleet.embedded_broker import EmbeddedBroker\n"
+        "s = socket.socket(); s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]; s.close()\n"
+        "b = EmbeddedBroker(port, kind='mosquitto'); b.start()\n"
+        "print(port, flush=True); time.sleep(600)\n"
+    )
+    fleet = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(fleet.stdout.readline())
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()  # the broker listens
+    finally:
+        fleet.send_signal(signal.SIGKILL)  # no finally, no atexit: only the kernel can stop the child
+        fleet.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        except OSError:
+            return  # nothing listens any more: the broker went with its fleet
+        time.sleep(0.1)
+    pytest.fail(f"the embedded Mosquitto still listens on {port} after its fleet process was killed")
+
+
 def make_service(tmp_path, keypair, transport):
     fleet = Fleet(tmp_path / "fleet.sqlite", tmp_path / "store", load_private_key(keypair[0]))
     return FleetService(fleet, transport, tick_s=0.2)
