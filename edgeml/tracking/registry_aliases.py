@@ -47,8 +47,10 @@ def find_version(client: Any, name: str, digest: str) -> str | None:
     """The registered version number of the artifact whose manifest has `digest`, or None."""
     try:
         versions = client.search_model_versions(f"name='{_quote(name)}'")
-    except Exception:  # NOTE: no such registered model yet
-        return None
+    except Exception as exc:
+        if _is(exc, _MISSING):  # no such registered model yet
+            return None
+        raise
     for mv in versions:
         if mv.tags.get("edgeml.manifest_sha256") == digest:
             return str(mv.version)
@@ -62,26 +64,40 @@ def set_alias(client: Any, name: str, alias: str, version: str | None) -> None:
         return
     try:
         client.delete_registered_model_alias(name, alias)
-    except Exception:  # NOTE: it was not set: nothing to remove
-        return
+    except Exception as exc:
+        if not _is(exc, _MISSING):  # it was not set: nothing to remove
+            raise
 
 
 def aliases(client: Any, name: str) -> dict[str, str]:
     """alias → version number of model `name` (empty if it is not registered)."""
     try:
         return {k: str(v) for k, v in client.get_registered_model(name).aliases.items()}
-    except Exception:
-        return {}
+    except Exception as exc:
+        if _is(exc, _MISSING):
+            return {}
+        raise
 
 
 def _ensure_model(client: Any, name: str) -> None:
     try:
         client.get_registered_model(name)
-    except Exception:
+    except Exception as exc:
+        if not _is(exc, _MISSING):
+            raise
         try:
             client.create_registered_model(name, tags={"edgeml.kind": "signed artifact"})
-        except Exception:  # NOTE: created by another process meanwhile
-            client.get_registered_model(name)
+        except Exception as exc2:
+            if not _is(exc2, _EXISTS):  # created by another process meanwhile
+                raise
+
+
+# NOTE: MLflow's errors (MlflowException, RestException) carry a protobuf error code; only these two are expected
+_MISSING, _EXISTS = "RESOURCE_DOES_NOT_EXIST", "RESOURCE_ALREADY_EXISTS"
+
+
+def _is(exc: Exception, code: str) -> bool:
+    return getattr(exc, "error_code", None) == code
 
 
 def _quote(text: str) -> str:
