@@ -14,6 +14,7 @@ from typing import Any
 from edgeml.calibration.example_inputs import example_inputs
 from edgeml.calibration.input_layout import layouts_without_data, parse_input_specs
 from edgeml.calibration.read_dataset import read_dataset
+from edgeml.calibration.recurrence import annotated, decide_recurrence
 from edgeml.compiler.content_cache import ContentCache
 from edgeml.compiler.intake import identify_source, take_in
 from edgeml.compiler.progress import NullProgress, Progress
@@ -49,7 +50,7 @@ def check_model(
     if calib:
         layouts = read_dataset(calib, intake.signature, "calibration", specs).layouts
     else:
-        layouts = layouts_without_data(intake.signature, specs)
+        layouts = annotated(layouts_without_data(intake.signature, specs), decide_recurrence(intake.signature, specs))
     proto = onnx.load_model_from_string(intake.onnx.data)
     report = target_mod.check(intake.onnx.data, proto, target_mod.SPEC, recipe)
     return dataclasses.replace(report, inputs=tuple(layout.to_dict() for layout in layouts))
