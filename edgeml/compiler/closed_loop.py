@@ -42,11 +42,13 @@ def with_float_states(session: Session, dataset: Dataset, keep_recurrent: bool =
             fed[name].append(_sample_of(feed[name], dataset.batch_axes.get(name, 0)))
     inputs = dataset.inputs | {name: np.stack(states) for name, states in fed.items()}
     steps, count = len(dataset), len(dataset.sequences())
+    names, seqs = ", ".join(fed), f"{count} sequence{'s' if count != 1 else ''} ({steps} steps)"
     note = (
-        f"{dataset.source}: the state input(s) {', '.join(fed)} hold the float model's own closed-loop states "
-        f"({steps} steps in {count} sequence{'s' if count != 1 else ''})"
+        f"{dataset.source}: evaluated closed-loop over {seqs}, each model carrying its own {names}"
+        if keep_recurrent
+        else f"{dataset.source}: calibrated with the float model's own closed-loop {names} over {seqs}"
     )
-    replaced = dataclasses.replace(dataset, inputs=inputs, notes=dataset.notes + (note,))
+    replaced = dataclasses.replace(dataset, inputs=inputs, notes=(*dataset.notes, note))
     return replaced if keep_recurrent else replaced.open_loop()
 
 
