@@ -133,7 +133,9 @@ def parse_input_flags(flags: tuple[str, ...] | list[str]) -> dict[str, dict[str,
         key, eq, value = setting.partition("=")
         if not name or not eq or key not in _KEYS:
             raise CalibrationError(
-                f"--input {flag!r} is not NAME:KEY=VALUE with KEY one of {', '.join(sorted(_KEYS))}", _EXAMPLE
+                f"--input {flag!r} is not NAME:batch_axis=N, NAME:constant=VALUE, NAME:from_output=OUTPUT or "
+                "NAME:initial=zeros|data",
+                _EXAMPLE,
             )
         try:
             parsed = json.loads(value)
