@@ -22,7 +22,7 @@ from edgeml.calibration.dataset import Dataset
 from edgeml.errors import CalibrationError
 from edgeml.runtimes import Session
 
-__all__ = ["run_closed_loop", "with_float_states", "with_float_states_of"]
+__all__ = ["add_open_loop_figures", "run_closed_loop", "with_float_states", "with_float_states_of"]
 
 
 def run_closed_loop(session: Session, dataset: Dataset) -> dict[str, np.ndarray]:
@@ -106,3 +106,21 @@ def _fed_back(out: dict[str, np.ndarray], name: str, output: str, fed: np.ndarra
 def _sample_of(fed: np.ndarray, axis: int | None) -> np.ndarray:
     """One step's feed (batch 1, model layout) → the sample as the dataset stores it (batch axis removed)."""
     return fed if axis is None else np.take(fed, 0, axis=axis)
+
+
+def add_open_loop_figures(report: dict[str, dict], sessions: dict[str, Session], evalset: Dataset, ref: str) -> None:
+    """Beside each candidate's closed-loop fidelity, per output, what open loop (every model fed the float
+    model's stored states) would have read: `fidelity[output]["open_loop"]` = {decision_agreement, sqnr_db,
+    max_abs_err}; the gap is the drift that only carrying its own state shows."""
+    from edgeml.compiler.evaluate import fidelity, run_dataset
+
+    data = evalset.open_loop()
+    outputs = {name: run_dataset(session, data) for name, session in sessions.items()}
+    for name in sessions:
+        for output, f in fidelity(outputs[ref], outputs[name]).items():
+            if output in report[name]["fidelity"]:
+                report[name]["fidelity"][output]["loop"] = "closed"
+                report[name]["fidelity"][output]["open_loop"] = {k: f[k] for k in _OPEN_LOOP_KEYS if k in f}
+
+
+_OPEN_LOOP_KEYS = ("decision_agreement", "sqnr_db", "max_abs_err", "cosine")
