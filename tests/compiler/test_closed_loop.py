@@ -160,3 +160,22 @@ def test_an_output_of_another_shape_at_run_time_is_named(tmp_path):
 
     with pytest.raises(CalibrationError, match=r"input 'state' takes \[1, 1\].*output 'stateN' gave \[1, 2\]"):
         run_closed_loop(Widening(), data)
+
+
+def test_compile_judges_a_stateful_model_closed_loop_and_reports_open_loop_beside(tmp_path, models, keypair):
+    import json
+
+    import edgeml
+
+    float_model, _ = models
+    result = edgeml.compile(
+        float_model, "cpu-ort", calib=_data(tmp_path), key=keypair[0], out=tmp_path / "out", no_cache=True
+    )
+    assert any("evaluated closed-loop over 2 sequences (200 steps)" in n for n in result.notes), result.notes
+    assert any("calibrated with the float model's own closed-loop state" in n for n in result.notes)
+    explain = json.loads((tmp_path / "out" / "explain.json").read_text())
+    measured = [c for c in explain["candidates"] if c.get("fidelity")]
+    assert measured
+    for c in measured:
+        prob = c["fidelity"]["prob"]
+        assert prob["loop"] == "closed" and set(prob["open_loop"]) >= {"decision_agreement", "sqnr_db"}
