@@ -179,3 +179,23 @@ def test_compile_judges_a_stateful_model_closed_loop_and_reports_open_loop_besid
     for c in measured:
         prob = c["fidelity"]["prob"]
         assert prob["loop"] == "closed" and set(prob["open_loop"]) >= {"decision_agreement", "sqnr_db"}
+
+
+def test_initial_data_starts_each_sequence_from_the_stored_state(tmp_path, models):
+    import onnx
+
+    from edgeml.calibration.input_layout import parse_input_specs
+
+    float_model, _ = models
+    path = tmp_path / "start.npz"
+    np.savez(
+        path,
+        x=np.full((2 * STEPS, 1), STEP_INPUT, np.float32),
+        state=np.full((2 * STEPS, 1), 0.5, np.float32),
+        edgeml_sequences=np.repeat([0, 1], STEPS),
+    )
+    specs = parse_input_specs({"state": {"from_output": "stateN", "initial": "data"}}, "recipe")
+    data = read_dataset(path, onnx_signature(onnx.load(str(float_model))), "evaluation", specs)
+    out = run_closed_loop(open_session("onnxruntime", float_model), data)["stateN"][:, 0]
+    assert out[0] == pytest.approx(0.5 + STEP_INPUT) and out[STEPS] == pytest.approx(0.5 + STEP_INPUT)
+    assert out[STEPS - 1] == pytest.approx(0.5 + STEP_INPUT * STEPS, rel=1e-5)  # carried, not re-read
