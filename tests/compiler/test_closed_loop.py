@@ -128,8 +128,10 @@ def test_a_state_left_out_of_the_data_starts_from_zeros(tmp_path, models):
 def test_check_says_what_was_inferred_and_a_spec_turns_it_off(tmp_path, models):
     float_model, _ = models
     calib = _data(tmp_path)
-    state = {i["name"]: i for i in check_model(float_model, "cpu-ort", calib=str(calib)).inputs}["state"]
+    report = check_model(float_model, "cpu-ort", calib=str(calib))
+    state = {i["name"]: i for i in report.inputs}["state"]
     assert state["from_output"] == "stateN" and "inferred" in state["fed_back"]
+    assert any("2 ordered sequence(s), 200 steps; closed loop: state ← stateN" in n for n in report.notes)
     off = check_model(float_model, "cpu-ort", calib=str(calib), inputs={"state": {"from_output": "none"}})
     assert {i["name"]: i for i in off.inputs}["state"]["from_output"] is None
 
