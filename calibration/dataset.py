@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from edgeml.calibration.recurrence import sequence_bounds
+
 __all__ = ["Dataset"]
 
 
@@ -53,8 +55,6 @@ class Dataset:
 
     def sequences(self) -> list[tuple[int, int]]:
         """[start, stop) of each ordered sequence (all samples are one when the data names none)."""
-        from edgeml.calibration.recurrence import sequence_bounds
-
         return sequence_bounds(self.sequence_ids, len(self))
 
     def open_loop(self) -> Dataset:
