@@ -3,7 +3,9 @@
 Every reader produces one of these; the compiler only ever sees this type. `inputs` hold the samples along
 axis 0 whatever the model's layout; `batches()` gives feeds in the model's layout: each input's samples
 moved back to its batch axis (a state `[2, batch, 128]` gets `[2, k, 128]`), an input without a batch axis
-fed one sample at a time, and the constants (a sample rate) added to every feed.
+fed one sample at a time, and the constants (a sample rate) added to every feed. A stateful model's data
+also says which inputs are fed back from an output (`recurrent`, see `recurrence`) and where its ordered
+sequences start (`sequence_ids`); `edgeml.compiler.closed_loop` runs it that way.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from edgeml.calibration.recurrence import sequence_bounds
 
 __all__ = ["Dataset"]
 
@@ -30,6 +34,8 @@ class Dataset:
     batch_axes: dict[str, int | None] = field(default_factory=dict)  # model-layout axis; absent: 0; None: none
     constants: dict[str, np.ndarray] = field(default_factory=dict)  # fed unchanged with every sample
     layouts: tuple[Any, ...] = ()  # the InputLayout of each model input, as decided when it was read
+    recurrent: dict[str, Any] = field(default_factory=dict)  # input → Recurrence: fed back from an output
+    sequence_ids: np.ndarray | None = None  # one id per sample; a new sequence wherever it changes
 
     def __len__(self) -> int:
         return len(next(iter(self.inputs.values()))) if self.inputs else 0
@@ -44,7 +50,16 @@ class Dataset:
     def take(self, idx: np.ndarray | slice) -> Dataset:
         labels = None if self.labels is None else self.labels[idx]
         inputs = {k: v[idx] for k, v in self.inputs.items()}
-        return dataclasses.replace(self, inputs=inputs, labels=labels)
+        ids = None if self.sequence_ids is None else self.sequence_ids[idx]
+        return dataclasses.replace(self, inputs=inputs, labels=labels, sequence_ids=ids)
+
+    def sequences(self) -> list[tuple[int, int]]:
+        """[start, stop) of each ordered sequence (all samples are one when the data names none)."""
+        return sequence_bounds(self.sequence_ids, len(self))
+
+    def open_loop(self) -> Dataset:
+        """The same samples fed as stored, every state included (no output fed back)."""
+        return dataclasses.replace(self, recurrent={}) if self.recurrent else self
 
     @property
     def batchable(self) -> bool:
@@ -86,4 +101,7 @@ class Dataset:
             h.update(a.tobytes())
         if any(v != 0 for v in self.batch_axes.values()):
             h.update(repr(sorted(self.batch_axes.items())).encode())
+        if self.recurrent:  # NOTE: closed-loop evaluation of the same arrays gives other figures
+            h.update(repr(sorted((k, r.output, r.initial) for k, r in self.recurrent.items())).encode())
+            h.update(b"" if self.sequence_ids is None else np.ascontiguousarray(self.sequence_ids).tobytes())
         return h.hexdigest()

@@ -14,6 +14,7 @@ import numpy as np
 from edgeml.calibration.dataset import Dataset
 from edgeml.calibration.input_layout import SPEC_KEY, InputSpec, parse_input_specs
 from edgeml.calibration.read_npz import LABEL_KEYS
+from edgeml.calibration.recurrence import SEQUENCES_KEY
 from edgeml.errors import CalibrationError
 
 __all__ = ["Example", "example_inputs", "torch_examples"]
@@ -54,7 +55,7 @@ def _arrays(spec: str) -> dict[str, np.ndarray]:
         return dict(read_callable(spec, ()).inputs)
     try:
         with np.load(spec, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files if k not in LABEL_KEYS}
+            return {k: z[k] for k in z.files if k not in LABEL_KEYS and k != SEQUENCES_KEY}
     except (OSError, ValueError) as exc:
         raise CalibrationError(
             f"cannot read {spec} as .npz for the model's example inputs: {exc}",

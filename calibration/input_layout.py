@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 SPEC_KEY = "edgeml_inputs"  # the .npz entry holding per-input specs as JSON
-_KEYS = {"batch_axis", "constant"}
+_KEYS = {"batch_axis", "constant", "from_output", "initial"}
 _NONE = ("none", "null", "")
 
 
@@ -48,6 +48,8 @@ class InputSpec:
     batch_axis: int | None = 0
     constant: Any = None  # a number or nested list; None: not a constant
     given: frozenset[str] = frozenset()  # which keys were given (the rest are inferred)
+    from_output: str | None = None  # closed-loop: fed from this output of the previous step ("": never)
+    initial: str = "zeros"  # a sequence's first state: "zeros", or "data" (the stored sample)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -55,6 +57,10 @@ class InputSpec:
             out["batch_axis"] = self.batch_axis
         if self.constant is not None:
             out["constant"] = self.constant
+        if "from_output" in self.given:
+            out["from_output"] = self.from_output
+        if "initial" in self.given:
+            out["initial"] = self.initial
         return out
 
 
@@ -69,6 +75,8 @@ class InputLayout:
     constant: np.ndarray | None
     how: str  # "given", "inferred: …", said by `edgeml check`
     awaits_constant: bool = False  # a scalar with no data yet: its value will come from the data or a spec
+    fed_back: str = ""  # closed loop: "fed back from output 'stateN', … (how)" (see recurrence.Recurrence)
+    from_output: str | None = None
 
     @property
     def kind(self) -> str:
@@ -87,6 +95,8 @@ class InputLayout:
             "dynamic_axes": dynamic,
             "constant": None if self.constant is None else self.constant.tolist(),
             "how": self.how,
+            "from_output": self.from_output,
+            "fed_back": self.fed_back,
         }
 
     def describe(self) -> str:
@@ -97,7 +107,8 @@ class InputLayout:
         batch = "no batch axis, one sample per run" if self.batch_axis is None else f"batch axis {self.batch_axis}"
         dynamic = [str(i) for i, d in enumerate(self.shape) if isinstance(d, str) and i != self.batch_axis]
         more = f", dynamic axes {', '.join(dynamic)}" if dynamic else ""
-        return f"{self.name}: {shape}, {batch}{more} ({self.how})"
+        fed = f"; {self.fed_back}" if self.fed_back else ""
+        return f"{self.name}: {shape}, {batch}{more} ({self.how}){fed}"
 
 
 def parse_input_specs(raw: Any, where: str) -> dict[str, InputSpec]:
@@ -121,7 +132,11 @@ def parse_input_flags(flags: tuple[str, ...] | list[str]) -> dict[str, dict[str,
         name, _, setting = flag.partition(":")
         key, eq, value = setting.partition("=")
         if not name or not eq or key not in _KEYS:
-            raise CalibrationError(f"--input {flag!r} is not NAME:batch_axis=N or NAME:constant=VALUE", _EXAMPLE)
+            raise CalibrationError(
+                f"--input {flag!r} is not NAME:batch_axis=N, NAME:constant=VALUE, NAME:from_output=OUTPUT or "
+                "NAME:initial=zeros|data",
+                _EXAMPLE,
+            )
         try:
             parsed = json.loads(value)
         except ValueError:
@@ -131,14 +146,19 @@ def parse_input_flags(flags: tuple[str, ...] | list[str]) -> dict[str, dict[str,
 
 
 _EXAMPLE = (
-    "e.g. recipe `[inputs]` with `state = {batch_axis = 1}` and `sr = {constant = 16000}`, or "
-    "--input state:batch_axis=1 --input sr:constant=16000"
+    'e.g. recipe `[inputs]` with `state = {batch_axis = 1, from_output = "stateN"}` and '
+    "`sr = {constant = 16000}`, or --input state:batch_axis=1 --input state:from_output=stateN "
+    "--input sr:constant=16000"
 )
 
 
 def _one_spec(name: Any, value: Any, where: str) -> InputSpec:
     if not isinstance(value, Mapping) or not value or set(value) - _KEYS:
-        raise CalibrationError(f"{where}: input {name!r} takes batch_axis and/or constant, got {value!r}", _EXAMPLE)
+        raise CalibrationError(
+            f"{where}: input {name!r} takes batch_axis and/or constant (a state also from_output, initial), "
+            f"got {value!r}",
+            _EXAMPLE,
+        )
     axis = value.get("batch_axis", 0)
     if isinstance(axis, str) and axis.strip().lower() in _NONE:
         axis = None
@@ -149,7 +169,21 @@ def _one_spec(name: Any, value: Any, where: str) -> InputSpec:
     constant = value.get("constant")
     if constant is not None and not isinstance(constant, (int, float, list)):
         raise CalibrationError(f"{where}: input {name!r} constant {constant!r} is not a number or a list")
-    return InputSpec(axis, constant, frozenset(value))
+    source = value.get("from_output")
+    if source is not None and not isinstance(source, str):
+        raise CalibrationError(
+            f"{where}: input {name!r} from_output {source!r} is not an output name",
+            'e.g. state = {from_output = "stateN"}, or from_output = "none" for a state the data feeds',
+        )
+    source = "" if source is not None and source.strip().lower() in _NONE else source
+    initial = value.get("initial", "zeros")
+    if initial not in ("zeros", "data"):
+        raise CalibrationError(
+            f"{where}: input {name!r} initial {initial!r} is neither zeros nor data",
+            "initial = zeros starts every sequence from a zero state; initial = data from the state stored at its "
+            "first step",
+        )
+    return InputSpec(axis, constant, frozenset(value), source, initial)
 
 
 def arrange_inputs(

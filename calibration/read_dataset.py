@@ -15,11 +15,19 @@ from pathlib import Path
 import numpy as np
 
 from edgeml.calibration.dataset import Dataset
-from edgeml.calibration.input_layout import SPEC_KEY, InputLayout, InputSpec, arrange_inputs, parse_input_specs
+from edgeml.calibration.input_layout import (
+    SPEC_KEY,
+    InputLayout,
+    InputSpec,
+    arrange_inputs,
+    layouts_without_data,
+    parse_input_specs,
+)
 from edgeml.calibration.read_callable import read_callable
 from edgeml.calibration.read_csv import read_csv
 from edgeml.calibration.read_image_folder import read_image_folder
 from edgeml.calibration.read_npz import read_npy, read_npz
+from edgeml.calibration.recurrence import SEQUENCES_KEY, annotated, decide_recurrence, sequence_ids
 from edgeml.errors import CalibrationError
 from edgeml.importing import looks_like_callable_spec
 from edgeml.signature import ModelSignature, TensorSpec
@@ -46,6 +54,7 @@ def arranged(raw: Dataset, signature: ModelSignature, given: dict[str, InputSpec
     """A reader's model-layout arrays → samples first, with each input's batch axis and the constants."""
     arrays = dict(raw.inputs)
     carried = parse_input_specs(arrays.pop(SPEC_KEY, None), f"{role} data {raw.source}, entry {SPEC_KEY!r}")
+    raw_ids = arrays.pop(SEQUENCES_KEY, None)
     specs = carried | given
     unknown = sorted(set(specs) - set(signature.input_names))
     if unknown:
@@ -60,7 +69,56 @@ def arranged(raw: Dataset, signature: ModelSignature, given: dict[str, InputSpec
         arrays = {k: v for k, v in arrays.items() if k not in extra}
     samples, axes, constants, layouts = arrange_inputs(arrays, signature, specs, f"{role} data {raw.source}")
     samples |= {k: v for k, v in arrays.items() if k not in samples and k not in constants}
-    return dataclasses.replace(raw, inputs=samples, batch_axes=axes, constants=constants, layouts=layouts, notes=notes)
+    arranged = dataclasses.replace(
+        raw, inputs=samples, batch_axes=axes, constants=constants, layouts=layouts, notes=notes
+    )
+    return with_sequences(arranged, signature, specs, raw_ids, role)
+
+
+def with_sequences(
+    data: Dataset, signature: ModelSignature, specs: dict[str, InputSpec], raw_ids, role: str
+) -> Dataset:
+    """The inputs fed back from an output (given or inferred), each layout saying so; the sequence ids; a zero
+    state for a fed-back input the data leaves out."""
+    recurrent = decide_recurrence(signature, specs)
+    source = f"{role} data {data.source}"
+    ids = sequence_ids(raw_ids, len(data), source) if data.inputs else None
+    if not recurrent:
+        note = f"{source}: {SEQUENCES_KEY} is ignored: no input is fed back from an output" if ids is not None else ""
+        return dataclasses.replace(data, notes=data.notes + ((note,) if note else ()))
+    starts_from_data = sorted(k for k, r in recurrent.items() if r.initial == "data" and k not in data.inputs)
+    if starts_from_data:
+        raise CalibrationError(
+            f"{source} has no array for input(s) {', '.join(starts_from_data)}, whose sequences start from the "
+            "stored state (initial = data)",
+            "store the states, or start from zeros: initial = zeros",
+        )
+    data = zero_states(data, signature, specs, {k for k in recurrent if k not in data.inputs}, source)
+    return dataclasses.replace(data, layouts=annotated(data.layouts, recurrent), recurrent=recurrent, sequence_ids=ids)
+
+
+def zero_states(data: Dataset, signature: ModelSignature, specs, missing: set[str], source: str) -> Dataset:
+    """Zeros for each fed-back input the data leaves out (closed-loop evaluation starts from them; calibration
+    then gets the float model's own states): its batch axis from the specs or shapes, every other dim fixed."""
+    if not missing or not data.inputs:
+        return data
+    decided = {lay.name: lay for lay in layouts_without_data(signature, specs)}
+    inputs, axes, layouts = dict(data.inputs), dict(data.batch_axes), {lay.name: lay for lay in data.layouts}
+    for name in sorted(missing):
+        lay, spec = decided[name], signature.input(name)
+        rest = [d for i, d in enumerate(spec.shape) if i != lay.batch_axis]
+        if lay.batch_axis is None or any(isinstance(d, str) for d in rest):
+            raise CalibrationError(
+                f"{source} has no array for input {name!r} ({spec.describe()}), fed back from an output, and its "
+                "shape does not say the zero state to start from",
+                f"store {name}'s initial state in the data (with initial = data), or its samples",
+            )
+        inputs[name] = np.zeros((len(data), *rest), spec.dtype)
+        axes[name] = lay.batch_axis
+        how = "not in the data: a zero state, then the float model's own"
+        layouts[name] = dataclasses.replace(lay, how=how)
+    ordered = tuple(layouts[n] for n in signature.input_names if n in layouts)
+    return dataclasses.replace(data, inputs=inputs, batch_axes=axes, layouts=ordered)
 
 
 def _read(spec: str, signature: ModelSignature, role: str) -> Dataset:

@@ -1,5 +1,6 @@
 """`.npz` / `.npy` file → Dataset. Keys are input names; a `labels` (or `label`, `y`) key holds labels; an
-`edgeml_inputs` key holds per-input specs as JSON (see `input_layout`)."""
+`edgeml_inputs` key holds per-input specs as JSON (see `input_layout`); an `edgeml_sequences` key one sequence id
+per sample (see `recurrence`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import numpy as np
 
 from edgeml.calibration.dataset import Dataset
 from edgeml.calibration.input_layout import SPEC_KEY
+from edgeml.calibration.recurrence import SEQUENCES_KEY
 from edgeml.errors import CalibrationError
 
 __all__ = ["LABEL_KEYS", "read_npy", "read_npz"]
@@ -26,11 +28,11 @@ def read_npz(path: Path, input_names: tuple[str, ...]) -> Dataset:
     label_key = next((k for k in LABEL_KEYS if k in arrays), None)
     labels = arrays.pop(label_key) if label_key else None
     notes: tuple[str, ...] = ()
-    keys = [k for k in arrays if k != SPEC_KEY]
+    keys = [k for k in arrays if k not in (SPEC_KEY, SEQUENCES_KEY)]
     if len(input_names) == 1 and len(keys) == 1 and input_names[0] not in arrays:
         (key,) = keys
         notes = (f"{path.name}: key {key!r} used for the model's only input {input_names[0]!r}",)
-        arrays = {k if k == SPEC_KEY else input_names[0]: v for k, v in arrays.items()}
+        arrays = {k if k in (SPEC_KEY, SEQUENCES_KEY) else input_names[0]: v for k, v in arrays.items()}
     return Dataset(arrays, labels, str(path), notes=notes)
 
 

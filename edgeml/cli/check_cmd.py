@@ -27,7 +27,8 @@ from edgeml.targets.recipe import parse_option_flags
     "input_flags",
     multiple=True,
     metavar="NAME:KEY=VALUE",
-    help="Where an input's samples lie, or its constant (repeatable): state:batch_axis=1, sr:constant=16000.",
+    help="Where an input's samples lie, or its constant (repeatable): state:batch_axis=1, sr:constant=16000, "
+    "state:from_output=stateN (fed back from that output, closed loop).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--verbose", "-v", is_flag=True, help="Show third-party output (exporter logs) instead of a log file.")
@@ -65,10 +66,16 @@ def _print_inputs(inputs) -> None:
             if i["kind"] == "constant"
             else ("one sample per run" if i["batch_axis"] is None else f"batch axis {i['batch_axis']}")
         )
+        if i.get("from_output"):
+            fed += f", closed loop ← output {i['from_output']}"
         dynamic = ", ".join(str(a) for a in i["dynamic_axes"]) or "—"
         shape = f"[{', '.join(str(d) for d in i['shape'])}]"
-        table.add_row(escape(i["name"]), i["dtype"], escape(shape), escape(fed), dynamic, escape(i["how"]))
+        table.add_row(escape(i["name"]), i["dtype"], escape(shape), escape(fed), dynamic, escape(_decided(i)))
     print_table(table)
+
+
+def _decided(i) -> str:
+    return f"{i['how']}; {i['fed_back']}" if i.get("fed_back") else i["how"]
 
 
 @contextlib.contextmanager

@@ -109,7 +109,8 @@ from edgeml.targets.recipe import parse_option_flags
     multiple=True,
     metavar="NAME:KEY=VALUE",
     help="Where an input's samples lie, or its constant (repeatable): state:batch_axis=1, sr:constant=16000, "
-    "mask:batch_axis=none (fed one sample at a time). Default: the data's own edgeml_inputs entry, else inferred.",
+    "mask:batch_axis=none (fed one sample at a time), state:from_output=stateN (closed loop: fed back from that "
+    "output, sequences from the data's edgeml_sequences). Default: the data's own edgeml_inputs entry, else inferred.",
 )
 @click.option("--threads", type=int, default=1, show_default=True, help="Threads for host measurements.")
 @click.option(

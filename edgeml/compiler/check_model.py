@@ -14,6 +14,7 @@ from typing import Any
 from edgeml.calibration.example_inputs import example_inputs
 from edgeml.calibration.input_layout import layouts_without_data, parse_input_specs
 from edgeml.calibration.read_dataset import read_dataset
+from edgeml.calibration.recurrence import annotated, decide_recurrence
 from edgeml.compiler.content_cache import ContentCache
 from edgeml.compiler.intake import identify_source, take_in
 from edgeml.compiler.progress import NullProgress, Progress
@@ -46,10 +47,22 @@ def check_model(
     specs = parse_input_specs(inputs or {}, "the input specs (--input)")
     examples = (lambda: example_inputs(str(calib), specs)) if calib else None
     intake = take_in(source, ContentCache(default_cache_dir(cache_dir)), progress or NullProgress(), examples)
+    notes: tuple[str, ...] = ()
     if calib:
-        layouts = read_dataset(calib, intake.signature, "calibration", specs).layouts
+        data = read_dataset(calib, intake.signature, "calibration", specs)
+        layouts, notes = data.layouts, _sequence_notes(data)
     else:
-        layouts = layouts_without_data(intake.signature, specs)
+        layouts = annotated(layouts_without_data(intake.signature, specs), decide_recurrence(intake.signature, specs))
     proto = onnx.load_model_from_string(intake.onnx.data)
     report = target_mod.check(intake.onnx.data, proto, target_mod.SPEC, recipe)
-    return dataclasses.replace(report, inputs=tuple(layout.to_dict() for layout in layouts))
+    return dataclasses.replace(report, inputs=tuple(layout.to_dict() for layout in layouts), notes=report.notes + notes)
+
+
+def _sequence_notes(data) -> tuple[str, ...]:
+    """What a stateful model's data says of its sequences (evaluation runs them closed-loop)."""
+    if not data.recurrent:
+        return ()
+    count = len(data.sequences())
+    ids = "" if data.sequence_ids is not None else " (no edgeml_sequences entry: all samples are one sequence)"
+    fed = ", ".join(f"{name} ← {rec.output}" for name, rec in data.recurrent.items())
+    return (f"{data.source}: {count} ordered sequence(s), {len(data)} steps{ids}; closed loop: {fed}",)

@@ -28,6 +28,7 @@ from edgeml.calibration.input_layout import parse_input_specs
 from edgeml.calibration.read_dataset import read_dataset
 from edgeml.compiler.build_manifest import SELF_TEST_FILE, build_manifest
 from edgeml.compiler.choose_candidate import choose_candidate
+from edgeml.compiler.closed_loop import with_float_states_of
 from edgeml.compiler.content_cache import Blob, ContentCache, cache_key
 from edgeml.compiler.explain_report import EXPLAIN_FILE
 from edgeml.compiler.intake import IntakeResult, identify_source, take_in
@@ -152,8 +153,7 @@ def compile_model(
     input_specs = parse_input_specs(input_table, "the input specs ([inputs] / --input)")
     calib_spec = _default_data(calib, model, "calib", "calibration")
     intake = take_in(source, cache, progress, lambda: example_inputs(calib_spec, input_specs))
-    calib_set = read_dataset(calib_spec, intake.signature, "calibration", input_specs).sample(calib_samples)
-    eval_set = _evaluation_set(eval_data, model, calib_set, intake, notes, input_specs)
+    calib_set, eval_set = _read_data(calib_spec, eval_data, model, intake, notes, input_specs, calib_samples)
     _check_labels_for(max_drop_given, eval_set, calib_set)
     notes += list(dict.fromkeys(calib_set.notes + eval_set.notes))  # NOTE: the same set when no --eval
     notes += _layout_note(calib_set)
@@ -310,6 +310,17 @@ def _layout_note(data: Dataset) -> list[str]:
     """What intake decided for inputs that are not fed samples-first along axis 0 (a state, a constant)."""
     unusual = [layout.describe() for layout in data.layouts if layout.kind != "batched" or layout.batch_axis != 0]
     return ["inputs: " + "; ".join(unusual) + " (`edgeml check --calib` shows all)"] if unusual else []
+
+
+def _read_data(calib_spec, eval_data, model, intake, notes, input_specs, calib_samples) -> tuple[Dataset, Dataset]:
+    """(calibration subset, evaluation set). A stateful model's calibration states are the float model's own
+    closed-loop ones; its evaluation runs closed-loop over whole ordered sequences (the calibration data's
+    when no --eval is given: all of it, never a sampled subset)."""
+    calib_all = read_dataset(calib_spec, intake.signature, "calibration", input_specs)
+    calib_set = with_float_states_of(intake.onnx.data, calib_all).sample(calib_samples)
+    fallback = calib_all if calib_all.recurrent else calib_set
+    eval_set = _evaluation_set(eval_data, model, fallback, intake, notes, input_specs)
+    return calib_set, with_float_states_of(intake.onnx.data, eval_set, keep_recurrent=True)
 
 
 def _evaluation_set(

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from edgeml.calibration.dataset import Dataset
+from edgeml.compiler.closed_loop import run_closed_loop
 from edgeml.output_kinds import is_classifier_output, probability_kind
 from edgeml.runtimes import Session
 
@@ -37,7 +38,10 @@ _MAX_REL_ERR = 1e6  # a channel float leaves at 0 that the candidate moves: repo
 
 
 def run_dataset(session: Session, dataset: Dataset) -> dict[str, np.ndarray]:
-    """All outputs over the dataset, batched when every input's batch dimension is dynamic."""
+    """All outputs over the dataset, batched when every input's batch dimension is dynamic; a stateful model's
+    closed-loop, each model carrying its own state through the ordered sequences (`closed_loop`)."""
+    if dataset.recurrent:
+        return run_closed_loop(session, dataset)
     dynamic = all(spec.batch_is_dynamic for spec in session.signature.inputs)
     parts = [session.run(feed) for feed in dataset.batches(EVAL_BATCH if dynamic else 1)]
     return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}

@@ -120,6 +120,8 @@ def fidelity_cells(f: dict[str, Any]) -> dict[str, str]:
         decisions = f"{100 * f['top1_agreement']:.2f}% (top-1)"
     else:
         decisions = "—"
+    if "decision_agreement" in f.get("open_loop", {}):  # a stateful model: judged closed-loop
+        decisions += f"; open loop {100 * f['open_loop']['decision_agreement']:.2f}%"
     rel = f.get("max_rel_err")
     return {
         "kind": f.get("kind", "—"),

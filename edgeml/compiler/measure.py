@@ -18,6 +18,7 @@ from edgeml.artifact.npz import npz_bytes
 from edgeml.calibration.dataset import Dataset
 from edgeml.calibration.reference_profile import build_reference_profile
 from edgeml.compiler.build_candidate import Built
+from edgeml.compiler.closed_loop import add_open_loop_figures
 from edgeml.compiler.content_cache import Blob, ContentCache, cache_key
 from edgeml.compiler.evaluate import fidelity, run_dataset, top1_accuracy
 from edgeml.compiler.progress import Progress
@@ -97,8 +98,11 @@ def _measure(source: Built, candidates: dict[str, Built], calib, evalset, thread
             "accuracy": None if evalset.labels is None else top1_accuracy(outputs[name], evalset.labels),
             "fidelity": fidelity(outputs[FLOAT], outputs[name]),
         }
+    if evalset.recurrent:  # NOTE: a stateful model was judged closed-loop; say what open loop would have read
+        add_open_loop_figures(report, sessions, evalset, FLOAT)
     profile = build_reference_profile(calib, run_dataset(sessions[FLOAT], calib))
-    return Measurements(report, profile, _self_test(sessions, evalset), cached=False)
+    # NOTE: the self-test replays stored inputs on the device: states as stored (the float's), open loop
+    return Measurements(report, profile, _self_test(sessions, evalset.open_loop()), cached=False)
 
 
 def open_built(built: Built, folder: Path, threads: int = 1):
