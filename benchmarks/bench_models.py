@@ -210,8 +210,7 @@ def evaluate_artifact(folder: Path, out: Path, target: str) -> dict[str, Any]:
 
 def _calib_feeds(folder: Path, n: int) -> list[dict[str, np.ndarray]]:
     meta = corpus.load_meta(folder)
-    with np.load(folder / "calib.npz") as data:
-        samples = {k: data[k][:n] for k in data.files if k in meta.inputs}
+    samples = {k: a[:n] for k, a in corpus.load_samples(folder, "calib").items()}
     count = len(next(iter(samples.values())))
     return [task_checks._feed(meta, samples, i) for i in range(count)]
 
@@ -291,8 +290,7 @@ def time_model(folder: Path, cells: dict[str, dict[str, Any]], seconds: float) -
     from edgeml.timing import interleaved_latency
 
     meta = corpus.load_meta(folder)
-    with np.load(folder / "eval.npz") as data:
-        sample = task_checks._feed(meta, {k: data[k][:1] for k in data.files if k in meta.inputs}, 0)
+    sample = task_checks._feed(meta, {k: a[:1] for k, a in corpus.load_samples(folder, "eval").items()}, 0)
     sessions = {FP32: open_session("onnxruntime", folder / "reference.onnx", threads=1)}
     sessions |= {k: c["session"] for k, c in cells.items() if c.get("session") is not None}
     feeds = {k: sample for k in sessions}

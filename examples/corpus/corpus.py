@@ -129,6 +129,50 @@ def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     np.savez(path, **arrays)
 
 
+def load_samples(folder: Path, split: str) -> dict[str, np.ndarray]:
+    """The model inputs of `split` samples-first (sample i is `array[i]`, its batch axis removed), as the corpus'
+    own tools feed them; the .npz itself is in the model's layout, the way `edgeml compile` reads a user's data."""
+    meta = load_meta(folder)
+    with np.load(folder / f"{split}.npz") as data:
+        arrays = {k: data[k] for k in data.files if k in meta.inputs}
+    return {k: _moved(a, meta.inputs[k].get("batch_axis", 0), to_model=False) for k, a in arrays.items()}
+
+
+def write_split(path: Path, meta: Meta, samples: dict[str, np.ndarray], split: str) -> None:
+    """Samples-first arrays → the .npz a user would hand edgeml: each input in the model's layout (batch on its
+    batch axis), per-input specs in `edgeml_inputs` (batch axis, constant, the output a state is fed back from)
+    and, for eval, one sequence id per sample in `edgeml_sequences` (the ordered evaluation sequences)."""
+    specs = {}
+    for name, spec in meta.inputs.items():
+        entry: dict[str, Any] = {"batch_axis": spec.get("batch_axis", 0)}
+        if "constant" in spec:
+            entry = {"constant": spec["constant"]}
+        if spec.get("recurrent"):
+            entry["from_output"] = spec["recurrent"]
+        specs[name] = entry
+    arrays = {k: _moved(a, meta.inputs[k].get("batch_axis", 0), to_model=True) for k, a in samples.items()}
+    arrays["edgeml_inputs"] = np.array(json.dumps(specs))
+    count = min((len(a) for k, a in samples.items() if a.ndim > 0), default=0)
+    if split == "eval" and meta.eval_sequences:
+        lengths = [stop - start for start, stop in meta.eval_sequences]
+        arrays["edgeml_sequences"] = np.repeat(np.arange(len(lengths)), lengths)[:count]  # NOTE: ordered: a prefix
+    _save_npz(path, arrays)
+
+
+def _moved(a: np.ndarray, axis: int | None, to_model: bool) -> np.ndarray:
+    if axis is None or axis == 0 or a.ndim <= axis:
+        return a
+    return np.moveaxis(a, 0, axis) if to_model else np.moveaxis(a, axis, 0)
+
+
+def _describe_data(out: Path, meta: Meta) -> None:
+    """calib.npz / eval.npz as the builders wrote them (samples first) → as a user's data says it (write_split)."""
+    for split in ("calib", "eval"):
+        with np.load(out / f"{split}.npz") as data:
+            samples = {k: data[k] for k in data.files}
+        write_split(out / f"{split}.npz", meta, samples, split)
+
+
 def build(name: str, cache_dir: Path | None = None, force: bool = False) -> Path:
     """Build `name` into ``cache_dir/name`` (skipped when up to date); return the folder."""
     entry = ENTRIES[name]
@@ -143,6 +187,7 @@ def build(name: str, cache_dir: Path | None = None, force: bool = False) -> Path
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         meta = BUILDERS[entry.family](entry, out)
+    _describe_data(out, meta)
     meta.fingerprint, meta.build_s = fp, round(time.perf_counter() - start, 2)
     (out / "meta.json").write_text(json.dumps(asdict(meta), indent=1) + "\n")
     return out

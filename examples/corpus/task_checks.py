@@ -34,7 +34,7 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-from corpus import Meta, load_meta  # noqa: E402
+from corpus import Meta, load_meta, load_samples  # noqa: E402
 
 __all__ = ["AGREE_BUDGET", "Runner", "ort_runner", "run_check"]
 
@@ -54,8 +54,7 @@ def ort_runner(path: Path) -> Runner:
 
 
 def _samples(meta: Meta, folder: Path) -> dict[str, np.ndarray]:
-    with np.load(folder / "eval.npz") as data:
-        return {k: data[k] for k in data.files if k in meta.inputs}
+    return load_samples(folder, "eval")
 
 
 def _feed(meta: Meta, samples: Mapping[str, np.ndarray], i: int) -> dict[str, np.ndarray]:

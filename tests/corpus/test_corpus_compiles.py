@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 
 import corpus
-import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,10 +78,9 @@ def _small(folder: Path, out: Path) -> tuple[Path, Path]:
     """The first SAMPLES samples of calib.npz and eval.npz (in order: a stateful model's sequence start)."""
     paths = []
     for split in ("calib", "eval"):
-        with np.load(folder / f"{split}.npz") as data:
-            arrays = {k: data[k][:SAMPLES] for k in data.files}
+        samples = {k: a[:SAMPLES] for k, a in corpus.load_samples(folder, split).items()}
         path = out / f"{split}.npz"
-        np.savez(path, **arrays)
+        corpus.write_split(path, corpus.load_meta(folder), samples, split)  # specs and sequences carried
         paths.append(path)
     return paths[0], paths[1]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import corpus
 import numpy as np
 import pytest
@@ -32,7 +34,8 @@ def test_samples_are_the_model_inputs_without_their_batch_axis(corpus_model, nam
     model_inputs = _onnx_inputs(folder / "reference.onnx")
     for split in ("calib", "eval"):
         with np.load(folder / f"{split}.npz") as data:
-            arrays = {k: data[k] for k in data.files}
+            assert set(data.files) - set(meta.inputs) <= {"edgeml_inputs", "edgeml_sequences"}, data.files
+        arrays = corpus.load_samples(folder, split)
         fed = {k for k, spec in meta.inputs.items() if not spec.get("python_int")}
         assert set(arrays) == fed, f"{split}.npz keys {sorted(arrays)} vs inputs {sorted(fed)}"
         counts = {len(a) for a in arrays.values()}
@@ -57,7 +60,12 @@ def test_the_float_model_agrees_with_itself_and_sequences_cover_the_eval_set(cor
     assert result["agree"] == 1.0, result
     if meta.eval_sequences:
         with np.load(folder / "eval.npz") as data:
-            n = len(data[data.files[0]])
+            n = len(data["edgeml_sequences"])  # one sequence id per sample, as edgeml reads them
+            specs = json.loads(str(data["edgeml_inputs"]))
+        assert n == len(next(iter(corpus.load_samples(folder, "eval").values())))
+        assert {k: v.get("from_output") for k, v in specs.items()} == {
+            k: v.get("recurrent") for k, v in meta.inputs.items()
+        }
         assert meta.eval_sequences[0][0] == 0 and meta.eval_sequences[-1][1] == n
         assert all(a[1] == b[0] for a, b in zip(meta.eval_sequences, meta.eval_sequences[1:], strict=False))
 
