@@ -19,7 +19,7 @@ COPY --from=build /wheels /wheels
 RUN set -eu; whl="$(ls /wheels/edgeml-*.whl)"; \
     pip install --no-cache-dir "${whl}[fleet,postgres]"; rm -rf /wheels; \
     useradd --system --uid 10001 --user-group --home-dir /var/lib/edgeml edgeml; \
-    mkdir -p /var/lib/edgeml/artifacts; chown -R edgeml:edgeml /var/lib/edgeml
+    mkdir -p /var/lib/edgeml/artifacts /var/lib/edgeml/broker; chown -R edgeml:edgeml /var/lib/edgeml
 USER 10001
 WORKDIR /var/lib/edgeml
 # Where the fleet keeps artifacts unless --store says otherwise; mount a volume shared by every instance here.
