@@ -77,6 +77,11 @@ def kubernetes_documents() -> list[dict]:
     return docs
 
 
+def containers(doc: dict) -> list[dict]:
+    """The containers of a Kubernetes workload (none for other kinds)."""
+    return doc.get("spec", {}).get("template", {}).get("spec", {}).get("containers", [])
+
+
 def click_command(group: click.Group, words: list[str]) -> tuple[click.Command, list[str]]:
     """The (sub)command a command line names, and the rest of the line."""
     command, rest = group, list(words)

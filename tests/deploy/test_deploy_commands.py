@@ -23,7 +23,9 @@ ENTRYPOINTS = {  # the console scripts the images start (test_deploy_files.py pi
     "edgeml": [sys.executable, "-c", "from edgeml.cli import main; main()"],
     "edgeml-agent": [sys.executable, "-c", "from edgeml.device_agent.cli import main; main()"],
 }
-SETTINGS = {"POSTGRES_PASSWORD": "pg", "FLEET_MQTT_PASSWORD": "mqtt-pw-1", "EDGEML_FLEET_HTTP_TOKEN": "operator-token-0123456789"}
+JOINED = "one of the --share-group edgeml instances"  # what `fleet serve --share-group edgeml` prints
+SETTINGS = {"POSTGRES_PASSWORD": "pg", "FLEET_MQTT_PASSWORD": "mqtt-pw-1",
+            "EDGEML_FLEET_HTTP_TOKEN": "operator-token-0123456789"}  # fmt: skip
 
 
 def free_port() -> int:
@@ -36,8 +38,12 @@ class Host:
     """Where the compose file's container paths and service addresses are on this machine."""
 
     def __init__(self, tmp: Path, postgres_url: str, mqtt_port: int) -> None:
-        self.paths = {"/run/secrets/edgeml": tmp / "secrets", "/var/lib/edgeml/broker": tmp / "broker",
-                      "/var/lib/edgeml/artifacts": tmp / "artifacts", "/var/lib/edgeml": tmp / "agent-state"}  # fmt: skip
+        self.paths = {
+            "/run/secrets/edgeml": tmp / "secrets",
+            "/var/lib/edgeml/broker": tmp / "broker",
+            "/var/lib/edgeml/artifacts": tmp / "artifacts",
+            "/var/lib/edgeml": tmp / "agent-state",
+        }
         for p in self.paths.values():
             p.mkdir(exist_ok=True)
         self.postgres_url, self.mqtt_port = postgres_url, mqtt_port
@@ -54,9 +60,11 @@ class Host:
 
     def env(self, service: dict, image_env: dict[str, str]) -> dict[str, str]:
         inside = image_env | {k: str(v) for k, v in (service.get("environment") or {}).items()}
-        return os.environ | {"PYTHONPATH": str(Path(__file__).resolve().parents[2])} | {
-            k: self.word(v) for k, v in inside.items()
-        }
+        return (
+            os.environ
+            | {"PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+            | {k: self.word(v) for k, v in inside.items()}
+        )
 
 
 def start(argv: list[str], env: dict, log: Path) -> subprocess.Popen:
@@ -120,8 +128,7 @@ def test_compose_services_run_as_written(tmp_path, postgres_url, keypair, deploy
             procs[name] = start([*ENTRYPOINTS["edgeml"], *argv], host.env(service, image_env), tmp_path / name)
         for name in ("fleet-1", "fleet-2"):
             log = tmp_path / name
-            joined = "one of the --share-group edgeml instances"
-            wait_until(lambda log=log: joined in log.read_text(), name, procs[name], log)
+            wait_until(lambda log=log: JOINED in log.read_text(), name, procs[name], log)
             wait_until(lambda name=name: _get(http[name], "/v1/health") == 200, f"{name}'s HTTP API", procs[name], log)
             assert _get(http[name], "/v1/devices", SETTINGS["EDGEML_FLEET_HTTP_TOKEN"]) == 200
 

@@ -36,7 +36,7 @@ def fleet_command_lines(deploy_files) -> dict[str, list[str]]:
         if "fleet.Dockerfile" in str(service.get("build", {}).get("dockerfile", "")):
             lines[f"compose:{name}"] = service["command"]
     for doc in deploy_files.kubernetes_documents():
-        for c in doc.get("spec", {}).get("template", {}).get("spec", {}).get("containers", []):
+        for c in deploy_files.containers(doc):
             if c["image"] == "edgeml-fleet":
                 lines[f"kubernetes:{doc['metadata']['name']}"] = c["args"]
     return lines
@@ -68,8 +68,8 @@ def test_images_start_the_console_scripts_and_install_real_extras(deploy_files):
 def test_every_edgeml_variable_the_deploy_files_and_docs_use_is_read_by_the_code(deploy_files):
     read = deploy_files.environment_read_by_code()
     used = {k for s in deploy_files.compose(ENV)["services"].values() for k in (s.get("environment") or {})}
-    used |= {e["name"] for d in deploy_files.kubernetes_documents()
-             for c in d.get("spec", {}).get("template", {}).get("spec", {}).get("containers", []) for e in c.get("env", [])}  # fmt: skip
+    used |= {e["name"] for d in deploy_files.kubernetes_documents() for c in deploy_files.containers(d)
+             for e in c.get("env", [])}  # fmt: skip
     used |= set(deploy_files.dockerfile("fleet")[1]) | set(deploy_files.dockerfile("agent")[1])
     used |= set(deploy_files.example_env())
     documented = deploy_files.documented_environment(deploy_files.ROOT / "docs" / "deploy.md")
@@ -119,3 +119,24 @@ def test_kustomize_builds_the_kubernetes_manifests(deploy_files):
     assert kinds == ["ConfigMap", "Deployment", "PersistentVolumeClaim", "Service", "Service", "Service",
                      "StatefulSet"]  # fmt: skip
     assert "image: edgeml-fleet:0.1.0" in out
+
+
+def test_docker_compose_accepts_the_file_and_interpolates_it_as_these_tests_do(deploy_files, tmp_path):
+    """Offline: `docker compose config` (v2) or `docker-compose config` (v1) validates the file against the
+    compose schema; its interpolation must give the commands and environments the other tests run."""
+    if shutil.which("docker-compose"):
+        tool = ["docker-compose"]
+    elif subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0:
+        tool = ["docker", "compose"]
+    else:
+        pytest.skip("neither docker compose nor docker-compose is installed: the file was only parsed as YAML")
+    env = tmp_path / "compose.env"
+    env.write_text("".join(f"{k}={v}\n" for k, v in ENV.items()))
+    argv = [*tool, "--env-file", str(env), "-f", str(deploy_files.DEPLOY / "docker-compose.yaml"), "config"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    theirs, ours = yaml.safe_load(done.stdout)["services"], deploy_files.compose(ENV)["services"]
+    assert set(theirs) == set(ours)
+    for name in ("broker-config", "fleet-1", "fleet-2", "mosquitto"):
+        assert [str(w) for w in theirs[name]["command"]] == [str(w) for w in ours[name]["command"]]
+        assert theirs[name].get("environment") == ours[name].get("environment")
