@@ -7,6 +7,7 @@ image's entrypoint and environment."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -19,10 +20,15 @@ import pytest
 
 pytestmark = [pytest.mark.broker, pytest.mark.postgres]
 
-ENTRYPOINTS = {  # the console scripts the images start (test_deploy_files.py pins them to pyproject)
+# The console scripts the images start (test_deploy_files.py pins them to pyproject): this checkout's, or with
+# EDGEML_TEST_DEPLOY_BIN (folders, os.pathsep-separated) the scripts of installs made as the Dockerfiles make them
+INSTALLED = os.environ.get("EDGEML_TEST_DEPLOY_BIN")
+ENTRYPOINTS = {
     "edgeml": [sys.executable, "-c", "from edgeml.cli import main; main()"],
     "edgeml-agent": [sys.executable, "-c", "from edgeml.device_agent.cli import main; main()"],
 }
+if INSTALLED:
+    ENTRYPOINTS = {name: [shutil.which(name, path=INSTALLED) or name] for name in ENTRYPOINTS}
 JOINED = "one of the --share-group edgeml instances"  # what `fleet serve --share-group edgeml` prints
 SETTINGS = {"POSTGRES_PASSWORD": "pg", "FLEET_MQTT_PASSWORD": "mqtt-pw-1",
             "EDGEML_FLEET_HTTP_TOKEN": "operator-token-0123456789"}  # fmt: skip
@@ -60,11 +66,9 @@ class Host:
 
     def env(self, service: dict, image_env: dict[str, str]) -> dict[str, str]:
         inside = image_env | {k: str(v) for k, v in (service.get("environment") or {}).items()}
-        return (
-            os.environ
-            | {"PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-            | {k: self.word(v) for k, v in inside.items()}
-        )
+        base = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # NOTE: installed: its own edgeml only
+        checkout = {} if INSTALLED else {"PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+        return base | checkout | {k: self.word(v) for k, v in inside.items()}
 
 
 def start(argv: list[str], env: dict, log: Path) -> subprocess.Popen:
