@@ -3,6 +3,7 @@ instances (--share-group) on one PostgreSQL and one Mosquitto, all started throu
 
     python benchmarks/bench_fleet_scale.py --devices 1000 --instances 1 2 [--size-mb 5] [--processes 2]
         [--disconnect-rate 0.2] [--db postgresql://postgres@127.0.0.1:5432/test] [--out FILE]
+        [--no-rollout --idle-s 60]   (registration, idle devices and the telemetry flood only)
 
 Per configuration, in a fresh PostgreSQL schema: registration time (every hello stored); a staged rollout
 (canary 1 %, waves 10 %, 100 %, no bake) of an N-byte signed artifact while a share of the devices drop off
@@ -214,7 +215,8 @@ def run_config(args, instances: int, work: Path, url: str, key: Path, artifact_d
             monitor.watch(f"fleet_{i}", p.pid)
         sim_out = work / f"sim-{instances}.json"
         sim_cmd = [*CLI, "fleet", "simulate", "--broker", url, "--pubkey", str(key.with_suffix(".pub")),
-                   "--devices", str(args.devices), "--processes", str(args.processes), "--until", art["sha256"],
+                   "--devices", str(args.devices), "--processes", str(args.processes),
+                   *([] if args.no_rollout else ["--until", art["sha256"]]),
                    "--disconnect-rate", str(args.disconnect_rate), "--duration", f"{int(args.timeout)}s",
                    "--prefix", "dev", "--json"]  # fmt: skip
         sim = subprocess.Popen(sim_cmd, stdout=open(sim_out, "w"), stderr=subprocess.DEVNULL,  # noqa: SIM115
@@ -222,13 +224,18 @@ def run_config(args, instances: int, work: Path, url: str, key: Path, artifact_d
         monitor.watch("simulator", sim.pid)
         monitor.start()
         registered_s = wait_for(lambda: count(fleet, "SELECT COUNT(*) FROM devices") >= args.devices, args.timeout)
-        plan = RolloutPlan.build("1%", "10%,100%", "0s", "30m", [])
-        rollout = fleet.rollouts.create(art["sha256"], "all", plan, time.time())["id"]
-        started = time.monotonic()
-        killed = kill_the_leader(fleet, args.timeout) if args.kill_leader and instances > 1 else None
-        done = f"SELECT COUNT(*) FROM executions WHERE rollout_id='{rollout}' AND state='succeeded'"
-        wait_for(lambda: count(fleet, done) >= args.devices, args.timeout)
-        converge_s = time.monotonic() - started
+        killed = converge_s = None
+        if args.no_rollout:  # NOTE: the devices idle (hello, status, telemetry every 10 s) for a while, then stop
+            time.sleep(args.idle_s)
+            sim.send_signal(signal.SIGINT)  # NOTE: the simulator's report survives Ctrl-C
+        else:
+            plan = RolloutPlan.build("1%", "10%,100%", "0s", "30m", [])
+            rollout = fleet.rollouts.create(art["sha256"], "all", plan, time.time())["id"]
+            started = time.monotonic()
+            killed = kill_the_leader(fleet, args.timeout) if args.kill_leader and instances > 1 else None
+            done = f"SELECT COUNT(*) FROM executions WHERE rollout_id='{rollout}' AND state='succeeded'"
+            wait_for(lambda: count(fleet, done) >= args.devices, args.timeout)
+            converge_s = time.monotonic() - started
         sim.wait(timeout=args.timeout)
         text = sim_out.read_text()
         report = json.loads(text[text.index("{") :])
@@ -258,7 +265,7 @@ def run_config(args, instances: int, work: Path, url: str, key: Path, artifact_d
         "converge_s": converge_s and round(converge_s, 1),
         "converged": report["converged"],
         "corrupt_installs": report["corrupt_installs"],
-        "wire_ratio": round(report["received_bytes"] / (art["size"] * args.devices), 3),
+        "wire_ratio": None if args.no_rollout else round(report["received_bytes"] / (art["size"] * args.devices), 3),
         "executions": states,
         "desired_sequences": sequences,
         "committed_events": {"devices": committed[0], "rows": committed[1]},
@@ -278,6 +285,10 @@ def main() -> None:
     ap.add_argument("--egress-mib-s", type=float, default=60.0)
     ap.add_argument("--flood-s", type=float, default=15.0, help="seconds of telemetry flood")
     ap.add_argument("--kill-leader", action="store_true", help="with 2+ instances: kill -9 the leader mid-rollout")
+    ap.add_argument("--no-rollout", action="store_true",
+                    help="no artifact transfer: registration, --idle-s of idle devices, the telemetry flood (for "
+                         "more devices than the simulator can download to on this machine)")  # fmt: skip
+    ap.add_argument("--idle-s", type=float, default=60.0, help="with --no-rollout: seconds the devices idle")
     ap.add_argument("--timeout", type=float, default=900)
     ap.add_argument("--db", default="postgresql://postgres@127.0.0.1:5432/test")
     ap.add_argument("--out", default="benchmarks/results/fleet_scale.json")

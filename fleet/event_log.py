@@ -23,11 +23,11 @@ class EventLog:
             )
             return cur.rowcount == 1
 
-    def reject(self, reason: str) -> None:
+    def reject(self, reason: str, count: int = 1) -> None:
         with self.db.transaction(exclusive=False, durable=False) as tx:  # NOTE: a counter, one atomic upsert
             tx.execute(
-                "INSERT INTO rejected VALUES (?, 1) ON CONFLICT(reason) DO UPDATE SET count=rejected.count+1",
-                (reason,),
+                "INSERT INTO rejected VALUES (?, ?) ON CONFLICT(reason) DO UPDATE SET count=rejected.count+?",
+                (reason, count, count),
             )
 
     def rejected(self) -> dict[str, int]:
