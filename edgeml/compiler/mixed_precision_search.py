@@ -188,13 +188,16 @@ def search_mixed_precision(
         return MixedSearch(base_m["sqnr_db"], "", (), (), (), seconds=round(time.perf_counter() - started, 3))
     adjustable = _to_rank(layers, worst_first, max_ranked)
     judge = _Judge(evaluator, budget, base_m)
-    ranking = _rank(adjustable, build, judge, deadline)
+    ranking, singles = _rank(adjustable, build, judge, deadline)
     sensitive = [s for s in ranking if s.worth_keeping]
     tries: list[MixTry] = []
     met: dict[frozenset[str], bool] = {}  # each mix is built once, whichever step asks
 
     def attempt(mix: Sequence[LayerSensitivity]) -> bool:
         keep = _nodes(s for s in sensitive if s in mix)  # in rank order, whatever order the mix came in
+        if frozenset(keep) in singles and frozenset(keep) not in met:  # NOTE: measured while ranking
+            tries.append(singles[frozenset(keep)])
+            met[frozenset(keep)] = tries[-1].miss is None
         if frozenset(keep) not in met:
             if time.perf_counter() >= deadline:
                 raise _OutOfTime
@@ -210,9 +213,13 @@ def search_mixed_precision(
         best = _smallest_passing_prefix(min(len(sensitive), total - 1), lambda k: attempt(sensitive[:k]), MAX_TRIES)
         mix = None if best is None else _cheapen(sensitive[:best], sensitive, attempt, lambda: MAX_TRIES - len(tries))
     except _OutOfTime:
-        passing = [[s for s in sensitive if set(s.keeps) <= set(t.keep_float)] for t in tries if t.miss is None]
+        measured = [*tries, *singles.values()]
+        passing = [[s for s in sensitive if set(s.keeps) <= set(t.keep_float)] for t in measured if t.miss is None]
         mix = min(passing, key=lambda units: sum(s.cost for s in units), default=None)
-    if len(ranking) < len(adjustable) or time.perf_counter() >= deadline:
+    free = next((s for s in ranking if s.meets and s.cost == 0), None)
+    if free is not None and len(ranking) < len(adjustable):
+        notes = (f"ranking stopped after {free.layer}: it meets the budget without keeping any weights in float",)
+    elif len(ranking) < len(adjustable) or time.perf_counter() >= deadline:
         notes = (
             f"stopped at its {time_budget_s:g} s budget (-O search_budget_s): {len(ranking)} of {len(adjustable)} "
             f"layers ranked, {len(tries)} mixes tried",
@@ -276,10 +283,11 @@ def _shortfall(m: dict[str, Any], budget: Budget) -> float:
     return short + (max(0.0, budget.min_cosine - cos) if m.get("accuracy") is None else 0.0)
 
 
-def _rank(layers, build, judge: _Judge, deadline: float) -> list[LayerSensitivity]:
+def _rank(layers, build, judge: _Judge, deadline: float) -> tuple[list[LayerSensitivity], dict[frozenset, MixTry]]:
     """Each layer (or group) in float on its own, measured; ordered: those that meet the budget alone (cheapest
-    first), then by the missed floors' shortfall each recovers, then by output SQNR recovered."""
-    found = []
+    first), then by the missed floors' shortfall each recovers, then by output SQNR recovered. Also each
+    measurement as a try. Ranking stops at one that meets the budget at no weight cost: none can be cheaper."""
+    found, singles = [], {}
     for layer in layers:
         if time.perf_counter() >= deadline:
             break  # NOTE: the layers ranked so far still make a search; the note says how many were left out
@@ -291,7 +299,12 @@ def _rank(layers, build, judge: _Judge, deadline: float) -> list[LayerSensitivit
                 members=layer.members, shortfall_gain=recovered, meets=meets,
             )
         )  # fmt: skip
-    return sorted(found, key=lambda s: (not s.meets, s.cost if s.meets else 0, -s.shortfall_gain, -s.gain_db))
+        miss = budget_verdict(m, judge.evaluator.float_metrics, judge.budget)
+        singles[frozenset(layer.keeps)] = MixTry(layer.keeps, m["sqnr_db"], found[-1].cosine, m["accuracy"], miss)
+        if meets and layer.weights == 0:
+            break
+    order = sorted(found, key=lambda s: (not s.meets, s.cost if s.meets else 0, -s.shortfall_gain, -s.gain_db))
+    return order, singles
 
 
 def _smallest_passing_prefix(n: int, passes: Callable[[int], bool], max_tries: int) -> int | None:
