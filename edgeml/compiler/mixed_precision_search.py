@@ -9,8 +9,18 @@
    worst (most SQNR lost at the layer itself: QDQ models and OpenVINO IRs); where there is no report, the
    first in the order the target lists them (lowest weight SQNR first for dynamic INT8, whose tries are cheap
    enough that the target ranks up to 48: every layer of MiniLM; graph order on the TFLite targets).
-2. Search. Keep the top 1, 2, 3, 4, 6, 8, 12, … sensitive layers (those that recover ≥ 0.05 dB) in
-   float until a mix meets the budget, then bisect between the last miss and the first hit: the fewest layers.
+   Groups are ranked too, always (never cut): the float head, the weightless ops between the last weighted layer
+   and the outputs (edgeml/compiler/float_head.py), kept in float together as detector users do by hand.
+   The order is what the budget judges, not SQNR alone: first those that meet the budget on their own
+   (cheapest first), then by how much nearer the missed floors each brings the model (a channel's cosine, a
+   decision agreement, the cosine floor: `_shortfall`), then by output SQNR recovered. Output SQNR cannot see
+   a dead score channel: on a detection head the Concat that restores it from cosine 0 to 0.998 recovers 0 dB
+   while the convs recover +3.6 and +1.6 dB, and the Concat fell below the 0.05 dB cut. Ranking stops at a
+   layer or group that meets the budget without weights: nothing can cost less. Each ranked measurement is
+   also a try, so the single-layer mix it measured is not built again.
+2. Search. Keep the top 1, 2, 3, 4, 6, 8, 12, … sensitive layers (those that recover ≥ 0.05 dB, or bring a
+   missed floor nearer) in float until a mix meets the budget, then bisect between the last miss and the
+   first hit: the fewest layers.
 3. Cheapen. What a layer costs in float is its weight count (`LayerSensitivity.cost`: bytes, and a proxy
    for the work it adds). A layer without weights (a ReduceMean, an Add rounded anew) costs 0: it adds no
    bytes, and its float work is small next to a weighted layer's, so it is the first offered in a swap (an
@@ -86,8 +96,8 @@ class LayerSensitivity:
         group = f" [{', '.join(self.members)}]" if self.members else ""
         meets = "; meets the budget on its own" if self.meets else ""
         return (
-            f"{self.layer}{group} ({self.op}, {self.gain_db:+.1f} dB output SQNR, worst channel cosine "
-            f"{self.cosine:.3f} in float{meets})"
+            f"{self.layer}{group} ({self.op}, {self.gain_db:+.1f} dB output SQNR in float; worst channel cosine "
+            f"{self.cosine:.3f}{meets})"
         )
 
 
