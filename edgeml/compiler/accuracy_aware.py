@@ -9,7 +9,9 @@ NNCF's int8 and ONNX node names mapped to NNCF's ignored scope):
     MIXED_BASE                              the candidate a mix starts from
     mixed_layers(base: Built, prepared)     its INT8 layers, by the names mixed_plan takes, in the order the
                                             search cuts them to its cap where no per-layer report orders them,
-                                            each with its weight count (`weights`: what it costs in float)
+                                            each with its weight count (`weights`: what it costs in float);
+                                            a group kept in float together names its nodes in `members`
+                                            (the float head: edgeml/compiler/float_head.py)
     mixed_plan(base_plan, keep_float)       the base candidate's plan with those layers left in float
 
 and optionally, where one target mixes from different candidates on different graphs:
