@@ -13,7 +13,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from edgeml.compiler.build_candidate import Built
-from edgeml.compiler.ir_quantized_layers import ir_quantized_layers
+from edgeml.compiler.float_head import float_head_layer
+from edgeml.compiler.ir_quantized_layers import ir_onnx_nodes, ir_quantized_layers
 from edgeml.compiler.lowerings import QuantizeWithNNCF
 from edgeml.compiler.lowerings.openvino_ir import IR_BIN, IR_XML
 from edgeml.compiler.quantized_layers import QuantizedLayer
@@ -32,7 +33,13 @@ def mixed_plan(base: CandidatePlan, keep_float: tuple[str, ...]) -> CandidatePla
 
 
 def mixed_layers(base: Built, prepared: bytes) -> list[QuantizedLayer]:
-    """The INT8 layers of the all-INT8 IR, named by their ONNX nodes in `prepared` (the lowering's input)."""
+    """The INT8 layers of the all-INT8 IR, named by their ONNX nodes in `prepared` (the lowering's input), and
+    the float head as one group (edgeml/compiler/float_head.py) where NNCF rounds some of it: NNCF treats a
+    Concat as quantization-agnostic and unifies its inputs' scales, so a head's Concat is no layer of its own."""
     import onnx
 
-    return ir_quantized_layers(base.files[IR_XML], base.files[IR_BIN], onnx.load_model_from_string(prepared))
+    float_model = onnx.load_model_from_string(prepared)
+    layers = ir_quantized_layers(base.files[IR_XML], base.files[IR_BIN], float_model)
+    named, rounding = ir_onnx_nodes(base.files[IR_XML], base.files[IR_BIN], float_model)
+    head = float_head_layer(float_model, named)
+    return layers + ([head] if head is not None and rounding & set(head.members) else [])

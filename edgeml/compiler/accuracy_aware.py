@@ -9,7 +9,9 @@ NNCF's int8 and ONNX node names mapped to NNCF's ignored scope):
     MIXED_BASE                              the candidate a mix starts from
     mixed_layers(base: Built, prepared)     its INT8 layers, by the names mixed_plan takes, in the order the
                                             search cuts them to its cap where no per-layer report orders them,
-                                            each with its weight count (`weights`: what it costs in float)
+                                            each with its weight count (`weights`: what it costs in float);
+                                            a group kept in float together names its nodes in `members`
+                                            (the float head: edgeml/compiler/float_head.py)
     mixed_plan(base_plan, keep_float)       the base candidate's plan with those layers left in float
 
 and optionally, where one target mixes from different candidates on different graphs:
@@ -50,7 +52,8 @@ _SEARCH_BUDGET_S = 60.0  # the default search budget for a model under 10 MB (is
 _SEARCH_S_PER_MB = 6.0
 
 MIXED = "int8-mixed"
-SEARCH_VERSION = 4  # 3: layers carry their cost; the found mix is cheapened. 4: per-channel cosine, agreement
+SEARCH_VERSION = 5  # 3: layers carry their cost; the found mix is cheapened. 4: per-channel cosine, agreement.
+# 5: the float head as a group; ranked by the missed floors first
 _STEP = "accuracy-aware search (int8-mixed)"
 _SPEED_MARGIN = 0.8  # search while the all-INT8 base reaches this fraction of the required speedup
 _EVALUATION_TOOLS = ("onnx", "onnxruntime", "numpy")  # the float reference and the metrics

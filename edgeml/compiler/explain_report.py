@@ -54,7 +54,7 @@ def explain_report(
 
 def ranked_layers(rows: list[LayerNumerics], search: dict[str, Any] | None, candidate: str) -> list[dict[str, Any]]:
     """Rows as dicts with `sensitivity_rank`, `gain_db` and `why`, top offenders first."""
-    measured = {s["layer"]: s for s in (search or {}).get("ranking", [])}
+    measured = {n: s for s in (search or {}).get("ranking", []) for n in s.get("members") or [s["layer"]]}
     kept = set((search or {}).get("keep_float") or ())
     order = sorted(
         rows, key=lambda r: (0, -measured[r.layer]["gain_db"]) if r.layer in measured else (1, r.sqnr_db)
@@ -68,11 +68,12 @@ def ranked_layers(rows: list[LayerNumerics], search: dict[str, Any] | None, cand
 
 def _why(row: LayerNumerics, gain: float | None, kept: set[str], search: dict[str, Any] | None) -> str:
     if row.precision == "float":
-        if row.layer in kept:
+        if row.layer in kept and gain is not None:
             return f"kept in float by the accuracy-aware search: INT8 cost it {gain:+.2f} dB of output SQNR"
-        return "float"
+        return "kept in float by the accuracy-aware search" if row.layer in kept else "float"
     if row.layer in kept:
-        return f"INT8 here; int8-mixed keeps it in float: float recovers {gain:+.2f} dB output SQNR"
+        recovers = f": float recovers {gain:+.2f} dB output SQNR" if gain is not None else ""
+        return f"INT8 here; int8-mixed keeps it in float{recovers}"
     if gain is None:
         return "INT8 (default)" if search is None else "INT8: shares its input's scale or was not ranked"
     if gain <= 0:
@@ -88,7 +89,7 @@ def search_rows(search: dict[str, Any]) -> list[dict[str, Any]]:
     kept = set(search.get("keep_float") or ())
     rows = []
     for rank, s in enumerate(search.get("ranking", []), start=1):
-        in_float = s["layer"] in kept
+        in_float = set(s.get("members") or [s["layer"]]) <= kept
         if in_float:
             why = "kept in float: needed to meet the budget"
         elif s["gain_db"] <= 0:

@@ -17,7 +17,7 @@ from typing import Any
 from edgeml.compiler.lowerings.onnx_origins import OnnxOrigins
 from edgeml.compiler.quantized_layers import QuantizedLayer
 
-__all__ = ["ir_quantized_layers"]
+__all__ = ["ir_onnx_nodes", "ir_quantized_layers"]
 
 _NOT_LAYERS = {"Constant", "Parameter", "Result", "FakeQuantize", "Convert"}
 _LOW_BIT = {"i8", "u8", "i4", "u4", "nf4"}
@@ -56,6 +56,26 @@ def ir_quantized_layers(xml: bytes, weights: bytes, onnx_proto: Any) -> list[Qua
             weights=sum(walk.largest_constant(s) for s in quantized_weights),
         )
     return list(found.values())
+
+
+def ir_onnx_nodes(xml: bytes, weights: bytes, onnx_proto: Any) -> tuple[set[str], set[str]]:
+    """(the ONNX nodes some op of the IR comes from: what NNCF's ignored scope can name, those of them whose op
+    reads or feeds a FakeQuantize: what INT8 rounds)."""
+    import openvino as ov
+
+    origins = OnnxOrigins(onnx_proto)
+    named: set[str] = set()
+    rounding: set[str] = set()
+    for op in ov.Core().read_model(xml, weights).get_ordered_ops():
+        if op.get_type_name() in _NOT_LAYERS:
+            continue
+        origin = origins.of(op.get_friendly_name())
+        named.add(origin)
+        near = [i.get_source_output().get_node() for i in op.inputs()]
+        near += [t.get_node() for o in op.outputs() for t in o.get_target_inputs()]
+        if any(n.get_type_name() == "FakeQuantize" for n in near):
+            rounding.add(origin)
+    return named, rounding
 
 
 def _agnostic_types() -> set[str]:

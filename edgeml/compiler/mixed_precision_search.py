@@ -9,8 +9,18 @@
    worst (most SQNR lost at the layer itself: QDQ models and OpenVINO IRs); where there is no report, the
    first in the order the target lists them (lowest weight SQNR first for dynamic INT8, whose tries are cheap
    enough that the target ranks up to 48: every layer of MiniLM; graph order on the TFLite targets).
-2. Search. Keep the top 1, 2, 3, 4, 6, 8, 12, … sensitive layers (those that recover ≥ 0.05 dB) in
-   float until a mix meets the budget, then bisect between the last miss and the first hit: the fewest layers.
+   Groups are ranked too, always (never cut): the float head, the weightless ops between the last weighted layer
+   and the outputs (edgeml/compiler/float_head.py), kept in float together as detector users do by hand.
+   The order is what the budget judges, not SQNR alone: first those that meet the budget on their own
+   (cheapest first), then by how much nearer the missed floors each brings the model (a channel's cosine, a
+   decision agreement, the cosine floor: `_shortfall`), then by output SQNR recovered. Output SQNR cannot see
+   a dead score channel: on a detection head the Concat that restores it from cosine 0 to 0.998 recovers 0 dB
+   while the convs recover +3.6 and +1.6 dB, and the Concat fell below the 0.05 dB cut. Ranking stops at a
+   layer or group that meets the budget without weights: nothing can cost less. Each ranked measurement is
+   also a try, so the single-layer mix it measured is not built again.
+2. Search. Keep the top 1, 2, 3, 4, 6, 8, 12, … sensitive layers (those that recover ≥ 0.05 dB, or bring a
+   missed floor nearer) in float until a mix meets the budget, then bisect between the last miss and the
+   first hit: the fewest layers.
 3. Cheapen. What a layer costs in float is its weight count (`LayerSensitivity.cost`: bytes, and a proxy
    for the work it adds). A layer without weights (a ReduceMean, an Add rounded anew) costs 0: it adds no
    bytes, and its float work is small next to a weighted layer's, so it is the first offered in a swap (an
@@ -39,20 +49,21 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from edgeml.compiler.build_candidate import Built
 from edgeml.compiler.candidate_evaluator import CandidateEvaluator
 from edgeml.compiler.quantized_layers import QuantizedLayer
-from edgeml.compiler.select_candidate import Budget, budget_verdict, worst_cosine
+from edgeml.compiler.select_candidate import Budget, budget_verdict, worst_agreement, worst_channel, worst_cosine
 
 __all__ = ["MAX_RANKED", "MAX_TRIES", "LayerSensitivity", "MixTry", "MixedSearch", "search_mixed_precision"]
 
 MAX_RANKED = 24
 MAX_TRIES = 10
-_MIN_GAIN_DB = 0.05  # a layer whose float fallback recovers less than this is not worth its cost
+_MIN_GAIN_DB = 0.05  # a layer whose float fallback recovers less than this is not worth its cost…
+_MIN_SHORTFALL_GAIN = 1e-3  # … unless it brings a missed floor (cosine, agreement) this much nearer
 
 
 @dataclass(frozen=True)
@@ -64,13 +75,30 @@ class LayerSensitivity:
     cosine: float
     accuracy: float | None
     cost: int = 0  # what keeping it in float costs: its weight elements (0: a layer without weights)
+    members: tuple[str, ...] = ()  # a group kept in float together (the float head): its node names
+    shortfall_gain: float = 0.0  # how much nearer the budget's missed floors it gets (see `_shortfall`)
+    meets: bool = False  # in float on its own, the model meets the budget
+
+    @property
+    def keeps(self) -> tuple[str, ...]:
+        return self.members or (self.layer,)
 
     @property
     def gain_per_weight(self) -> float:
         return self.gain_db / max(self.cost, 1)
 
+    @property
+    def worth_keeping(self) -> bool:
+        """It recovers output SQNR, or moves a missed floor (a channel's cosine, an agreement) toward the budget."""
+        return self.meets or self.gain_db >= _MIN_GAIN_DB or self.shortfall_gain >= _MIN_SHORTFALL_GAIN
+
     def describe(self) -> str:
-        return f"{self.layer} ({self.op}, {self.gain_db:+.1f} dB output SQNR in float)"
+        group = f" [{', '.join(self.members)}]" if self.members else ""
+        meets = "; meets the budget on its own" if self.meets else ""
+        return (
+            f"{self.layer}{group} ({self.op}, {self.gain_db:+.1f} dB output SQNR in float; worst channel cosine "
+            f"{self.cosine:.3f}{meets})"
+        )
 
 
 @dataclass(frozen=True)
@@ -96,6 +124,7 @@ class MixedSearch:
     unranked: int = 0  # adjustable layers left out of the ranking (over MAX_RANKED)
     seconds: float = 0.0
     notes: tuple[str, ...] = field(default_factory=tuple)
+    kept: tuple[str, ...] = ()  # the ranked layers (or groups) behind keep_float, which names their nodes
 
     @property
     def found(self) -> bool:
@@ -103,8 +132,9 @@ class MixedSearch:
 
     @property
     def sensitive(self) -> tuple[LayerSensitivity, ...]:
-        """The layers worth keeping in float: those that recover at least `_MIN_GAIN_DB`."""
-        return tuple(s for s in self.ranking if s.gain_db >= _MIN_GAIN_DB)
+        """The layers worth keeping in float: those that recover at least `_MIN_GAIN_DB` or bring a missed floor
+        nearer."""
+        return tuple(s for s in self.ranking if s.worth_keeping)
 
     def layer_costs(self, limit: int = 5) -> str:
         """The sensitive layers and what INT8 costs each: for verdicts and errors."""
@@ -117,13 +147,15 @@ class MixedSearch:
             stopped = f" ({self.notes[0]})" if self.notes else ""
             return (
                 f"no mix of the {len(self.sensitive)} sensitive layers kept in float meets the budget in "
-                f"{len(self.tries)} tries{stopped}{closest}. Layers and what INT8 costs them: {self.layer_costs()}"
+                f"{len(self.tries)} tries{stopped}{closest}; all-INT8 missed: {self.base_miss}. Layers and what "
+                f"INT8 costs them: {self.layer_costs()}"
             )
         if not self.keep_float:
             return "all-INT8 already meets the budget: no layer needs float"
         gains = {s.layer: s for s in self.ranking}
-        kept = ", ".join(gains[n].describe() if n in gains else n for n in self.keep_float)
-        return f"keeps {len(self.keep_float)} of {len(self.sensitive)} sensitive layers in float: {kept}"
+        units = self.kept or self.keep_float
+        kept = ", ".join(gains[n].describe() if n in gains else n for n in units)
+        return f"keeps {len(units)} of {len(self.sensitive)} sensitive layers in float: {kept}"
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self) | {"found": self.found, "summary": self.summary()}
@@ -134,12 +166,13 @@ class MixedSearch:
         return cls(
             base_sqnr_db=d["base_sqnr_db"],
             base_miss=d["base_miss"],
-            ranking=tuple(LayerSensitivity(**s) for s in d["ranking"]),
+            ranking=tuple(LayerSensitivity(**{**s, "members": tuple(s.get("members", ()))}) for s in d["ranking"]),
             tries=tuple(MixTry(**{**t, "keep_float": tuple(t["keep_float"])}) for t in d["tries"]),
             keep_float=None if d["keep_float"] is None else tuple(d["keep_float"]),
             unranked=d.get("unranked", 0),
             seconds=d.get("seconds", 0.0),
             notes=tuple(d.get("notes", ())),
+            kept=tuple(d.get("kept", ())),
         )
 
 
@@ -164,13 +197,17 @@ def search_mixed_precision(
     if not base_miss:
         return MixedSearch(base_m["sqnr_db"], "", (), (), (), seconds=round(time.perf_counter() - started, 3))
     adjustable = _to_rank(layers, worst_first, max_ranked)
-    ranking = _rank(adjustable, build, evaluator, base_m["sqnr_db"], deadline)
-    sensitive = [s for s in ranking if s.gain_db >= _MIN_GAIN_DB]
+    judge = _Judge(evaluator, budget, base_m)
+    ranking, singles = _rank(adjustable, build, judge, deadline)
+    sensitive = [s for s in ranking if s.worth_keeping]
     tries: list[MixTry] = []
     met: dict[frozenset[str], bool] = {}  # each mix is built once, whichever step asks
 
     def attempt(mix: Sequence[LayerSensitivity]) -> bool:
-        keep = tuple(s.layer for s in sensitive if s in mix)  # in rank order, whatever order the mix came in
+        keep = _nodes(s for s in sensitive if s in mix)  # in rank order, whatever order the mix came in
+        if frozenset(keep) in singles and frozenset(keep) not in met:  # NOTE: measured while ranking
+            tries.append(singles[frozenset(keep)])
+            met[frozenset(keep)] = tries[-1].miss is None
         if frozenset(keep) not in met:
             if time.perf_counter() >= deadline:
                 raise _OutOfTime
@@ -186,10 +223,13 @@ def search_mixed_precision(
         best = _smallest_passing_prefix(min(len(sensitive), total - 1), lambda k: attempt(sensitive[:k]), MAX_TRIES)
         mix = None if best is None else _cheapen(sensitive[:best], sensitive, attempt, lambda: MAX_TRIES - len(tries))
     except _OutOfTime:
-        passing = [t for t in tries if t.miss is None]
-        cheapest = min(passing, key=lambda t: sum(s.cost for s in sensitive if s.layer in t.keep_float), default=None)
-        mix = None if cheapest is None else [s for s in sensitive if s.layer in cheapest.keep_float]
-    if len(ranking) < len(adjustable) or time.perf_counter() >= deadline:
+        measured = [*tries, *singles.values()]
+        passing = [[s for s in sensitive if set(s.keeps) <= set(t.keep_float)] for t in measured if t.miss is None]
+        mix = min(passing, key=lambda units: sum(s.cost for s in units), default=None)
+    free = next((s for s in ranking if s.meets and s.cost == 0), None)
+    if free is not None and len(ranking) < len(adjustable):
+        notes = (f"ranking stopped after {free.layer}: it meets the budget without keeping any weights in float",)
+    elif len(ranking) < len(adjustable) or time.perf_counter() >= deadline:
         notes = (
             f"stopped at its {time_budget_s:g} s budget (-O search_budget_s): {len(ranking)} of {len(adjustable)} "
             f"layers ranked, {len(tries)} mixes tried",
@@ -199,11 +239,17 @@ def search_mixed_precision(
         base_miss=base_miss,
         ranking=tuple(ranking),
         tries=tuple(tries),
-        keep_float=None if mix is None else tuple(s.layer for s in sensitive if s in mix),
+        keep_float=None if mix is None else _nodes(s for s in sensitive if s in mix),
         unranked=total - len(adjustable),
         seconds=round(time.perf_counter() - started, 3),
         notes=notes,
+        kept=() if mix is None else tuple(s.layer for s in sensitive if s in mix),
     )
+
+
+def _nodes(units: Iterable[LayerSensitivity]) -> tuple[str, ...]:
+    """The node names the ranked layers and groups keep in float, each once."""
+    return tuple(dict.fromkeys(n for s in units for n in s.keeps))
 
 
 class _OutOfTime(Exception):
@@ -211,26 +257,64 @@ class _OutOfTime(Exception):
 
 
 def _to_rank(layers: Sequence[QuantizedLayer], worst_first: Sequence[str], limit: int) -> list[QuantizedLayer]:
-    adjustable = [la for la in layers if la.adjustable]
-    if len(adjustable) <= limit:
-        return adjustable
+    """Groups (the float head) first, always ranked; then the layers in the report's order (the most SQNR lost at
+    the layer itself first: where the damage starts, measured first when the time budget cannot rank them all),
+    cut to `limit`."""
+    groups = [la for la in layers if la.adjustable and la.members]
+    adjustable = [la for la in layers if la.adjustable and not la.members]
     order = {name: i for i, name in enumerate(worst_first)}
-    return sorted(adjustable, key=lambda la: order.get(la.name, len(order)))[:limit]
+    return groups + sorted(adjustable, key=lambda la: order.get(la.name, len(order)))[:limit]
 
 
-def _rank(layers, build, evaluator: CandidateEvaluator, base_sqnr: float, deadline: float) -> list[LayerSensitivity]:
-    found = []
+class _Judge:
+    """A try's metrics → how far it stays from the budget's floors, against the all-INT8 base's distance."""
+
+    def __init__(self, evaluator: CandidateEvaluator, budget: Budget, base_m: dict[str, Any]) -> None:
+        self.evaluator, self.budget = evaluator, budget
+        self.base_shortfall, self.base_sqnr = _shortfall(base_m, budget), base_m["sqnr_db"]
+
+    def metrics(self, built: Built) -> tuple[dict[str, Any], float, bool]:
+        """(metrics, shortfall recovered vs all-INT8, within budget)."""
+        m = self.evaluator.metrics(built)
+        meets = budget_verdict(m, self.evaluator.float_metrics, self.budget) is None
+        return m, round(self.base_shortfall - _shortfall(m, self.budget), 6), meets
+
+
+def _shortfall(m: dict[str, Any], budget: Budget) -> float:
+    """How far below its floors a model stays, summed: the worst channel's cosine under `min_channel_cosine`, the
+    worst probability output's agreement under `min_agreement`, and (without labels) the worst cosine under
+    `min_cosine`. Output SQNR cannot see a destroyed score channel (+0.2 dB for the Concat that restores it from
+    cosine 0 to 1.0 on the synthetic detection head); these figures are what the budget judges."""
+    fid = m["fidelity"]
+    cos = worst_cosine(fid)
+    agreement = worst_agreement(fid)
+    short = max(0.0, budget.min_channel_cosine - worst_channel(fid)[2])
+    short += max(0.0, budget.min_agreement - agreement[1]) if agreement is not None else 0.0
+    return short + (max(0.0, budget.min_cosine - cos) if m.get("accuracy") is None else 0.0)
+
+
+def _rank(layers, build, judge: _Judge, deadline: float) -> tuple[list[LayerSensitivity], dict[frozenset, MixTry]]:
+    """Each layer (or group) in float on its own, measured; ordered: those that meet the budget alone (cheapest
+    first), then by the missed floors' shortfall each recovers, then by output SQNR recovered. Also each
+    measurement as a try. Ranking stops at one that meets the budget at no weight cost: none can be cheaper."""
+    found, singles = [], {}
     for layer in layers:
         if time.perf_counter() >= deadline:
             break  # NOTE: the layers ranked so far still make a search; the note says how many were left out
-        m = evaluator.metrics(build((layer.name,)))
-        gain = round(m["sqnr_db"] - base_sqnr, 3)
+        m, recovered, meets = judge.metrics(build(layer.keeps))
         found.append(
             LayerSensitivity(
-                layer.name, layer.label, m["sqnr_db"], gain, worst_cosine(m["fidelity"]), m["accuracy"], layer.weights
+                layer.name, layer.label, m["sqnr_db"], round(m["sqnr_db"] - judge.base_sqnr, 3),
+                worst_cosine(m["fidelity"]), m["accuracy"], layer.weights,
+                members=layer.members, shortfall_gain=recovered, meets=meets,
             )
-        )
-    return sorted(found, key=lambda s: -s.gain_db)
+        )  # fmt: skip
+        miss = budget_verdict(m, judge.evaluator.float_metrics, judge.budget)
+        singles[frozenset(layer.keeps)] = MixTry(layer.keeps, m["sqnr_db"], found[-1].cosine, m["accuracy"], miss)
+        if meets and layer.weights == 0:
+            break
+    order = sorted(found, key=lambda s: (not s.meets, s.cost if s.meets else 0, -s.shortfall_gain, -s.gain_db))
+    return order, singles
 
 
 def _smallest_passing_prefix(n: int, passes: Callable[[int], bool], max_tries: int) -> int | None:

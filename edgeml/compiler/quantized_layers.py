@@ -38,6 +38,12 @@ class QuantizedLayer:
     rounded_output: str = ""  # … after QuantizeLinear → DequantizeLinear: what the next layer reads
     inputs_from: tuple[str, ...] = ()  # the raw outputs (or graph inputs) its activation inputs come from
     weights: int = 0  # weight elements (biases not counted): what it costs in float; 0 where it has none
+    members: tuple[str, ...] = ()  # a group kept in float together (the float head): its node names
+
+    @property
+    def keeps(self) -> tuple[str, ...]:
+        """The node names keeping it in float means: its members, or itself."""
+        return self.members or (self.name,)
 
     @property
     def adjustable(self) -> bool:

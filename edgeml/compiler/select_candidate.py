@@ -86,9 +86,10 @@ def budget_verdict(m: dict[str, Any], ref: dict[str, Any], budget: Budget) -> st
     """None if within budget, else why not."""
     output, channel, channel_cos = worst_channel(m["fidelity"])
     if channel_cos < budget.min_channel_cosine:
+        shown = f"{channel_cos:.3f}" if round(channel_cos, 3) < budget.min_channel_cosine else cosine_text(channel_cos)
         return (
-            f"output {output} channel {channel} has cosine {channel_cos:.3f} vs float (floor "
-            f"{budget.min_channel_cosine:g}): that channel is destroyed even if the whole tensor looks fine"
+            f"output {output} channel {channel} has cosine {shown} vs float (floor "
+            f"{budget.min_channel_cosine}): that channel is destroyed even if the whole tensor looks fine"
         )
     agreement = worst_agreement(m["fidelity"])
     if agreement is not None and agreement[1] < budget.min_agreement:

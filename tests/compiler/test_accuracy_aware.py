@@ -218,9 +218,12 @@ def test_the_fewest_layers_give_way_to_a_cheaper_layer_that_meets_the_budget_too
     d = result.decision
     assert "below the 0.96 floor" in d.verdicts["int8-static"]
     search = d.mixed_precision
-    assert [s["layer"] for s in search["ranking"][:2]] == ["conv3", "conv1"], search["ranking"]
+    # NOTE: each meets the floor alone, so the ranking puts the cheaper first (conv3 recovers more dB)
+    assert [s["layer"] for s in search["ranking"][:2]] == ["conv1", "conv3"], search["ranking"]
+    assert search["ranking"][0]["meets"] and search["ranking"][1]["meets"]
+    assert search["ranking"][1]["gain_db"] > search["ranking"][0]["gain_db"]
     tried = [(t["keep_float"], t["miss"] is None) for t in search["tries"]]
-    assert tried == [(["conv3"], True), (["conv1"], True)]  # the fewest: the top layer; then a cheaper one instead
+    assert tried == [(["conv1"], True)]  # measured while ranking: no mix built after it
     assert d.chosen == "int8-mixed" and search["keep_float"] == ["conv1"], d.verdicts
     assert WEIGHTS["conv1"] < WEIGHTS["conv3"]
     assert result.manifest["metrics"]["fidelity"]["logits"]["worst_channel_cosine"] >= 0.96
