@@ -1,0 +1,139 @@
+"""Benchmark jobs on devices: one job row, one result row per chosen device, each with its own strictly
+growing per-device bench sequence (the device's replay guard), written before anything is published.
+
+    pending ─(service publishes the signed job)→ sent ─(device answers)→ done | failed
+    pending | sent ─(deadline passed, or the device is offline and the job is settled)→ offline | timed_out
+
+The fleet service publishes every pending/sent row of a live job (retained on the device's `bench` topic:
+a device that reconnects before the deadline still gets it) and applies each `bench_result`; the CLI
+creates the job, waits, and settles it at its deadline, so nothing waits on an offline device forever.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from edgeml.fleet.artifact_store import ArtifactStore
+from edgeml.fleet.database import Database, FleetError, FleetNotFoundError
+from edgeml.fleet.device_registry import DeviceRegistry
+from edgeml.fleet.selector import parse_selector
+from edgeml.protocol import BenchResult
+
+__all__ = ["FINAL_STATES", "BenchJobs", "BenchSettings"]
+
+FINAL_STATES = frozenset({"done", "failed", "offline", "timed_out", "no_artifact"})
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    duration_ms: int = 5000
+    runs: int = 0
+    warmup: int = 20
+    threads: int = 1
+    deadline_s: float = 120.0
+
+
+class BenchJobs:
+    def __init__(self, db: Database, artifacts: ArtifactStore, devices: DeviceRegistry) -> None:
+        self.db, self.artifacts, self.devices = db, artifacts, devices
+
+    def create(
+        self, artifact: str, selector: str, settings: BenchSettings, now: float, baseline: str | None = None
+    ) -> dict[str, Any]:
+        """A job for every device `selector` picks: the artifact (and baseline) built for its target."""
+        chosen = self.devices.select(parse_selector(selector))
+        if not chosen:
+            raise FleetError(f"no device matches {selector!r}", "see `edgeml fleet devices`")
+        builds = {a["target"]: a["sha256"] for a in self.artifacts.find(artifact)}
+        bases = {a["target"]: a["sha256"] for a in self.artifacts.find(baseline)} if baseline else {}
+        job_id = f"bench-{time.strftime('%Y%m%d-%H%M%S', time.gmtime(now))}-{secrets.token_hex(3)}"
+        deadline = now + settings.deadline_s
+        with self.db.transaction() as tx:
+            tx.execute(
+                "INSERT INTO bench_jobs VALUES (?,?,?,?,?,?,?)",
+                (job_id, artifact, baseline, selector, json.dumps(asdict(settings)), now, deadline),
+            )
+            for d in chosen:
+                row = tx.execute("SELECT MAX(sequence) FROM bench_results WHERE device_id=?", (d["id"],)).fetchone()
+                sha = builds.get(d["target"])
+                state, reason = ("pending", "") if sha else ("no_artifact", f"no build of {artifact} for {d['target']}")
+                tx.execute(
+                    "INSERT INTO bench_results (job_id, device_id, sequence, artifact_sha, baseline_sha, state, reason,"
+                    " finished_at) VALUES (?,?,?,?,?,?,?,?)",
+                    (job_id, d["id"], (row[0] or 0) + 1, sha, bases.get(d["target"]), state, reason,
+                     None if sha else now),
+                )  # fmt: skip
+        return self.status(job_id)
+
+    def to_publish(self, now: float) -> list[dict[str, Any]]:
+        """Rows of live jobs a device has not answered yet, with their job's settings and deadline."""
+        rows = self.db.query(
+            "SELECT r.*, j.settings, j.deadline, j.created_at FROM bench_results r "
+            "JOIN bench_jobs j ON j.id = r.job_id "
+            "WHERE r.state IN ('pending', 'sent') AND j.deadline > ? ORDER BY r.job_id, r.device_id",
+            (now,),
+        )
+        return [dict(r) | {"settings": json.loads(r["settings"])} for r in rows]
+
+    def mark_sent(self, job_id: str, device_id: str, now: float) -> None:
+        with self.db.transaction() as tx:
+            tx.execute(
+                "UPDATE bench_results SET state='sent', sent_at=? WHERE job_id=? AND device_id=? AND state='pending'",
+                (now, job_id, device_id),
+            )
+
+    def record(self, device_id: str, result: BenchResult, now: float) -> bool:
+        """Apply a device's answer (once: a repeat or an answer to a settled job changes nothing)."""
+        state = "done" if result.ok else "failed"
+        body = json.dumps(result.result) if result.result is not None else None
+        reason = "" if result.ok else f"[{result.code}] {result.reason}"
+        with self.db.transaction() as tx:
+            cur = tx.execute(
+                "UPDATE bench_results SET state=?, finished_at=?, reason=?, result=? WHERE job_id=? AND device_id=? "
+                "AND sequence=? AND state IN ('pending', 'sent')",
+                (state, now, reason, body, result.job_id, device_id, result.sequence),
+            )
+            return bool(cur.rowcount)
+
+    def settle(self, job_id: str, now: float, force: bool = False) -> dict[str, Any]:
+        """Past the deadline (or with `force`): every unanswered device is `offline` (the registry says so) or
+        `timed_out`. Before it: only devices offline now are settled as `offline`, when `force` is set."""
+        job = self._job(job_id)
+        online = {d["id"]: bool(d["online"]) for d in self.devices.select()}
+        with self.db.transaction() as tx:
+            for r in tx.execute(
+                "SELECT device_id, state FROM bench_results WHERE job_id=? AND state IN ('pending','sent')", (job_id,)
+            ).fetchall():
+                offline = not online.get(r["device_id"], False)
+                if now >= job["deadline"] or (force and offline):
+                    state = "offline" if offline else "timed_out"
+                    why = "the device was offline" if offline else "no answer before the deadline"
+                    tx.execute(
+                        "UPDATE bench_results SET state=?, finished_at=?, reason=? WHERE job_id=? AND device_id=? "
+                        "AND state IN ('pending','sent')",
+                        (state, now, why, job_id, r["device_id"]),
+                    )
+        return self.status(job_id)
+
+    def status(self, job_id: str) -> dict[str, Any]:
+        job = self._job(job_id)
+        rows = self.db.query("SELECT * FROM bench_results WHERE job_id=? ORDER BY device_id", (job_id,))
+        results = [dict(r) | {"result": json.loads(r["result"]) if r["result"] else None} for r in rows]
+        return job | {"results": results}
+
+    def all(self) -> list[dict[str, Any]]:
+        return [self._decoded(r) for r in self.db.query("SELECT * FROM bench_jobs ORDER BY created_at")]
+
+    def _job(self, job_id: str) -> dict[str, Any]:
+        rows = self.db.query("SELECT * FROM bench_jobs WHERE id=?", (job_id,))
+        if not rows:
+            raise FleetNotFoundError(f"no bench job {job_id!r}", "see `edgeml fleet bench --list`")
+        return self._decoded(rows[0])
+
+    @staticmethod
+    def _decoded(row: Any) -> dict[str, Any]:
+        return dict(row) | {"settings": json.loads(row["settings"])}
