@@ -41,7 +41,7 @@ def _agent(tmp_path, keypair, url, artifact) -> Agent:
     config = AgentConfig(
         agent=AgentSection(
             device_id="real-agent", target="cpu-ort", state_dir=str(state), fleet_public_key=str(keypair[1])
-        ),  # fmt: skip
+        ),
         broker=BrokerSection(url=url),
         telemetry=TelemetrySection(period_s=3600.0),
     )
