@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -118,6 +119,24 @@ class BenchJobs:
                         (state, now, why, job_id, r["device_id"]),
                     )
         return self.status(job_id)
+
+    def wait(
+        self, job_id: str, poll_s: float = 0.5, on_poll: Callable[[dict[str, Any]], None] | None = None
+    ) -> dict[str, Any]:
+        """Poll until every online device answered (devices offline are then settled as offline) or the deadline
+        passed (every unanswered device: offline or timed out); the settled status. Needs a fleet service
+        running on this database to publish the jobs and take in the answers."""
+        while True:
+            status = self.status(job_id)
+            if time.time() >= status["deadline"]:
+                return self.settle(job_id, time.time())
+            online = {d["id"] for d in self.devices.select() if d["online"]}
+            waiting = [r for r in status["results"] if r["state"] not in FINAL_STATES and r["device_id"] in online]
+            if not waiting:
+                return self.settle(job_id, time.time(), force=True)
+            if on_poll is not None:
+                on_poll(status)
+            time.sleep(poll_s)
 
     def status(self, job_id: str) -> dict[str, Any]:
         job = self._job(job_id)

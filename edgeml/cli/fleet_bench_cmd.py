@@ -68,32 +68,18 @@ def bench(db, store, key, artifact, selector, baseline, seconds, runs, warmup, t
 
 
 def wait_for_answers(fleet, job_id: str, quiet: bool = False) -> dict:
-    """Poll the job until every online device answered (then devices offline are settled as offline) or the
-    deadline passed (every unanswered device: offline or timed out)."""
+    """The job settled (`BenchJobs.wait`), with a spinner counting answers unless `quiet`."""
     from edgeml.fleet.bench_jobs import FINAL_STATES
 
-    def step() -> tuple[dict, bool]:
-        status = fleet.bench.status(job_id)
-        online = {d["id"] for d in fleet.devices.select() if d["online"]}
-        open_rows = [r for r in status["results"] if r["state"] not in FINAL_STATES]
-        if time.time() >= status["deadline"]:
-            return fleet.bench.settle(job_id, time.time()), True
-        if not any(r["device_id"] in online for r in open_rows):
-            return fleet.bench.settle(job_id, time.time(), force=True), True
-        return status, False
-
     if quiet:
-        while not (done := step())[1]:
-            time.sleep(_POLL_S)
-        return done[0]
+        return fleet.bench.wait(job_id, _POLL_S)
     with console.status("waiting for the devices…") as spinner:
-        while True:
-            status, finished = step()
-            if finished:
-                return status
+
+        def show(status: dict) -> None:
             answered = sum(r["state"] in FINAL_STATES for r in status["results"])
             spinner.update(f"waiting for the devices… {answered}/{len(status['results'])} answered")
-            time.sleep(_POLL_S)
+
+        return fleet.bench.wait(job_id, _POLL_S, show)
 
 
 def _spec(fleet, text: str) -> str:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,9 +28,9 @@ X = np.zeros((1, 1, 8, 8), np.float32)
 SIMULATED = 50
 
 
-def _cli(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+def _cli(*args: str, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
     code = "import sys; from edgeml.cli import main; sys.argv = ['edgeml', *sys.argv[1:]]; main()"
-    env = os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)}
+    env = os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)} | (env or {})
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=timeout,
                           env=env)  # fmt: skip
 
@@ -130,3 +131,27 @@ def test_fleet_bench_on_the_real_agent_and_50_simulated_devices(tmp_path, keypai
     assert agent.installer.state().slots == slots_before
     assert not any((tmp_path / "agent" / "bench").iterdir())
     assert "<svg" in (tmp_path / "report.html").read_text()
+
+
+def test_compile_measure_on_the_real_agent_records_the_device(tmp_path, keypair, broker, releases):
+    db, store = str(tmp_path / "fleet.sqlite"), str(tmp_path / "store")
+    fleet = Fleet(db, store, load_private_key(keypair[0]))
+    service = FleetService(fleet, MqttTransport(broker.url, "fleet-measure"), tick_s=0.2)
+    service.start()
+    agent = _agent(tmp_path, keypair, broker.url, releases["1.2.3"])
+    try:
+        _wait(lambda: (fleet.devices.get("real-agent") or {}).get("online"))
+        model = str(Path(__file__).resolve().parents[2] / "examples" / "digits" / "model.onnx")
+        out = _cli("compile", model, "--target", "cpu-ort", "--key", str(keypair[0]), "--out",
+                   str(tmp_path / "built"), "--precision", "fp32", "--measure-on", "real-agent", "--json",
+                   env={"EDGEML_FLEET_DB": db, "EDGEML_FLEET_STORE": store})  # fmt: skip
+        assert out.returncode == 0, out.stderr[-3000:]
+    finally:
+        agent.stop()
+        service.stop()
+    measured = json.loads(out.stdout)["measured_on_device"]
+    assert set(measured) == {"float source", "shipped"}
+    for figures in measured.values():
+        assert figures["measured_on"]["device"] == "real-agent"
+        assert figures["measured_on"]["host"]["description"] == host_info().describe()
+        assert figures["latency"]["p50_ms"] > 0 and figures["ratio_vs_first"] > 0
