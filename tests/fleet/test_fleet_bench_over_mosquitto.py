@@ -23,7 +23,7 @@ from edgeml.fleet.simulated_device import SimulatedDevice
 from edgeml.host import host_info
 from edgeml.transport.mqtt_transport import MqttTransport
 
-pytestmark = pytest.mark.broker
+pytestmark = [pytest.mark.broker, pytest.mark.slow]  # NOTE: a real agent, 50 devices, a compile: 30–60 s
 X = np.zeros((1, 1, 8, 8), np.float32)
 SIMULATED = 50
 
