@@ -24,7 +24,15 @@ from edgeml.host import host_info
 from edgeml.runtimes import Session, open_session, runtime_class
 from edgeml.timing import LatencyStats, interleaved_samples
 
-__all__ = ["RESOLUTION", "BenchResult", "SpeedComparison", "bench", "compare_speed", "measure_artifact"]
+__all__ = [
+    "RESOLUTION",
+    "BenchResult",
+    "SpeedComparison",
+    "bench",
+    "compare_speed",
+    "measure_artifact",
+    "open_artifact_session",
+]
 
 
 _BLOCKS = 10
@@ -122,7 +130,7 @@ def measure_artifact(
     feeds = _self_test_feed(root, manifest)
     runtime_class(manifest["target"]["runtime"])  # NOTE: import the runtime before measuring model memory
     rss0 = _rss_mb()
-    sessions = {"artifact": _open(manifest, root, threads)}
+    sessions = {"artifact": open_artifact_session(manifest, root, threads)}
     memory = {"artifact_load": _rss_mb() - rss0}
     if baseline is not None:
         base_root, base_runtime, base_file = baseline
@@ -158,7 +166,7 @@ def measure_artifact(
     )
 
 
-def _open(manifest: dict[str, Any], root: Path, threads: int) -> Session:
+def open_artifact_session(manifest: dict[str, Any], root: Path, threads: int) -> Session:
     """The file this host can run: the shipped model, or (e.g. Ethos-U) the CPU reference it was measured on."""
     model_file = manifest["metrics"].get("measured_on", {}).get("model_file") or manifest["target"]["model_file"]
     return open_session(manifest["target"]["runtime"], root / model_file, threads=threads)

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-import edgeml.batch_run as batch_run
+import edgeml.batch.batch_run as batch_run
 from edgeml.artifact import create_keypair
-from edgeml.batch_run import run_artifact
+from edgeml.batch import run_artifact
 from edgeml.cli import main
 from edgeml.errors import EdgemlError
 from edgeml.runtimes import open_session

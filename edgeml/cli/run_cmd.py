@@ -22,7 +22,7 @@ def run_cmd(artifact, data, out, pubkey, batch_size, threads, as_json) -> None:
     agent serves with. Verified first. Interrupted, it resumes after the last block written when started again."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-    from edgeml.batch_run import run_artifact
+    from edgeml.batch import run_artifact
 
     if as_json:
         summary = run_artifact(artifact, data, out, pubkey, batch_size, threads)

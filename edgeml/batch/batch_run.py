@@ -58,12 +58,12 @@ def run_artifact(
     out = Path(out)
     if out.suffix.lower() not in FORMATS:
         raise EdgemlError(f"--out {out}: unknown format {out.suffix!r}", f"use one of {', '.join(FORMATS)}")
-    from edgeml.benchmark import _open
+    from edgeml.benchmark import open_artifact_session
     from edgeml.calibration.read_dataset import read_dataset_with_ids
 
     manifest = verify(artifact, pubkey).manifest
     with open_artifact(artifact) as root:
-        session = _open(manifest, root, threads)
+        session = open_artifact_session(manifest, root, threads)
         dataset, ids = read_dataset_with_ids(data, session.signature)
         total = len(dataset)
         ids = np.arange(total) if ids is None else np.asarray(ids)
