@@ -89,12 +89,18 @@ def _spec(fleet, text: str) -> str:
     return text
 
 
+def _short(spec: str) -> str:
+    return spec[:12] + "…" if len(spec) == 64 else spec
+
+
 def _render(status: dict) -> None:
     from edgeml.fleet.bench_html import device_cells
 
+    title = f"bench {status['id']}: {_short(status['artifact'])}" + (
+        f" vs {_short(status['baseline'])}" if status.get("baseline") else ""
+    )
     table = Table("device", "state", "p50 ms", "p90 ms", "p99 ms", "per s", "vs baseline", "peak RSS MiB", "CPU",
-                  "note", title=f"bench {status['id']}: {status['artifact']}"
-                  + (f" vs {status['baseline']}" if status.get("baseline") else ""), title_justify="left")  # fmt: skip
+                  "note", title=title, title_justify="left")  # fmt: skip
     for row in status["results"]:
         table.add_row(*device_cells(row))
     print_table(table)
