@@ -80,11 +80,14 @@ class BenchJobs:
         )
         return [dict(r) | {"settings": json.loads(r["settings"])} for r in rows]
 
-    def mark_sent(self, job_id: str, device_id: str, now: float) -> None:
+    def mark_sent(self, rows: list[tuple[str, str]], now: float) -> None:
+        """(job id, device id) pairs just published: one transaction for all of them."""
+        if not rows:
+            return
         with self.db.transaction() as tx:
-            tx.execute(
+            tx.executemany(
                 "UPDATE bench_results SET state='sent', sent_at=? WHERE job_id=? AND device_id=? AND state='pending'",
-                (now, job_id, device_id),
+                [(now, job_id, device_id) for job_id, device_id in rows],
             )
 
     def record(self, device_id: str, result: BenchResult, now: float) -> bool:

@@ -234,6 +234,7 @@ class FleetService:
         that is all of them again, and devices ignore a bench sequence they already accepted."""
         if not self.transport.connected:
             return
+        sent = []
         for row in self.fleet.bench.to_publish(now):
             if (row["job_id"], row["device_id"]) in self._bench_published:
                 continue
@@ -247,7 +248,8 @@ class FleetService:
             payload = encode(sign_bench_job(job, self.fleet.key))
             self.transport.publish(bench_topic(row["device_id"]), payload, qos=1, retain=True)
             self._bench_published.add((row["job_id"], row["device_id"]))
-            self.fleet.bench.mark_sent(row["job_id"], row["device_id"], now)
+            sent.append((row["job_id"], row["device_id"]))
+        self.fleet.bench.mark_sent(sent, now)
 
     def _artifact_ref(self, sha: str) -> ArtifactRef:
         artifact = self.fleet.artifacts.get(sha)
