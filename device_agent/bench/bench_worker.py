@@ -163,9 +163,11 @@ class BenchWorker:
                 base = (base_root, m["target"]["runtime"], m["target"]["model_file"])
             result = measure_artifact(root, base, job.threads, job.warmup, job.duration_ms / 1000.0,
                                       runs=job.runs, verified=True)  # fmt: skip
+            fidelity = _self_test(root, job.threads)
         from edgeml.runtimes import runtime_version
 
-        return device_result(result, {r: runtime_version(r) or "not installed" for r in self.runtimes})
+        versions = {r: runtime_version(r) or "not installed" for r in self.runtimes}
+        return device_result(result, versions) | {"self_test": fidelity}
 
     def _fetch(self, ref: ArtifactRef, folder: Path, deadline: int) -> Path:
         topic = artifact_chunks_topic(ref.sha256)
@@ -201,3 +203,17 @@ class BenchWorker:
     def _request(self, request: ChunkRequest) -> None:
         if self.transport.connected:
             self.transport.publish(chunk_request_topic(self.device_id), encode(request), qos=1)
+
+
+def _self_test(root: Path, threads: int) -> dict[str, Any]:
+    """The artifact on its own self-test inputs here, against the outputs recorded at compile time: per output
+    max |got − expected| and cosine, and whether they pass the manifest's atol / min_cosine."""
+    from edgeml.artifact.verify import read_manifest
+    from edgeml.device_agent.update.install_failure import InstallFailure
+    from edgeml.device_agent.update.self_test import SelfTestPolicy, run_self_test
+
+    try:
+        report = run_self_test(root, read_manifest(root), SelfTestPolicy(latency_factor=None), threads)
+    except InstallFailure as exc:
+        return {"passed": False, "reason": f"[{exc.code}] {exc.message}"[:1024]}
+    return {"passed": True, "outputs": report.outputs}

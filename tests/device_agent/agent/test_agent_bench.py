@@ -46,6 +46,7 @@ def test_a_signed_job_is_measured_and_refusals_change_nothing(
     stats = result.result["latency"]["artifact"]
     assert stats["n"] == 40 and stats["p50_ms"] <= stats["p99_ms"]
     assert result.result["artifact"]["version"] == "1.3.0"
+    assert result.result["self_test"]["passed"] and result.result["self_test"]["outputs"]["logits"]["cosine"] > 0.99
     assert agent.predict({"input": X})["logits"].shape == (1, 10)
     assert agent.serving.model.sha256 == serving and agent.installer.state().slots == slots
 
