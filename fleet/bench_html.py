@@ -9,7 +9,10 @@ from typing import Any
 
 from edgeml.sketches import DDSketch
 
-__all__ = ["bench_html"]
+__all__ = ["COLUMNS", "bench_html", "device_cells"]
+
+COLUMNS = ("device", "state", "p50 ms", "p90 ms", "p99 ms", "per s", "vs baseline", "peak RSS MiB", "self-test",
+           "CPU", "note")  # fmt: skip
 
 _ROW, _LEFT, _WIDTH, _BOX = 34, 170, 640, 10
 _COLOURS = {"artifact": "#2b6cb0", "baseline": "#a0a0a0"}
@@ -74,7 +77,7 @@ def _quantiles(result: dict[str, Any]) -> dict[str, list[float]]:
 
 
 def _table(rows: list[dict[str, Any]]) -> str:
-    head = ["device", "state", "p50 ms", "p90 ms", "p99 ms", "per s", "vs baseline", "peak RSS MiB", "CPU", "note"]
+    head = list(COLUMNS)
     body = ["<table><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>"]
     for r in rows:
         cells = [_e(c) for c in device_cells(r)]
@@ -94,9 +97,11 @@ def device_cells(row: dict[str, Any]) -> list[str]:
         else ["—"] * 4
     )
     rss = (res.get("memory_mb") or {}).get("peak_rss")
+    test = res.get("self_test")
     return [
         row["device_id"], row["state"], *figures, f"{ratio:.3f}" if ratio is not None else "—",
-        f"{rss:.0f}" if rss else "—", host.get("description", "—"), row.get("reason") or "",
+        f"{rss:.0f}" if rss else "—", "—" if test is None else "pass" if test.get("passed") else "FAIL",
+        host.get("description", "—"), row.get("reason") or "",
     ]  # fmt: skip
 
 

@@ -94,13 +94,12 @@ def _short(spec: str) -> str:
 
 
 def _render(status: dict) -> None:
-    from edgeml.fleet.bench_html import device_cells
+    from edgeml.fleet.bench_html import COLUMNS, device_cells
 
     title = f"bench {status['id']}: {_short(status['artifact'])}" + (
         f" vs {_short(status['baseline'])}" if status.get("baseline") else ""
     )
-    table = Table("device", "state", "p50 ms", "p90 ms", "p99 ms", "per s", "vs baseline", "peak RSS MiB", "CPU",
-                  "note", title=title, title_justify="left")  # fmt: skip
+    table = Table(*COLUMNS, title=title, title_justify="left")
     for row in status["results"]:
         table.add_row(*device_cells(row))
     print_table(table)
