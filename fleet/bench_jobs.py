@@ -37,6 +37,16 @@ class BenchSettings:
     threads: int = 1
     deadline_s: float = 120.0
 
+    def check(self) -> None:
+        """FleetError naming the first setting a device would refuse (the bench_job's ranges)."""
+        limits = {"duration_ms": (self.duration_ms, 0, 3_600_000), "runs": (self.runs, 0, 10_000_000),
+                  "warmup": (self.warmup, 0, 100_000), "threads": (self.threads, 1, 256)}  # fmt: skip
+        for name, (value, lo, hi) in limits.items():
+            if not lo <= value <= hi:
+                raise FleetError(f"bench {name} {value} is outside [{lo}, {hi}]", "see `edgeml fleet bench --help`")
+        if self.deadline_s <= 0:
+            raise FleetError(f"bench deadline {self.deadline_s:g} s is not positive", "give the devices time to answer")
+
 
 class BenchJobs:
     def __init__(self, db: Database, artifacts: ArtifactStore, devices: DeviceRegistry) -> None:
@@ -46,6 +56,7 @@ class BenchJobs:
         self, artifact: str, selector: str, settings: BenchSettings, now: float, baseline: str | None = None
     ) -> dict[str, Any]:
         """A job for every device `selector` picks: the artifact (and baseline) built for its target."""
+        settings.check()
         chosen = self.devices.select(parse_selector(selector))
         if not chosen:
             raise FleetError(f"no device matches {selector!r}", "see `edgeml fleet devices`")

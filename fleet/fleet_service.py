@@ -245,7 +245,11 @@ class FleetService:
                 self._artifact_ref(row["baseline_sha"]) if row["baseline_sha"] else None,
                 s["duration_ms"], s["runs"], s["warmup"], s["threads"],
             )  # fmt: skip
-            payload = encode(sign_bench_job(job, self.fleet.key))
+            try:
+                payload = encode(sign_bench_job(job, self.fleet.key))
+            except ProtocolError as exc:  # NOTE: BenchSettings.check refuses these first; never stop the tick
+                log.error("bench job %s for %s not sent: %s", row["job_id"], row["device_id"], exc.reason)
+                continue
             self.transport.publish(bench_topic(row["device_id"]), payload, qos=1, retain=True)
             self._bench_published.add((row["job_id"], row["device_id"]))
             sent.append((row["job_id"], row["device_id"]))

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from edgeml.artifact import create_keypair, load_private_key
 from edgeml.fleet.bench_jobs import FINAL_STATES, BenchSettings
+from edgeml.fleet.database import FleetError
 from edgeml.protocol import bench_topic, decode, encode, sign_bench_job
 
 
@@ -94,3 +97,9 @@ def _with(job, **changes):
     from dataclasses import replace
 
     return replace(job, **changes)
+
+
+def test_settings_a_device_would_refuse_are_refused_at_creation(fleet, releases):
+    fleet.artifacts.publish(releases["1.2.3"], 1000.0)
+    with pytest.raises(FleetError, match="threads 0"):
+        fleet.bench.create("digits@1.2.3", "all", BenchSettings(threads=0), 1000.0)
