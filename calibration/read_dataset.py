@@ -32,7 +32,9 @@ from edgeml.errors import CalibrationError
 from edgeml.importing import looks_like_callable_spec
 from edgeml.signature import ModelSignature, TensorSpec
 
-__all__ = ["check_fits", "read_dataset"]
+__all__ = ["ID_KEYS", "check_fits", "read_dataset", "read_dataset_with_ids"]
+
+ID_KEYS = ("ids", "id")  # an .npz array of per-sample ids (not a model input): `edgeml run` writes them back
 
 _FILE_READERS = {".npz": read_npz, ".npy": read_npy, ".csv": read_csv}
 
@@ -48,6 +50,23 @@ def read_dataset(
     dataset = arranged(_read(str(spec), signature, role), signature, input_specs or {}, role)
     check_fits(dataset, signature, role)
     return dataset
+
+
+def read_dataset_with_ids(
+    spec: str | os.PathLike[str], signature: ModelSignature, role: str = "input"
+) -> tuple[Dataset, np.ndarray | None]:
+    """As `read_dataset`, and the per-sample ids the data carries (an `ids` or `id` array in an .npz), if any."""
+    raw = _read(str(spec), signature, role)
+    key = next((k for k in ID_KEYS if k in raw.inputs and k not in signature.input_names), None)
+    ids = None
+    if key is not None:
+        ids = raw.inputs[key]
+        raw = dataclasses.replace(raw, inputs={k: v for k, v in raw.inputs.items() if k != key})
+        if len(raw.inputs) == 1 and len(signature.input_names) == 1:  # NOTE: the only other key feeds the only input
+            raw = dataclasses.replace(raw, inputs={signature.input_names[0]: next(iter(raw.inputs.values()))})
+    dataset = arranged(raw, signature, {}, role)
+    check_fits(dataset, signature, role)
+    return dataset, ids
 
 
 def arranged(raw: Dataset, signature: ModelSignature, given: dict[str, InputSpec], role: str) -> Dataset:

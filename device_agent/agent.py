@@ -4,6 +4,7 @@ reports what it sees. Thin orchestration; each part lives in its own module:
     predict ─► ServingModel.session.run ─► TelemetryCollector.record (a deque append)
     MQTT desired/chunks ─► UpdateWorker (own thread) ─► Installer (the update table) ─► on_event: event, status,
                            model swap on `committed`
+    MQTT bench jobs ─► BenchWorker (own thread) ─► scratch folder: fetch, verify, time ─► bench_result
     housekeeping thread ─► ConnectionWatcher (hello, status, spool replay) · drain · TelemetrySender each period
 
 ```python
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from edgeml.artifact import load_public_key
 from edgeml.atomic_files import write_json_atomic
 from edgeml.device_agent.agent_status import AGENT_FOLDER, HEARTBEAT_NAME, LAST_TELEMETRY_NAME, read_status
+from edgeml.device_agent.bench.bench_worker import BenchWorker
 from edgeml.device_agent.config.agent_config import AgentConfig, load_config
 from edgeml.device_agent.messaging.agent_transport import build_transport
 from edgeml.device_agent.messaging.connection_watcher import ConnectionWatcher
@@ -47,7 +49,7 @@ from edgeml.device_agent.update.lifecycle import State
 from edgeml.device_agent.update.self_test import SelfTestPolicy
 from edgeml.device_agent.update.update_worker import UpdateSettings, UpdateWorker
 from edgeml.errors import EdgemlError
-from edgeml.protocol import DesiredStateGuard, desired_topic, encode, status_topic
+from edgeml.protocol import DesiredStateGuard, bench_topic, desired_topic, encode, status_topic
 from edgeml.transport import Transport, Will
 
 if TYPE_CHECKING:
@@ -85,6 +87,8 @@ class Agent:
         self.reporter = EventReporter(a.device_id, self.outbox, SequenceCounter(self.folder / "event_seq.json"))
         self.worker = self._update_worker(key)
         self.installer.fetch = self.worker.fetch  # the table's `downloading` step hands updates to the worker
+        self.bench = BenchWorker(a.device_id, config.state_dir, key, a.target, a.runtimes, self.transport,
+                                 self.reporter, busy_topic=self.worker.fetching_topic)  # fmt: skip
         self.collector, self.sender = self._telemetry()
         self.watcher = ConnectionWatcher(self.transport, self._on_connected)
         self._record = self.collector.record
@@ -128,6 +132,8 @@ class Agent:
         self._load_serving()
         self.transport.subscribe(desired_topic(self.config.agent.device_id), self.worker.on_desired)
         self.worker.start()
+        self.transport.subscribe(bench_topic(self.config.agent.device_id), self.bench.on_job)
+        self.bench.start()
         self._loop_thread = threading.Thread(target=self._loop, name="edgeml-agent-housekeeping", daemon=True)
         self._loop_thread.start()
         if self.config.endpoint.listen:
@@ -147,6 +153,7 @@ class Agent:
         if self._loop_thread is not None:
             self._loop_thread.join(timeout)
         self.worker.stop(timeout)
+        self.bench.stop(timeout)
         self.sender.send_now()
         if self.transport.connected:
             offline = self.status_reporter.status(online=False)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import resource
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,15 @@ from edgeml.host import host_info
 from edgeml.runtimes import Session, open_session, runtime_class
 from edgeml.timing import LatencyStats, interleaved_samples
 
-__all__ = ["RESOLUTION", "BenchResult", "SpeedComparison", "bench", "compare_speed"]
+__all__ = [
+    "RESOLUTION",
+    "BenchResult",
+    "SpeedComparison",
+    "bench",
+    "compare_speed",
+    "measure_artifact",
+    "open_artifact_session",
+]
 
 
 _BLOCKS = 10
@@ -70,6 +78,7 @@ class BenchResult:
     ratio: float | None  # artifact p50 / baseline p50
     verified: bool
     comparison: SpeedComparison | None = None
+    samples_s: dict[str, list[float]] | None = field(default=None, repr=False)  # per-round seconds, per model
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -92,32 +101,52 @@ def bench(
     seconds: float = 5.0,
     min_rounds: int = 50,
     pubkey: str | os.PathLike[str] | None = None,
+    runs: int = 0,
 ) -> BenchResult:
-    """Benchmark `artifact` (verified first when `pubkey` is given) against an optional `baseline`."""
+    """Benchmark `artifact` (verified first when `pubkey` is given) against an optional `baseline`; `runs` > 0
+    times exactly that many rounds instead of `seconds`."""
     if pubkey is not None:
         verify(artifact, pubkey)
     with contextlib.ExitStack() as stack:
         root = stack.enter_context(open_artifact(artifact))
-        manifest = read_manifest(root)
-        feeds = _self_test_feed(root, manifest)
-        runtime_class(manifest["target"]["runtime"])  # NOTE: import the runtime before measuring model memory
-        rss0 = _rss_mb()
-        sessions = {"artifact": _open(manifest, root, threads)}
-        memory = {"artifact_load": _rss_mb() - rss0}
-        if baseline is not None:
-            base_root, base_runtime, base_file = _baseline_model(stack, Path(baseline))
-            rss1 = _rss_mb()
-            sessions["baseline"] = open_session(base_runtime, base_root / base_file, threads=threads)
-            memory["baseline_load"] = _rss_mb() - rss1
-            _check_feeds_fit(sessions["baseline"], feeds, Path(baseline))
-        samples = interleaved_samples(
-            sessions,
-            {k: feeds for k in sessions},
-            warmup=warmup,
-            min_rounds=min_rounds,
-            max_rounds=1_000_000,
-            max_seconds=seconds,
-        )
+        base = _baseline_model(stack, Path(baseline)) if baseline is not None else None
+        return measure_artifact(root, base, threads, warmup, seconds, min_rounds, runs, verified=pubkey is not None)
+
+
+def measure_artifact(
+    root: Path,
+    baseline: tuple[Path, str, str] | None = None,
+    threads: int = 1,
+    warmup: int = 20,
+    seconds: float = 5.0,
+    min_rounds: int = 50,
+    runs: int = 0,
+    verified: bool = False,
+) -> BenchResult:
+    """The measurement core `edgeml bench` and the device agent's bench job share: the artifact unpacked at
+    `root` (and `baseline` = (folder, runtime, model file)) opened through the runtime adapter, fed its own
+    self-test inputs, warmed up and timed interleaved (edgeml.timing) for `seconds` or exactly `runs` rounds."""
+    manifest = read_manifest(root)
+    feeds = _self_test_feed(root, manifest)
+    runtime_class(manifest["target"]["runtime"])  # NOTE: import the runtime before measuring model memory
+    rss0 = _rss_mb()
+    sessions = {"artifact": open_artifact_session(manifest, root, threads)}
+    memory = {"artifact_load": _rss_mb() - rss0}
+    if baseline is not None:
+        base_root, base_runtime, base_file = baseline
+        rss1 = _rss_mb()
+        sessions["baseline"] = open_session(base_runtime, base_root / base_file, threads=threads)
+        memory["baseline_load"] = _rss_mb() - rss1
+        _check_feeds_fit(sessions["baseline"], feeds, base_root / base_file)
+    samples = interleaved_samples(
+        sessions,
+        {k: feeds for k in sessions},
+        warmup=warmup,
+        min_rounds=runs or min_rounds,
+        max_rounds=runs or 1_000_000,
+        max_seconds=0.0 if runs else seconds,
+    )
+    del sessions
     memory |= {"peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}
     latency = {k: LatencyStats.from_samples(v, _batch(feeds)) for k, v in samples.items()}
     comparison = compare_speed(samples["artifact"], samples["baseline"]) if "baseline" in samples else None
@@ -126,11 +155,18 @@ def bench(
         "target": manifest["target"]["id"]
     }
     return BenchResult(
-        summary, threads, latency, {k: round(v, 2) for k, v in memory.items()}, ratio, pubkey is not None, comparison
+        summary,
+        threads,
+        latency,
+        {k: round(v, 2) for k, v in memory.items()},
+        ratio,
+        verified,
+        comparison,
+        samples_s=samples,
     )
 
 
-def _open(manifest: dict[str, Any], root: Path, threads: int) -> Session:
+def open_artifact_session(manifest: dict[str, Any], root: Path, threads: int) -> Session:
     """The file this host can run: the shipped model, or (e.g. Ethos-U) the CPU reference it was measured on."""
     model_file = manifest["metrics"].get("measured_on", {}).get("model_file") or manifest["target"]["model_file"]
     return open_session(manifest["target"]["runtime"], root / model_file, threads=threads)
@@ -143,7 +179,7 @@ def _self_test_feed(root: Path, manifest: dict[str, Any]) -> dict[str, np.ndarra
 
 
 def _baseline_model(stack: contextlib.ExitStack, path: Path) -> tuple[Path, str, str]:
-    """A baseline is an artifact (folder/.tar) or a bare .onnx file."""
+    """A baseline is an artifact (folder/.tar) or a bare .onnx file → (folder, runtime, model file)."""
     if path.suffix.lower() == ".onnx":
         if not path.is_file():
             raise EdgemlError(f"baseline {path} does not exist")

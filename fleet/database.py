@@ -107,6 +107,20 @@ MIGRATIONS: dict[int, tuple[str, tuple[str, ...]]] = {
         ),
     ),
 }
+MIGRATIONS[4] = (
+    "benchmark jobs on devices and their per-device results",
+    (
+        """CREATE TABLE IF NOT EXISTS bench_jobs (
+    id TEXT PRIMARY KEY, artifact TEXT NOT NULL, baseline TEXT, selector TEXT NOT NULL, settings TEXT NOT NULL,
+    created_at REAL NOT NULL, deadline REAL NOT NULL
+)""",
+        """CREATE TABLE IF NOT EXISTS bench_results (
+    job_id TEXT NOT NULL REFERENCES bench_jobs(id), device_id TEXT NOT NULL, sequence INTEGER NOT NULL,
+    artifact_sha TEXT, baseline_sha TEXT, state TEXT NOT NULL, sent_at REAL, finished_at REAL,
+    reason TEXT NOT NULL DEFAULT '', result TEXT, PRIMARY KEY (job_id, device_id)
+)""",
+    ),
+)
 SCHEMA_VERSION = max(MIGRATIONS)
 _VERSION_TABLE = (
     "CREATE TABLE IF NOT EXISTS schema_version "

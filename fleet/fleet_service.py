@@ -26,6 +26,7 @@ from typing import ClassVar
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edgeml.fleet.artifact_store import ArtifactStore
+from edgeml.fleet.bench_jobs import BenchJobs
 from edgeml.fleet.chunk_server import DEFAULT_EGRESS_BYTES_S, DEFAULT_STREAM_BYTES_S, ChunkServer
 from edgeml.fleet.database import Database, FleetError
 from edgeml.fleet.desired_states import DesiredRow, DesiredStates
@@ -42,6 +43,8 @@ from edgeml.fleet.wave_health import WaveHealth
 from edgeml.protocol import (
     DEFAULT_CHUNK_SIZE,
     ArtifactRef,
+    BenchJob,
+    BenchResult,
     ChunkLayout,
     ChunkRequest,
     DesiredState,
@@ -51,10 +54,12 @@ from edgeml.protocol import (
     ProtocolError,
     Status,
     Telemetry,
+    bench_topic,
     decode_published,
     desired_topic,
     encode,
     fleet_subscriptions,
+    sign_bench_job,
     sign_desired_state,
 )
 from edgeml.transport import Transport
@@ -89,6 +94,7 @@ class Fleet:
         self.rollouts = RolloutEngine(self.db, self.artifacts, self.devices, WaveHealth(self.db, self.telemetry))
         self.experiments = Experiments(self.db, self.artifacts, self.devices, self.telemetry)
         self.retraining = Retraining(self.db)
+        self.bench = BenchJobs(self.db, self.artifacts, self.devices)
 
 
 class FleetService:
@@ -116,6 +122,7 @@ class FleetService:
         self._dropped, self._dropped_lock = 0, threading.Lock()  # NOTE: what the full inbox refused, not yet stored
         self.rejections = RejectionLog(log)
         self._published: dict[str, int] = {}
+        self._bench_published: set[tuple[str, str]] = set()  # (job id, device id) this process has sent
         self._parked: dict[str, Status] = {}  # device id → its latest status, received before its hello
         self._registered: set[str] = set()
         self._last_scan = 0.0
@@ -225,6 +232,7 @@ class FleetService:
             with self._fenced():
                 self._moved(self.fleet.rollouts.tick(now))
                 self.publish_desired()
+                self.publish_bench(now)
                 if now - self._last_scan >= RETRAIN_SCAN_S:
                     self._last_scan = now
                     self.fleet.retraining.scan(now)
@@ -240,19 +248,42 @@ class FleetService:
                 self._publish(row)
                 self._published[row.device_id] = row.sequence
 
+    def publish_bench(self, now: float) -> None:
+        """Sign and publish (retained) every live bench job row this process has not sent yet; after a restart
+        that is all of them again, and devices ignore a bench sequence they already accepted."""
+        if not self.transport.connected:
+            return
+        sent = []
+        for row in self.fleet.bench.to_publish(now):
+            if (row["job_id"], row["device_id"]) in self._bench_published:
+                continue
+            s = row["settings"]
+            job = BenchJob(
+                row["device_id"], row["job_id"], row["sequence"], int(row["created_at"]), int(row["deadline"]),
+                self._artifact_ref(row["artifact_sha"]),
+                self._artifact_ref(row["baseline_sha"]) if row["baseline_sha"] else None,
+                s["duration_ms"], s["runs"], s["warmup"], s["threads"],
+            )  # fmt: skip
+            try:
+                payload = encode(sign_bench_job(job, self.fleet.key))
+            except ProtocolError as exc:  # NOTE: BenchSettings.check refuses these first; never stop the tick
+                log.error("bench job %s for %s not sent: %s", row["job_id"], row["device_id"], exc.reason)
+                continue
+            self.transport.publish(bench_topic(row["device_id"]), payload, qos=1, retain=True)
+            self._bench_published.add((row["job_id"], row["device_id"]))
+            sent.append((row["job_id"], row["device_id"]))
+        self.fleet.bench.mark_sent(sent, now)
+
+    def _artifact_ref(self, sha: str) -> ArtifactRef:
+        artifact = self.fleet.artifacts.get(sha)
+        layout = ChunkLayout(sha, artifact["size"], self.chunk_size)
+        return ArtifactRef(
+            artifact["name"], artifact["version"], artifact["release"], sha, artifact["size"], self.chunk_size,
+            layout.count, artifact["target"],
+        )  # fmt: skip
+
     def _publish(self, row: DesiredRow) -> None:
-        artifact = self.fleet.artifacts.get(row.artifact_sha)
-        layout = ChunkLayout(row.artifact_sha, artifact["size"], self.chunk_size)
-        ref = ArtifactRef(
-            artifact["name"],
-            artifact["version"],
-            artifact["release"],
-            row.artifact_sha,
-            artifact["size"],
-            self.chunk_size,
-            layout.count,
-            artifact["target"],
-        )
+        ref = self._artifact_ref(row.artifact_sha)
         issued = int(row.issued_at)
         floor = self.fleet.rollouts.floors.signed(row.device_id, ref.release, row.allow_rollback)
         state = DesiredState(
@@ -344,12 +375,20 @@ class FleetService:
         if reason:
             self.fleet.events.reject(reason)
 
+    def _on_bench_result(self, device_id: str, result: BenchResult, now: float) -> None:
+        if not self._known(device_id):
+            self.fleet.events.reject("unknown_device")
+            return
+        if not self.fleet.bench.record(device_id, result, now):
+            log.info("bench result of %s for job %s not applied (settled or repeated)", device_id, result.job_id)
+
     _handlers: ClassVar[dict[Kind, Callable]] = {
         Kind.HELLO: _on_hello,
         Kind.STATUS: _on_status,
         Kind.EVENT: _on_event,
         Kind.TELEMETRY: _on_telemetry,
         Kind.CHUNK_REQUEST: _on_chunk_request,
+        Kind.BENCH_RESULT: _on_bench_result,
     }
 
 

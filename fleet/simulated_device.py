@@ -25,6 +25,9 @@ from edgeml.artifact.manifest import MANIFEST_NAME
 from edgeml.fleet.database import FleetError
 from edgeml.fleet.tar_member_tap import TarMemberTap
 from edgeml.protocol import (
+    BenchJob,
+    BenchJobGuard,
+    BenchResult,
     ChunkRequest,
     DesiredState,
     DesiredStateGuard,
@@ -35,6 +38,8 @@ from edgeml.protocol import (
     Status,
     Telemetry,
     artifact_chunks_topic,
+    bench_result_topic,
+    bench_topic,
     chunk_request_topic,
     decode_chunk,
     desired_topic,
@@ -125,10 +130,15 @@ class SimulatedDevice:
         self.rejected: list[str] = []
         self._seq = 0
         self._rng = random.Random(seed)
+        self.bench_guard = BenchJobGuard(device_id, fleet_key)
+        self.bench_sequence = 0  # the last bench job it accepted
+        self.bench_answered = 0
+        self._bench_due: list[tuple[float, BenchJob]] = []  # accepted jobs, answered when their timing would end
 
     # -- wiring ----------------------------------------------------------------------------------------------
     def start(self, timeout: float = 10.0) -> None:
         self.transport.subscribe(desired_topic(self.device_id), self.on_desired)
+        self.transport.subscribe(bench_topic(self.device_id), self.on_bench)
         if self.download is not None:  # NOTE: restarted on a new connection mid-download: resume it, as a device does
             self.transport.subscribe(artifact_chunks_topic(self.download.desired.artifact.sha256), self.on_chunk)
         self.transport.on_connect = self.announce  # NOTE: re-announce after every reconnect, as a device does
@@ -215,7 +225,10 @@ class SimulatedDevice:
             self.request_missing(gaps=False)
 
     def poll(self, quiet_s: float = 2.0) -> None:
-        """Re-request what is missing when the stream went quiet (a disconnect, a lost window)."""
+        """Re-request what is missing when the stream went quiet (a disconnect, a lost window); answer the bench
+        jobs whose timing has ended."""
+        if self._bench_due:
+            self._answer_due()
         if self.download and time.monotonic() - self.download.last_progress > quiet_s:
             self.download.last_progress = time.monotonic()
             self.request_missing()
@@ -235,6 +248,60 @@ class SimulatedDevice:
         self.reference_profile = _reference_profile(d.manifest, a.sha256)  # NOTE: trusted only now, sha256 checked
         self._event("committed", "committed", True, "", a.sha256, a.release, d.desired.rollout_id)
         self.publish_status("committed")
+
+    # -- bench jobs ------------------------------------------------------------------------------------------------
+    def on_bench(self, topic: str, payload: bytes) -> None:
+        """A bench job, checked as the agent checks it; answered (by `poll`) once its timing would have ended,
+        with latencies drawn as the telemetry's are (the version's fault added). It fetches no artifact."""
+        verdict = self.bench_guard.check(payload, self.bench_sequence, now=int(time.time()))
+        if not verdict.accepted:
+            if verdict.code != "duplicate":
+                self.rejected.append(verdict.code)
+                self._event("bench_rejected", "idle", False, f"[{verdict.code}] {verdict.reason}")
+            return
+        self.bench_sequence = verdict.last_sequence
+        job = verdict.job
+        seconds = job.duration_ms / 1000.0 if not job.runs else job.runs * self.base_latency_ms / 1000.0
+        self._bench_due.append((time.monotonic() + min(seconds, 60.0), job))
+
+    def answer_bench(self, job: BenchJob) -> None:
+        from edgeml.bench_report import device_result
+        from edgeml.benchmark import BenchResult as Measured
+        from edgeml.benchmark import compare_speed
+        from edgeml.timing import LatencyStats
+
+        n = job.runs or max(30, min(5000, int(job.duration_ms / max(self.base_latency_ms, 0.01))))
+        samples = {"artifact": self._bench_samples(job.artifact.version, n)}
+        if job.baseline is not None:
+            samples["baseline"] = self._bench_samples(job.baseline.version, n)
+        latency = {k: LatencyStats.from_samples(v) for k, v in samples.items()}
+        both = "baseline" in samples
+        comparison = compare_speed(samples["artifact"], samples["baseline"]) if both else None
+        summary = {"name": job.artifact.name, "version": job.artifact.version, "release": job.artifact.release,
+                   "precision": "simulated", "target": job.artifact.target}  # fmt: skip
+        measured = Measured(summary, job.threads, latency, {"peak_rss": 0.0}, comparison.ratio if both else None,
+                            True, comparison, samples_s=samples)  # fmt: skip
+        host = {"arch": "simulated", "cpu": "simulated device", "cores": 1, "vnni": False, "amx": False, "isa": [],
+                "description": "simulated"}  # fmt: skip
+        result = device_result(measured, {"onnxruntime": "sim"}, host) | {"simulated": True}
+        answer = BenchResult(job.job_id, job.sequence, True, int(time.time()), result=result)
+        self.transport.publish(bench_result_topic(self.device_id), encode(answer), qos=1)
+        self.bench_answered += 1
+
+    def _bench_samples(self, version: str, n: int) -> list[float]:
+        import numpy as np  # NOTE: a simulator answers for hundreds of devices on one core: draw them at once
+
+        extra = self.faults.get(version, Fault()).latency_ms
+        base = self.base_latency_ms
+        drawn = np.random.default_rng(self._rng.getrandbits(64)).normal(base, base * 0.1, n)
+        return ((np.maximum(0.01, drawn) + extra) / 1000.0).tolist()
+
+    def _answer_due(self) -> None:
+        now = time.monotonic()
+        due = [job for at, job in self._bench_due if at <= now]
+        self._bench_due = [(at, job) for at, job in self._bench_due if at > now]
+        for job in due:
+            self.answer_bench(job)
 
     # -- telemetry -------------------------------------------------------------------------------------------------
     def emit_telemetry(self, calls: int = 100, period_s: int = 60) -> None:

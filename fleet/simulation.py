@@ -224,6 +224,7 @@ async def simulate(
         device.drift = drift
         link.will = device.will()
         link.subscribe(f"edgeml/v1/devices/{link.client_id}/desired", device.on_desired)
+        link.subscribe(f"edgeml/v1/devices/{link.client_id}/bench", device.on_bench)
         devices.append(device)
         links.append(link)
         drops.append(asyncio.Event())

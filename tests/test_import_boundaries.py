@@ -32,6 +32,7 @@ FORBIDDEN = {
     "device_agent": ("edgeml.compiler", "edgeml.fleet", "edgeml.targets", "edgeml.calibration", "edgeml.cli"),
     "fleet": ("edgeml.compiler", "edgeml.targets", "edgeml.calibration", "edgeml.device_agent", "edgeml.cli"),
     "calibration": ("edgeml.compiler", "edgeml.targets", "edgeml.device_agent", "edgeml.fleet", "edgeml.cli"),
+    "edgeml/batch": ("edgeml.compiler", "edgeml.targets", "edgeml.device_agent", "edgeml.fleet", "edgeml.cli"),
     "edgeml/compiler/passes": ("edgeml.targets", "edgeml.compiler.compile", "edgeml.cli", "edgeml.fleet"),
     "edgeml/compiler": ("edgeml.device_agent", "edgeml.fleet", "edgeml.cli"),
     "targets": ("edgeml.compiler.compile", "edgeml.cli", "edgeml.fleet", "edgeml.device_agent"),

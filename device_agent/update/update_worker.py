@@ -110,6 +110,11 @@ class UpdateWorker:
     def on_connected(self) -> None:
         self._control.put(("connected", b""))
 
+    def fetching_topic(self) -> str | None:
+        """The chunk stream this worker listens to now (a bench job must not take it over), or None."""
+        key = self._job_key
+        return key[1] if key is not None else None
+
     def progress(self) -> dict[str, Any] | None:
         job = self._job
         if job is None:

@@ -16,6 +16,7 @@ from edgeml.cli.explain_cmd import explain_cmd
 from edgeml.cli.fleet_cmd import fleet
 from edgeml.cli.inspect_cmd import inspect_cmd
 from edgeml.cli.keys_cmd import keys
+from edgeml.cli.run_cmd import run_cmd
 from edgeml.cli.targets_cmd import targets_cmd
 from edgeml.cli.verify_cmd import verify_cmd
 
@@ -39,6 +40,7 @@ for command in (
     inspect_cmd,
     explain_cmd,
     bench_cmd,
+    run_cmd,
     targets_cmd,
     fleet,
     agent,

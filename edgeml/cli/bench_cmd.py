@@ -15,16 +15,19 @@ from edgeml.cli.output import console, errors_handled, print_json, print_table
 @click.option("--threads", type=int, default=1, show_default=True, help="Inference threads.")
 @click.option("--warmup", type=int, default=20, show_default=True, help="Untimed runs first.")
 @click.option("--seconds", type=float, default=5.0, show_default=True, help="How long to measure.")
+@click.option("--runs", type=int, default=0, show_default=True, help="Time exactly this many rounds (0: --seconds).")
 @click.option("--pubkey", type=click.Path(dir_okay=False), default=None, help="Verify the artifact first.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @errors_handled
-def bench_cmd(artifact, baseline, threads, warmup, seconds, pubkey, as_json) -> None:
+def bench_cmd(artifact, baseline, threads, warmup, seconds, runs, pubkey, as_json) -> None:
     """Benchmark ARTIFACT through the same runtime adapter the device agent uses; with --baseline, both are
     timed interleaved in one run, ratio = artifact p50 / baseline p50, and a difference within the run's
-    noise (the ratio's range over 10 blocks of rounds) or under 2 % is called the same speed."""
+    noise (the ratio's range over 10 blocks of rounds) or under 2 % is called the same speed. `edgeml fleet
+    bench` runs this same measurement on devices."""
     if not as_json:
-        console.print(f"[dim]timing for {seconds:g} s…[/]")
-    result = bench(artifact, baseline=baseline, threads=threads, warmup=warmup, seconds=seconds, pubkey=pubkey)
+        console.print(f"[dim]timing {f'{runs} rounds' if runs else f'for {seconds:g} s'}…[/]")
+    result = bench(artifact, baseline=baseline, threads=threads, warmup=warmup, seconds=seconds, pubkey=pubkey,
+                   runs=runs)  # fmt: skip
     if as_json:
         print_json(result.to_dict())
         return

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from edgeml.calibration.input_layout import parse_input_flags
 from edgeml.cli.captured_output import captured_output
+from edgeml.cli.measure_on_option import measure_on_device, measure_on_option
 from edgeml.cli.mlflow_option import mlflow_option, track_compiles
 from edgeml.cli.output import console, errors_handled, human_size, print_json, print_table, stderr
 from edgeml.cli.progress_view import RichProgress
@@ -150,6 +151,7 @@ from edgeml.targets.recipe import parse_option_flags
     "to a compile log in the cache folder, named on failure.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (no progress display).")
+@measure_on_option
 @mlflow_option
 @errors_handled
 def compile_cmd(
@@ -182,6 +184,7 @@ def compile_cmd(
     no_cache,
     verbose,
     as_json,
+    measure_on,
     mlflow,
 ) -> None:
     """Compile MODEL (.onnx, .pt2, TorchScript, or package.module:function) into a signed artifact.
@@ -224,12 +227,15 @@ def compile_cmd(
             return
         if as_json:
             result = compile_model(model, target, **kwargs)
-            print_json(result.to_dict() | track_compiles([result], mlflow) | {"peak_rss_bytes": peak_rss_bytes()})
+            measured = measure_on_device(result, model, measure_on, key, quiet=True)
+            print_json(result.to_dict() | track_compiles([result], mlflow) | {"peak_rss_bytes": peak_rss_bytes()}
+                       | measured)  # fmt: skip
             return
         stderr.print(f"[bold]edgeml compile[/] {escape(model)}" + (f" → {escape(target)}" if target else ""))
         with RichProgress(stderr, show_other_output=verbose) as progress:
             result = compile_model(model, target, progress=progress, **kwargs)
         _render(result)
+        measure_on_device(result, model, measure_on, key, quiet=False)
         track_compiles([result], mlflow)
 
 

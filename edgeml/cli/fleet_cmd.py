@@ -12,6 +12,7 @@ import time
 import click
 from rich.table import Table
 
+from edgeml.cli.fleet_bench_cmd import bench
 from edgeml.cli.fleet_common import fleet_options, open_fleet
 from edgeml.cli.fleet_db_cmd import db
 from edgeml.cli.fleet_experiment_cmd import experiment, retrain
@@ -357,7 +358,7 @@ def _parse_fault(text: str):
     return version.removeprefix("version="), Fault(**values)
 
 
-for _group in (tag, rollout, experiment, retrain, http, db):
+for _group in (tag, rollout, experiment, retrain, http, db, bench):
     fleet.add_command(_group)
 for _command in (retrain_run, retrain_approve, retrain_flows):
     retrain.add_command(_command)

@@ -8,6 +8,8 @@ exception they raise; senders call `encode`, which checks the payload the same w
 from __future__ import annotations
 
 from edgeml.protocol.assembler import AddResult, Assembler, Checkpoints
+from edgeml.protocol.bench_job import BenchJob, BenchJobGuard, BenchVerdict, SignedBenchJob, sign_bench_job
+from edgeml.protocol.bench_result import BenchResult
 from edgeml.protocol.chunk_request import ChunkRequest
 from edgeml.protocol.chunks import (
     DEFAULT_CHUNK_SIZE,
@@ -42,6 +44,8 @@ from edgeml.protocol.topics import (
     PREFIX,
     Topic,
     artifact_chunks_topic,
+    bench_result_topic,
+    bench_topic,
     check_device_id,
     chunk_request_topic,
     desired_topic,
@@ -65,6 +69,10 @@ __all__ = [
     "AddResult",
     "ArtifactRef",
     "Assembler",
+    "BenchJob",
+    "BenchJobGuard",
+    "BenchResult",
+    "BenchVerdict",
     "Checkpoints",
     "Chunk",
     "ChunkLayout",
@@ -77,12 +85,15 @@ __all__ = [
     "Message",
     "ModelRef",
     "ProtocolError",
+    "SignedBenchJob",
     "SignedDesiredState",
     "Status",
     "Telemetry",
     "Topic",
     "Verdict",
     "artifact_chunks_topic",
+    "bench_result_topic",
+    "bench_topic",
     "check_chunk_size",
     "check_device_id",
     "chunk_request_topic",
@@ -103,6 +114,7 @@ __all__ = [
     "iter_chunks",
     "parse_topic",
     "publish_size",
+    "sign_bench_job",
     "sign_desired_state",
     "status_topic",
     "telemetry_topic",

@@ -15,6 +15,8 @@ import json
 from typing import Any
 
 from edgeml.artifact.canonical import canonical_json
+from edgeml.protocol.bench_job import SignedBenchJob
+from edgeml.protocol.bench_result import BenchResult
 from edgeml.protocol.chunk_request import ChunkRequest
 from edgeml.protocol.chunks import Chunk, decode_chunk
 from edgeml.protocol.compression import inflate_payload
@@ -31,7 +33,7 @@ __all__ = ["MAX_MESSAGE_BYTES", "Message", "decode", "decode_published", "encode
 
 MAX_MESSAGE_BYTES = 256 * 1024  # per JSON message, compressed or inflated; a chunk message: its chunk size
 
-Message = Hello | Status | Event | Telemetry | ChunkRequest | SignedDesiredState
+Message = Hello | Status | Event | Telemetry | ChunkRequest | SignedDesiredState | SignedBenchJob | BenchResult
 PAYLOADS: dict[Kind, type[Message]] = {
     Kind.HELLO: Hello,
     Kind.STATUS: Status,
@@ -39,6 +41,8 @@ PAYLOADS: dict[Kind, type[Message]] = {
     Kind.TELEMETRY: Telemetry,
     Kind.CHUNK_REQUEST: ChunkRequest,
     Kind.DESIRED_STATE: SignedDesiredState,
+    Kind.BENCH_JOB: SignedBenchJob,
+    Kind.BENCH_RESULT: BenchResult,
 }
 
 
@@ -100,6 +104,8 @@ def _check_agrees(topic: Topic, message: Message | Chunk) -> None:
         device = message.device_id
     elif isinstance(message, SignedDesiredState):
         device = message.state.device_id
+    elif isinstance(message, SignedBenchJob):
+        device = message.job.device_id
     if device is not None and device != topic.device_id:
         raise ProtocolError("topic_mismatch", f"payload names device {device!r}, topic {topic.device_id!r}")
     if isinstance(message, Chunk) and message.layout.sha256 != topic.artifact:

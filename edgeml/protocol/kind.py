@@ -16,6 +16,8 @@ class Kind(str, Enum):
     TELEMETRY = "telemetry"
     CHUNK_REQUEST = "chunk_request"
     DESIRED_STATE = "desired_state"
+    BENCH_JOB = "bench_job"
+    BENCH_RESULT = "bench_result"
     CHUNK = "chunk"  # binary, see chunks.py
 
     @property

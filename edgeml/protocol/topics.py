@@ -2,6 +2,7 @@
 
     edgeml/v1/devices/{id}/hello | status | events | telemetry | chunks/req    device → fleet
     edgeml/v1/devices/{id}/desired                                              fleet → device (retained)
+    edgeml/v1/devices/{id}/bench · bench/result                                 bench job (signed) · its answer
     edgeml/v1/artifacts/{sha256}/chunks                                         fleet → devices
 
 `parse_topic` accepts exactly these shapes and raises ProtocolError('unknown_topic' | 'bad_device_id')
@@ -21,6 +22,8 @@ __all__ = [
     "PREFIX",
     "Topic",
     "artifact_chunks_topic",
+    "bench_result_topic",
+    "bench_topic",
     "check_device_id",
     "chunk_request_topic",
     "desired_topic",
@@ -45,9 +48,11 @@ DEVICE_LEAVES: dict[Kind, str] = {
     Kind.TELEMETRY: "telemetry",
     Kind.CHUNK_REQUEST: "chunks/req",
     Kind.DESIRED_STATE: "desired",
+    Kind.BENCH_JOB: "bench",
+    Kind.BENCH_RESULT: "bench/result",
 }
 _KIND_OF_LEAF = {leaf: kind for kind, leaf in DEVICE_LEAVES.items()}
-DEVICE_PUBLISHES = (Kind.HELLO, Kind.STATUS, Kind.EVENT, Kind.TELEMETRY, Kind.CHUNK_REQUEST)
+DEVICE_PUBLISHES = (Kind.HELLO, Kind.STATUS, Kind.EVENT, Kind.TELEMETRY, Kind.CHUNK_REQUEST, Kind.BENCH_RESULT)
 
 
 @dataclass(frozen=True)
@@ -100,6 +105,14 @@ def desired_topic(device_id: str) -> str:
     return device_topic(Kind.DESIRED_STATE, device_id)
 
 
+def bench_topic(device_id: str) -> str:
+    return device_topic(Kind.BENCH_JOB, device_id)
+
+
+def bench_result_topic(device_id: str) -> str:
+    return device_topic(Kind.BENCH_RESULT, device_id)
+
+
 def artifact_chunks_topic(sha256: str) -> str:
     if not isinstance(sha256, str) or not SHA256_PATTERN.fullmatch(sha256):
         raise ProtocolError("bad_digest", f"artifact digest {sha256!r} is not 64 lowercase hex digits")
@@ -121,7 +134,7 @@ def parse_topic(topic: str) -> Topic:
 def device_subscriptions(device_id: str) -> list[str]:
     """What a device may read (its ACL): its own desired state and the artifact chunk streams. It subscribes
     to its desired state always and to one chunk stream only while it fetches that artifact."""
-    return [desired_topic(device_id), f"{PREFIX}/artifacts/+/chunks"]
+    return [desired_topic(device_id), bench_topic(device_id), f"{PREFIX}/artifacts/+/chunks"]
 
 
 def fleet_subscriptions(share_group: str | None = None, every_instance: tuple[Kind, ...] = ()) -> list[str]:

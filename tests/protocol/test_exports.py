@@ -19,6 +19,8 @@ def test_protocol_exports_are_pinned():
         "device_acl", "device_subscriptions", "device_topic", "encode", "encode_chunk", "events_topic",
         "fleet_subscriptions", "hello_topic", "inflate_payload", "iter_chunks", "parse_topic", "publish_size",
         "sign_desired_state", "status_topic", "telemetry_topic", "verify_desired_state",
+        "BenchJob", "BenchJobGuard", "BenchResult", "BenchVerdict", "SignedBenchJob", "bench_result_topic",
+        "bench_topic", "sign_bench_job",
     ])  # fmt: skip
     for name in edgeml.protocol.__all__:
         assert hasattr(edgeml.protocol, name), name

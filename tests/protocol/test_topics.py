@@ -67,7 +67,9 @@ def test_safe_device_ids_pass(device_id):
 
 
 def test_subscriptions_and_acl():
-    assert device_subscriptions("d1") == ["edgeml/v1/devices/d1/desired", "edgeml/v1/artifacts/+/chunks"]
+    assert device_subscriptions("d1") == [
+        "edgeml/v1/devices/d1/desired", "edgeml/v1/devices/d1/bench", "edgeml/v1/artifacts/+/chunks",
+    ]  # fmt: skip
     assert fleet_subscriptions()[0] == "edgeml/v1/devices/+/hello"
     shared = fleet_subscriptions("fleet")
     assert shared[0] == "edgeml/v1/devices/+/hello", "retained hellos reach plain subscriptions only"
@@ -78,4 +80,5 @@ def test_subscriptions_and_acl():
     writes = {t for access, t in acl if access == "write"}
     assert all(t.startswith("edgeml/v1/devices/d1/") for t in writes)
     assert "edgeml/v1/devices/d1/desired" not in writes  # only the fleet publishes desired state
+    assert "edgeml/v1/devices/d1/bench" not in writes  # ... and bench jobs
     assert {t for access, t in acl if access == "read"} == set(device_subscriptions("d1"))

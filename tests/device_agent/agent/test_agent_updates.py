@@ -12,7 +12,7 @@ import numpy as np
 
 from edgeml.artifact import create_keypair, load_private_key, pack
 from edgeml.errors import EdgemlError
-from edgeml.protocol import Kind, desired_topic
+from edgeml.protocol import Kind, bench_topic, desired_topic
 from edgeml.transport.memory_transport import MemoryTransport
 
 DEVICE = "cam-042"
@@ -31,7 +31,7 @@ def test_a_desired_state_is_downloaded_installed_and_reported(memory_fleet, make
     hello = fleet.next(Kind.HELLO)
     assert (hello.device_id, hello.target, hello.current) == (DEVICE, "cpu-ort", None)
     assert "onnxruntime" in hello.runtimes
-    assert transport.topic_filters == [desired_topic(DEVICE)]  # no chunk stream while not fetching
+    assert transport.topic_filters == [desired_topic(DEVICE), bench_topic(DEVICE)]  # no chunk stream while idle
     ref = fleet.add(digits_tar)
     fleet.desire(ref)
     events = _events(fleet, 5)
@@ -44,7 +44,7 @@ def test_a_desired_state_is_downloaded_installed_and_reported(memory_fleet, make
     assert all(sum(b - a for a, b in r.missing) <= 32 for r in fleet.requests)  # windowed requests
     assert agent.predict({"input": X})["logits"].shape == (1, 10)
     assert not list((agent.config.state_dir / "downloads").iterdir())  # the download is cleaned up
-    assert transport.topic_filters == [desired_topic(DEVICE)]  # it left the artifact's chunk stream
+    assert transport.topic_filters == [desired_topic(DEVICE), bench_topic(DEVICE)]  # left the chunk stream
 
 
 def test_predict_keeps_serving_while_an_update_installs(
@@ -211,11 +211,11 @@ def test_a_newer_desired_state_replaces_a_download_under_way(
     fleet.answering.clear()  # the fleet is slow: the download stays under way
     fleet.desire(fleet.add(newer_tar))
     fleet.event("download_started")
-    assert agent.installer.state().lifecycle.value == "downloading" and len(transport.topic_filters) == 2
+    assert agent.installer.state().lifecycle.value == "downloading" and len(transport.topic_filters) == 3
     back = fleet.add(digits_tar)
     fleet.desire(back)  # the operator reverts to what the device runs: downloading ─accept→ accepted → committed
     assert "already active" in fleet.event("committed").reason
-    wait_until(lambda: transport.topic_filters == [desired_topic(DEVICE)])  # it left the other stream
+    wait_until(lambda: transport.topic_filters == [desired_topic(DEVICE), bench_topic(DEVICE)])  # left the stream
     state = agent.installer.state()
     assert (state.lifecycle.value, state.desired_sequence, state.slots["a"].artifact) == ("committed", 2, back.sha256)
     assert not list((config.state_dir / "downloads").glob("*")) and agent.serving.model.version == "1.2.3"
