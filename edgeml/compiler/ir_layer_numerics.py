@@ -6,8 +6,10 @@ of the FakeQuantize that rounds it with the share of float values outside it.
 The layer's output is read where OpenVINO computes it (the op's output port, added as a model output), before
 the FakeQuantize that rounds it for the next layer: it carries this layer's rounded inputs and weights. The
 IR runs on OpenVINO's CPU plugin in f32 (no bf16 down-conversion), once over the samples; the float side is
-the probe's ONNX Runtime run, shared with the QDQ tables. `sqnr_drop_db` is the SQNR a layer loses against
-its worst upstream layer, found by walking the float ONNX graph back from the layer's node.
+the probe's ONNX Runtime run, shared with the QDQ tables. Both stream over the samples in the chunks the
+probe's memory budget allows, each layer's figures summed as they come (layer_stats.py). `sqnr_drop_db` is
+the SQNR a layer loses against its worst upstream layer, found by walking the float ONNX graph back from the
+layer's node.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from edgeml.compiler.ir_quantized_layers import ir_quantized_layers
-from edgeml.compiler.layer_numerics import CAP_DB, LayerNumerics, LayerProbe, join_samples, measure_layer, sqnr
+from edgeml.compiler.layer_numerics import CAP_DB, LayerNumerics, LayerProbe, join_samples, layer_row
+from edgeml.compiler.layer_stats import LayerStats
 from edgeml.compiler.lowerings.onnx_origins import OnnxOrigins
 from edgeml.compiler.quantized_layers import QuantizedLayer
 
@@ -41,21 +44,29 @@ def ir_layer_numerics(
     model = ov.Core().read_model(xml, weights)
     ports = _output_ports(model, origins, {la.name: la.output for la in layers})
     layers = [la for la in layers if la.name in ports]
-    inputs = _rounded_inputs(model, {i.name for i in proto.graph.input})
-    got = _run(model, probe.feeds, [ports[la.name] for la in layers] + list(inputs.values()), probe.one_sample_feeds)
-    by_name = {  # NOTE: a rounded graph input is the first layer's upstream, as in the QDQ tables
-        name: sqnr(probe.float_tensor(name), out) for name, out in zip(inputs, got[len(layers) :], strict=True)
-    }
+    inputs = _rounded_inputs(model, {i.name for i in proto.graph.input if probe.has(i.name)})
     ranges = {la.name: _fake_quantize_range(ports[la.name]) for la in layers}
+    stats = {la.name: LayerStats(ranges[la.name]) for la in layers} | {name: LayerStats(None) for name in inputs}
+    tensors = [la.output for la in layers] + list(inputs)
+    same_size = dict.fromkeys(stats, True)
+    runner = _Runner(model, [ports[la.name] for la in layers] + list(inputs.values()), probe.one_sample_feeds)
+    for feeds, refs in probe.chunks(set(tensors), sum(probe.tensor_bytes[t] for t in tensors)):
+        for feed, ref in zip(feeds, refs, strict=True):
+            for key, tensor, out in zip(list(stats), tensors, runner.run(feed), strict=True):
+                if out.size != ref[tensor].size:
+                    same_size[key] = False  # NOTE: laid out differently from the ONNX tensor (a layout change)
+                elif same_size[key]:
+                    stats[key].add(ref[tensor], out)
+    # NOTE: a rounded graph input is the first layer's upstream, as in the QDQ tables
+    by_name = {name: stats[name].sqnr() for name in inputs if stats[name].count}
     upstream = _upstream(proto, {la.output: la.name for la in layers} | {name: name for name in inputs})
     rows = []
-    for la, out in zip(layers, got[: len(layers)], strict=True):
-        ref = probe.float_tensor(la.output)
-        if out.size != ref.size:
-            continue  # NOTE: laid out differently from the ONNX tensor (e.g. a layout change OpenVINO folded in)
+    for la in layers:
+        if not same_size[la.name] or not stats[la.name].count:
+            continue
         worst = min((by_name[u] for u in upstream[la.name] if u in by_name), default=CAP_DB)
         precision = "int8" if la.int8 else "float"
-        row = measure_layer(la.name, la.label, la.output, precision, ref, out, ranges[la.name], worst)
+        row = layer_row(la.name, la.label, la.output, precision, stats[la.name], worst)
         by_name[la.name] = row.sqnr_db
         rows.append(row)
     order = {n.name: i for i, n in enumerate(proto.graph.node)}
@@ -103,26 +114,27 @@ def _rounded_inputs(model: Any, names: set[str]) -> dict[str, Any]:
     return found
 
 
-def _run(
-    model: Any, feeds: list[dict[str, np.ndarray]], ports: list[Any], one_sample: bool = False
-) -> list[np.ndarray]:
-    """Each added port's values over the feeds, stacked along the batch; sample by sample where the IR's
-    batch is fixed (npu-openvino reshapes to static shapes)."""
-    import openvino as ov
+class _Runner:
+    """The IR compiled once with `ports` added as outputs; `run` gives their values for one feed, sample by
+    sample where the IR's batch is fixed (npu-openvino reshapes to static shapes), joined back per feed."""
 
-    added = model.add_outputs(ports)
-    index = [next(i for i, o in enumerate(model.outputs) if o == a) for a in added]
-    compiled = ov.Core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32", "NUM_STREAMS": 1})
-    request = compiled.create_infer_request()
-    static = all(p.get_partial_shape().is_static for p in compiled.inputs)
-    names = [p.get_any_name() for p in compiled.inputs]
-    results: list[list[np.ndarray]] = [[] for _ in ports]
-    for feed in feeds:
-        for sample in _split(feed) if static and not one_sample else [feed]:
-            out = request.infer({n: sample[n] for n in names if n in sample}).to_tuple()
-            for i, at in enumerate(index):
+    def __init__(self, model: Any, ports: list[Any], one_sample: bool = False) -> None:
+        import openvino as ov
+
+        added = model.add_outputs(ports)
+        self.index = [next(i for i, o in enumerate(model.outputs) if o == a) for a in added]
+        compiled = ov.Core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32", "NUM_STREAMS": 1})
+        self.request = compiled.create_infer_request()
+        self.split = all(p.get_partial_shape().is_static for p in compiled.inputs) and not one_sample
+        self.names = [p.get_any_name() for p in compiled.inputs]
+
+    def run(self, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+        results: list[list[np.ndarray]] = [[] for _ in self.index]
+        for sample in _split(feed) if self.split else [feed]:
+            out = self.request.infer({n: sample[n] for n in self.names if n in sample}).to_tuple()
+            for i, at in enumerate(self.index):
                 results[i].append(np.array(out[at]))
-    return [join_samples(r) for r in results]
+        return [join_samples(r) for r in results]
 
 
 def _split(feed: dict[str, np.ndarray]) -> list[dict[str, np.ndarray]]:

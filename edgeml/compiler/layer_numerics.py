@@ -9,26 +9,41 @@ also gets `sqnr_drop_db`, the SQNR it loses against its worst input: its own con
 
 Both models run with ONNX Runtime graph optimizations off and every needed tensor added as an output: the
 QDQ graph's reference semantics (DequantizeLinear → float op → QuantizeLinear). Costs one pass of each model
-over `SAMPLES` calibration samples: well under the calibration itself, which runs all of them.
+over `SAMPLES` calibration samples: well under the calibration itself, which runs all of them. Every figure is
+a sum over samples (layer_stats.py), so the samples stream through in chunks that fit the memory budget: a
+4.5 MB detector's activations at 480×640 take 0.5 GB per sample.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
 from edgeml.calibration.dataset import Dataset
-from edgeml.compiler.passes.quantize_static import feeds_for
-from edgeml.compiler.quantized_layers import QuantizedLayer, quantized_layers
+from edgeml.compiler.layer_stats import CAP_DB, LayerStats
+from edgeml.compiler.memory_budget import current_budget
+from edgeml.compiler.passes.quantize_static import CALIBRATION_BATCH
+from edgeml.compiler.quantized_layers import quantized_layers
 from edgeml.signature import ModelSignature
 
-__all__ = ["CAP_DB", "SAMPLES", "LayerNumerics", "LayerProbe", "cosine", "join_samples", "measure_layer", "sqnr"]
+__all__ = [
+    "CAP_DB",
+    "SAMPLES",
+    "LayerNumerics",
+    "LayerProbe",
+    "activation_bytes",
+    "cosine",
+    "join_samples",
+    "measure_layer",
+    "sqnr",
+]
 
 SAMPLES = 64
-CAP_DB = 200.0
+Feed = dict[str, np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -55,46 +70,108 @@ class LayerNumerics:
 
 
 class LayerProbe:
-    """Runs the float model once over the samples; `compare` then runs each QDQ twin against it."""
+    """The float model over the samples, chunk by chunk; `compare` then runs each QDQ twin against it.
+
+    Every tensor of every sample is kept only where that fits the memory budget (memory_budget.py): then the
+    float model runs once for all candidates. Otherwise each comparison streams: the float model and the twin
+    run on a chunk of samples, each layer's sums (layer_stats.py) take it in, and the chunk is dropped.
+    """
 
     def __init__(self, float_model: bytes, data: Dataset, signature: ModelSignature, samples: int = SAMPLES) -> None:
         import onnx
 
         self.float_proto = onnx.load_model_from_string(float_model)
-        self.feeds = list(feeds_for(signature, data.take(slice(0, samples))))
-        self.one_sample_feeds = not data.batchable  # NOTE: a state on axis 1 must not be split along axis 0
         self.samples = min(samples, len(data))
-        self._float = _run_with(self.float_proto, _all_tensors(self.float_proto), self.feeds)
+        self.data = data.take(slice(0, self.samples))
+        self.one_sample_feeds = not data.batchable  # NOTE: a state on axis 1 must not be split along axis 0
+        dynamic = all(spec.batch_is_dynamic for spec in signature.inputs)
+        self._feed_size = CALIBRATION_BATCH if dynamic and data.batchable else 1
+        self.budget = current_budget()
+        first = self.data.take(slice(0, 1))
+        estimate = activation_bytes(self.float_proto, first.feed(slice(0, 1)))
+        self.budget.samples_at_once(2 * estimate, "the per-layer probe (every tensor of the float model)", 1)
+        feeds = list(first.batches(1))
+        parts = _run_parts(self.float_proto, _all_tensors(self.float_proto), feeds)
+        self.tensor_bytes = {name: int(np.asarray(v).nbytes) for name, v in parts[0].items()}  # one sample's
+        self._float: list[tuple[Feed, Feed]] | None = None
+        if self.budget.fits(sum(self.tensor_bytes.values()) * self.samples):
+            rest = self._feeds(self.data.take(slice(1, self.samples))) if self.samples > 1 else []
+            self._float = list(
+                zip(feeds + rest, parts + _run_parts(self.float_proto, set(parts[0]), rest), strict=True)
+            )
+
+    @property
+    def streams(self) -> bool:
+        """True when the float activations do not fit the budget: each comparison reruns the float model."""
+        return self._float is None
 
     def has(self, tensor: str) -> bool:
-        return tensor in self._float
+        return tensor in self.tensor_bytes
 
     def float_tensor(self, tensor: str) -> np.ndarray:
         """The float model's `tensor` over the samples, stacked along the batch."""
-        return self._float[tensor]
+        return join_samples([ref[tensor] for _, refs in self.chunks({tensor}, 0) for ref in refs])
+
+    def chunks(self, tensors: set[str], other_bytes_per_sample: float) -> Iterator[tuple[list[Feed], list[Feed]]]:
+        """(feeds, the float model's `tensors` for each feed) over the samples, as many samples at a time as
+        the memory budget holds beside the `other_bytes_per_sample` the caller computes from them."""
+        tensors = {t for t in tensors if t in self.tensor_bytes}
+        fresh = 0 if self._float is not None else sum(self.tensor_bytes[t] for t in tensors)
+        # NOTE: ×2: ONNX Runtime hands each output over as a copy, so a run briefly holds both
+        n = self.budget.samples_at_once(2 * (fresh + other_bytes_per_sample), "the per-layer probe", self.samples)
+        if self._float is not None:
+            yield from _grouped(self._float, n, tensors)
+            return
+        for start in range(0, self.samples, n):
+            feeds = self._feeds(self.data.take(slice(start, start + n)))
+            yield feeds, _run_parts(self.float_proto, tensors, feeds)
+
+    def _feeds(self, data: Dataset) -> list[Feed]:
+        return list(data.batches(self._feed_size))
 
     def compare(self, qdq_model: bytes, kept_float: tuple[str, ...] = ()) -> list[LayerNumerics]:
         """Every INT8 layer and every layer named in `kept_float`, in graph order."""
         import onnx
 
         qdq = onnx.load_model_from_string(qdq_model)
-        layers = [la for la in quantized_layers(qdq, self.float_proto) if la.output in self._float]
-        rounded_inputs = _rounded_graph_inputs(qdq)
-        wanted = {la.rounded_output for la in layers} | set(rounded_inputs.values())
-        acts = _run_with(qdq, wanted, self.feeds)
-        sqnr_of = {name: sqnr(self._float[name], acts[r]) for name, r in rounded_inputs.items() if r in acts}
+        layers = [la for la in quantized_layers(qdq, self.float_proto) if self.has(la.output)]
+        rounded_inputs = {k: v for k, v in _rounded_graph_inputs(qdq).items() if self.has(k)}
+        stats = {la.name: LayerStats(la.int8_range) for la in layers}
+        inputs = {name: LayerStats(None) for name in rounded_inputs}
+        needed = {la.output for la in layers} | set(rounded_inputs)
+        twin = {la.rounded_output for la in layers} | set(rounded_inputs.values())
+        twin_bytes = sum(self.tensor_bytes[t] for t in needed)  # NOTE: the twin's tensors have the float shapes
+        for feeds, refs in self.chunks(needed, twin_bytes):
+            for ref, act in zip(refs, _run_parts(qdq, twin, feeds), strict=True):
+                for name, rounded in rounded_inputs.items():
+                    if rounded in act:
+                        inputs[name].add(ref[name], act[rounded])
+                for la in layers:
+                    stats[la.name].add(ref[la.output], act[la.rounded_output])
+        sqnr_of = {name: s.sqnr() for name, s in inputs.items() if s.count}
         rows = []
         for la in layers:
-            row = self._numerics(la, acts, sqnr_of)
+            upstream = min((sqnr_of[t] for t in la.inputs_from if t in sqnr_of), default=CAP_DB)
+            row = layer_row(la.name, la.label, la.output, "int8" if la.int8 else "float", stats[la.name], upstream)
             sqnr_of[la.raw_output] = row.sqnr_db
             rows.append(row)
         return [r for r, la in zip(rows, layers, strict=True) if la.int8 or la.name in kept_float]
 
-    def _numerics(self, la: QuantizedLayer, acts: dict[str, np.ndarray], sqnr_of: dict[str, float]) -> LayerNumerics:
-        upstream = min((sqnr_of[t] for t in la.inputs_from if t in sqnr_of), default=CAP_DB)
-        ref, out = self._float[la.output], acts[la.rounded_output]
-        precision = "int8" if la.int8 else "float"
-        return measure_layer(la.name, la.label, la.output, precision, ref, out, la.int8_range, upstream)
+
+def _grouped(kept: list[tuple[Feed, Feed]], samples: int, tensors: set[str]) -> Iterator[tuple[list[Feed], list[Feed]]]:
+    """Kept (feed, float values) pairs in groups of about `samples` samples."""
+    feeds: list[Feed] = []
+    refs: list[Feed] = []
+    held = 0
+    for feed, part in kept:
+        feeds.append(feed)
+        refs.append({t: part[t] for t in tensors})
+        held += len(next(iter(feed.values()))) if feed and np.ndim(next(iter(feed.values()))) else 1
+        if held >= samples:
+            yield feeds, refs
+            feeds, refs, held = [], [], 0
+    if feeds:
+        yield feeds, refs
 
 
 def measure_layer(
@@ -109,12 +186,18 @@ def measure_layer(
 ) -> LayerNumerics:
     """One layer's row: its output `out` against the float model's `ref` (same samples, same layout), the INT8
     range it is rounded into (None: not known), and the SQNR of its worst input (CAP_DB: none measured). Every
-    per-layer table (QDQ, OpenVINO IR, PT2E) builds its rows here, so they mean the same thing."""
-    ref, out = ref.astype(np.float64), out.astype(np.float64).reshape(ref.shape)
-    value = sqnr(ref, out)
-    lo, hi = int8_range if int8_range else (None, None)
-    half_step = 0.0 if lo is None else (hi - lo) / 255 / 2
-    clipped = float(((ref < lo - half_step) | (ref > hi + half_step)).mean()) if lo is not None else 0.0
+    per-layer table (QDQ, OpenVINO IR, PT2E) builds its rows from LayerStats, so they mean the same thing."""
+    stats = LayerStats(int8_range)
+    stats.add(ref, out)
+    return layer_row(layer, op, tensor, precision, stats, worst_upstream_db)
+
+
+def layer_row(
+    layer: str, op: str, tensor: str, precision: str, stats: LayerStats, worst_upstream_db: float = CAP_DB
+) -> LayerNumerics:
+    """A layer's row from its sums over the samples."""
+    value = stats.sqnr()
+    lo, hi = stats.int8_range if stats.int8_range else (None, None)
     return LayerNumerics(
         layer=layer,
         op=op,
@@ -122,14 +205,53 @@ def measure_layer(
         precision=precision,
         sqnr_db=round(value, 3),
         sqnr_drop_db=round(max(0.0, worst_upstream_db - value), 3),
-        cosine=round(cosine(ref, out), 6),
-        max_abs_err=float(np.abs(ref - out).max()),
-        float_min=float(ref.min()),
-        float_max=float(ref.max()),
+        cosine=round(stats.cosine(), 6),
+        max_abs_err=stats.max_abs_err,
+        float_min=stats.float_min,
+        float_max=stats.float_max,
         int8_min=None if lo is None else round(lo, 6),
         int8_max=None if hi is None else round(hi, 6),
-        clipping_rate=round(clipped, 6),
+        clipping_rate=round(stats.clipping_rate(), 6),
     )
+
+
+def activation_bytes(proto: Any, feed: Feed) -> int:
+    """What the intermediate tensors of `proto` take for `feed`, from ONNX shape inference with the feed's
+    shapes, before anything runs (tensors whose shape it cannot infer count 0: a lower bound)."""
+    import onnx
+
+    model = onnx.ModelProto()
+    model.CopyFrom(proto)
+    del model.graph.initializer[:]  # NOTE: shapes only; copying the weights would cost memory for nothing
+    model.graph.input.extend(
+        onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)) for t in proto.graph.initializer
+    )
+    for value in model.graph.input:
+        if value.name in feed and value.type.HasField("tensor_type"):
+            shape = value.type.tensor_type.shape
+            shape.ClearField("dim")
+            for d in np.shape(feed[value.name]):
+                shape.dim.add().dim_value = int(d)
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)
+    except Exception:  # NOTE: an estimate only; the first run measures the real sizes
+        return 0
+    total = 0
+    for value in inferred.graph.value_info:
+        t = value.type.tensor_type
+        dims = [d.dim_value if d.HasField("dim_value") else 0 for d in t.shape.dim]
+        if t.HasField("shape") and all(d > 0 for d in dims):
+            total += int(np.prod(dims, dtype=np.int64)) * _itemsize(t.elem_type)
+    return total
+
+
+def _itemsize(elem_type: int) -> int:
+    import onnx
+
+    try:
+        return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(elem_type)).itemsize
+    except (KeyError, TypeError, ValueError):
+        return 4
 
 
 def _all_tensors(proto: Any) -> set[str]:
@@ -151,8 +273,10 @@ def _rounded_graph_inputs(qdq: Any) -> dict[str, str]:
     return found
 
 
-def _run_with(proto: Any, tensors: set[str], feeds: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """Run `proto` over `feeds` with `tensors` added as outputs; returns them (and the graph inputs) stacked."""
+def _run_parts(proto: Any, tensors: set[str], feeds: list[Feed]) -> list[Feed]:
+    """Run `proto` over `feeds` with `tensors` added as outputs; returns them (and the graph inputs) per feed."""
+    if not feeds:
+        return []
     import onnx
     import onnxruntime as ort
 
@@ -166,9 +290,7 @@ def _run_with(proto: Any, tensors: set[str], feeds: list[dict[str, np.ndarray]])
     options.log_severity_level = 3
     session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
     names = [o.name for o in session.get_outputs()]
-    parts = [dict(zip(names, session.run(names, feed), strict=True)) | feed for feed in feeds]
-    # NOTE: scalars (a transformer's shape arithmetic, e.g. Gather of a Shape) are stacked, not concatenated
-    return {name: join_samples([p[name] for p in parts]) for name in parts[0]}
+    return [dict(zip(names, session.run(names, feed), strict=True)) | feed for feed in feeds]
 
 
 def join_samples(values: list[np.ndarray]) -> np.ndarray:

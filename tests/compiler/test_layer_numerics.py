@@ -31,6 +31,6 @@ def test_scalar_intermediates_are_kept_across_samples():
     data = Dataset({"x": np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)})
     probe = LayerProbe(model.SerializeToString(), data, onnx_signature(model), samples=3)
     assert probe.samples == 3
-    assert np.array_equal(probe._float["batch_size"], [1, 1, 1])  # one scalar per sample, stacked
-    assert probe._float["y"].shape == (3, 4)
+    assert np.array_equal(probe.float_tensor("batch_size"), [1, 1, 1])  # one scalar per sample, stacked
+    assert probe.float_tensor("y").shape == (3, 4)
     onnx.checker.check_model(model)

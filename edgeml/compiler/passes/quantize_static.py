@@ -7,6 +7,11 @@ activations) fast and S8S8 slowly; on Arm S8S8 is the fast path.
 Activation ranges do not depend on which nodes are excluded, so they are kept in the compile's scratch
 folder and reused: the accuracy-aware search re-quantizes with other `exclude_nodes` without recalibrating
 (ONNX Runtime's own calibration cache; the output is byte-identical either way).
+
+Calibration feeds hold as many samples as the compile's memory budget allows for the model's activations
+(memory_budget.py); minmax ranges do not depend on how the samples are batched. Entropy and percentile keep
+every activation of every sample until the end (ONNX Runtime's histogram calibrators): where that cannot fit,
+the pass stops before it starts.
 """
 
 from __future__ import annotations
@@ -23,9 +28,9 @@ from edgeml.compiler.passes.base import Pass, PassConfig, PassContext, PassResul
 from edgeml.compiler.passes.quiet_preprocess_advice import quiet_preprocess_advice
 from edgeml.errors import CalibrationError
 
-__all__ = ["QuantizeStatic", "QuantizeStaticConfig", "feeds_for"]
+__all__ = ["CALIBRATION_BATCH", "QuantizeStatic", "QuantizeStaticConfig", "feeds_for"]
 
-_CALIBRATION_BATCH = 32
+CALIBRATION_BATCH = 32
 
 
 @dataclass(frozen=True)
@@ -39,10 +44,30 @@ class QuantizeStaticConfig(PassConfig):
     exclude_nodes: tuple[str, ...] = option((), "node names kept in float")
 
 
-def feeds_for(ctx_signature, dataset: Dataset) -> Iterator[dict[str, np.ndarray]]:
-    """Calibration feeds in the batch size the model accepts (one sample when the batch is fixed)."""
+def feeds_for(ctx_signature, dataset: Dataset, most: int = CALIBRATION_BATCH) -> Iterator[dict[str, np.ndarray]]:
+    """Calibration feeds in the batch size the model accepts (one sample when the batch is fixed), at most
+    `most` samples each."""
     dynamic = all(spec.batch_is_dynamic for spec in ctx_signature.inputs)
-    yield from dataset.batches(_CALIBRATION_BATCH if dynamic else 1)
+    yield from dataset.batches(min(CALIBRATION_BATCH, most) if dynamic else 1)
+
+
+def _calibration_batch(proto, dataset: Dataset, method: str) -> int:
+    """The samples one calibration feed may hold within the memory budget (the model's activations per sample,
+    from shape inference, bound what ONNX Runtime holds while it runs)."""
+    from edgeml.compiler.layer_numerics import activation_bytes
+    from edgeml.compiler.memory_budget import MemoryBudgetError, current_budget
+
+    if not len(dataset):
+        return CALIBRATION_BATCH
+    per_sample = activation_bytes(proto, dataset.feed(slice(0, 1)))
+    budget = current_budget()
+    if method != "minmax" and not budget.fits(per_sample * len(dataset), share=1 / 2):
+        raise MemoryBudgetError(
+            f"{method} calibration keeps every activation of every sample: about "
+            f"{per_sample * len(dataset) / 2**30:.1f} GiB for {len(dataset)} samples, over the memory budget",
+            "use --option calibrate_method=minmax, fewer --calib-samples, or a larger --max-memory",
+        )
+    return budget.samples_at_once(per_sample, "calibration", CALIBRATION_BATCH)
 
 
 class QuantizeStatic(Pass):
@@ -64,9 +89,12 @@ class QuantizeStatic(Pass):
             raise CalibrationError("static INT8 needs calibration data", "pass --calib, or choose --precision fp32")
         cfg = self.config
 
+        proto = onnx.load_model_from_string(model)
+        batch = _calibration_batch(proto, ctx.calibration, cfg.calibrate_method)
+
         class Reader(CalibrationDataReader):
             def __init__(self) -> None:
-                self._it = feeds_for(ctx.signature, ctx.calibration)
+                self._it = feeds_for(ctx.signature, ctx.calibration, batch)
 
             def get_next(self):
                 return next(self._it, None)
@@ -74,7 +102,7 @@ class QuantizeStatic(Pass):
         out = ctx.scratch / "quantized-static.onnx"
         with quiet_preprocess_advice():
             quantize_static(
-                onnx.load_model_from_string(model),
+                proto,
                 out,
                 Reader(),
                 quant_format=QuantFormat.QDQ,
