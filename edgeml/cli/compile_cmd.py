@@ -115,6 +115,12 @@ from edgeml.targets.recipe import parse_option_flags
 )
 @click.option("--threads", type=int, default=1, show_default=True, help="Threads for host measurements.")
 @click.option(
+    "--max-memory",
+    default=None,
+    help="Memory the compile may use (e.g. 4G): activations stream in chunks that fit, and a compile that "
+    "cannot fit stops with an error. Default: a safe share of this machine's available memory.",
+)
+@click.option(
     "--calib-samples",
     type=int,
     default=None,
@@ -175,6 +181,7 @@ def compile_cmd(
     option_flags,
     input_flags,
     threads,
+    max_memory,
     calib_samples,
     prune,
     finetune,
@@ -213,6 +220,7 @@ def compile_cmd(
         cache_dir=cache_dir,
         no_cache=no_cache,
         threads=threads,
+        max_memory=max_memory,
         calib_samples=calib_samples,
         prune=prune,
         finetune=finetune,

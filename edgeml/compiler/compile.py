@@ -33,6 +33,7 @@ from edgeml.compiler.content_cache import Blob, ContentCache, cache_key
 from edgeml.compiler.explain_report import EXPLAIN_FILE
 from edgeml.compiler.intake import IntakeResult, identify_source, take_in
 from edgeml.compiler.measure import WHOLE_FEED, Measurements
+from edgeml.compiler.memory_budget import memory_budget, parse_memory_size
 from edgeml.compiler.passes.base import PassContext
 from edgeml.compiler.progress import NullProgress, Progress
 from edgeml.compiler.pruning.prune_model import PruneRequest, prune_model
@@ -117,10 +118,13 @@ def compile_model(
     finetune_epochs: int | None = None,
     inputs: dict[str, dict[str, Any]] | None = None,
     progress: Progress | None = None,
+    max_memory: str | int | None = None,
 ) -> CompileResult:
     """Compile `model` for `target` into a signed artifact folder at `out`; see `edgeml compile --help`.
     Settings not given come from `recipe_file` (a recipe file or a manifest), then from the defaults.
-    `inputs` says, per input, where its samples lie or its constant: {"state": {"batch_axis": 1}}."""
+    `inputs` says, per input, where its samples lie or its constant: {"state": {"batch_axis": 1}}.
+    `max_memory` ('4G', bytes) bounds the resident memory the compile's streaming steps plan for (default: a
+    safe share of this machine); MemoryBudgetError where one sample cannot fit."""
     started = time.perf_counter()
     progress = progress or NullProgress()
     notes: list[str] = []
@@ -142,6 +146,7 @@ def compile_model(
     out_path = Path(out) if out else default_out(name, target_id)
     check_output_free(out_path, force)
     _check_budget(max_drop, min_cosine, min_channel_cosine, min_agreement)
+    max_memory = None if max_memory is None else parse_memory_size(max_memory)  # NOTE: a bad size fails first
     pruning = _prune_request(prune, finetune, finetune_hook, finetune_epochs, file)
     source = identify_source(model)  # NOTE: a missing or unreadable model is the first thing to report
     check_source_kind(target_mod.SPEC, source.kind, source.location)
@@ -169,7 +174,7 @@ def compile_model(
     plan = target_mod.plan(proto, recipe, has_calibration=True)
     notes += [n for n in plan.notes if n not in notes]  # NOTE: a plan may repeat what its check reported
     budget = Budget(max_drop, min_cosine, min_channel_cosine, min_agreement)
-    with tempfile.TemporaryDirectory(prefix="edgeml-compile-") as scratch_dir:
+    with tempfile.TemporaryDirectory(prefix="edgeml-compile-") as scratch_dir, memory_budget(max_memory):
         scratch = Path(scratch_dir)
         ctx = PassContext(intake.signature, calib_set, scratch, source)
         digest = calib_set.digest()

@@ -17,8 +17,8 @@ import contextlib
 import contextvars
 import os
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 
 from edgeml.errors import EdgemlError
 
@@ -47,10 +47,11 @@ class MemoryBudgetError(EdgemlError):
 class MemoryBudget:
     limit_bytes: int  # the resident memory the whole compile may reach
     given: bool = False  # set by the user (--max-memory), not derived from the machine
+    held_bytes: Callable[[], int] = field(default=lambda: current_rss_bytes(), compare=False)  # held now
 
     def headroom(self) -> int:
         """What the budget leaves beside what this process holds now."""
-        return self.limit_bytes - current_rss_bytes()
+        return self.limit_bytes - self.held_bytes()
 
     def samples_at_once(self, bytes_per_sample: float, step: str, most: int, cap: int = STEP_CAP_BYTES) -> int:
         """How many samples `step` may hold at once (1 ≤ n ≤ `most`) when each costs `bytes_per_sample`
@@ -59,7 +60,7 @@ class MemoryBudget:
         if bytes_per_sample > room:
             raise MemoryBudgetError(
                 f"{step} needs about {_size(bytes_per_sample)} for one sample, but the memory budget of "
-                f"{_size(self.limit_bytes)} leaves {_size(max(room, 0))} beside the {_size(current_rss_bytes())} "
+                f"{_size(self.limit_bytes)} leaves {_size(max(room, 0))} beside the {_size(self.held_bytes())} "
                 "this compile already holds",
                 _hint(self.given),
             )
@@ -140,9 +141,14 @@ def current_budget() -> MemoryBudget:
 
 
 @contextlib.contextmanager
-def memory_budget(max_memory: str | int | None) -> Iterator[MemoryBudget]:
+def memory_budget(max_memory: str | int | MemoryBudget | None) -> Iterator[MemoryBudget]:
     """The steps run inside honour `max_memory` (None: a safe share of the machine)."""
-    budget = MemoryBudget(parse_memory_size(max_memory), given=True) if max_memory is not None else default_budget()
+    if isinstance(max_memory, MemoryBudget):
+        budget = max_memory
+    elif max_memory is not None:
+        budget = MemoryBudget(parse_memory_size(max_memory), given=True)
+    else:
+        budget = default_budget()
     token = _BUDGET.set(budget)
     try:
         yield budget
