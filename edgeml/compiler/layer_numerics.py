@@ -223,6 +223,9 @@ def activation_bytes(proto: Any, feed: Feed) -> int:
     model = onnx.ModelProto()
     model.CopyFrom(proto)
     del model.graph.initializer[:]  # NOTE: shapes only; copying the weights would cost memory for nothing
+    del model.graph.value_info[:]  # NOTE: symbolic shapes recorded at export would stay unresolved
+    for value in model.graph.output:
+        value.type.tensor_type.ClearField("shape")
     model.graph.input.extend(
         onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)) for t in proto.graph.initializer
     )
@@ -237,7 +240,7 @@ def activation_bytes(proto: Any, feed: Feed) -> int:
     except Exception:  # NOTE: an estimate only; the first run measures the real sizes
         return 0
     total = 0
-    for value in inferred.graph.value_info:
+    for value in [*inferred.graph.value_info, *inferred.graph.output]:
         t = value.type.tensor_type
         dims = [d.dim_value if d.HasField("dim_value") else 0 for d in t.shape.dim]
         if t.HasField("shape") and all(d > 0 for d in dims):
