@@ -122,9 +122,10 @@ class LayerProbe:
         if self._float is not None:
             yield from _grouped(self._float, n, tensors)
             return
+        runner = _Runner(self.float_proto, tensors)  # NOTE: one session for every chunk
         for start in range(0, self.samples, n):
             feeds = self._feeds(self.data.take(slice(start, start + n)))
-            yield feeds, _run_parts(self.float_proto, tensors, feeds)
+            yield feeds, runner.run(feeds)
 
     def _feeds(self, data: Dataset) -> list[Feed]:
         return list(data.batches(self._feed_size))
@@ -141,8 +142,9 @@ class LayerProbe:
         needed = {la.output for la in layers} | set(rounded_inputs)
         twin = {la.rounded_output for la in layers} | set(rounded_inputs.values())
         twin_bytes = sum(self.tensor_bytes[t] for t in needed)  # NOTE: the twin's tensors have the float shapes
+        runner = _Runner(qdq, twin)
         for feeds, refs in self.chunks(needed, twin_bytes):
-            for ref, act in zip(refs, _run_parts(qdq, twin, feeds), strict=True):
+            for ref, act in zip(refs, runner.run(feeds), strict=True):
                 for name, rounded in rounded_inputs.items():
                     if rounded in act:
                         inputs[name].add(ref[name], act[rounded])
@@ -278,22 +280,31 @@ def _rounded_graph_inputs(qdq: Any) -> dict[str, str]:
 
 def _run_parts(proto: Any, tensors: set[str], feeds: list[Feed]) -> list[Feed]:
     """Run `proto` over `feeds` with `tensors` added as outputs; returns them (and the graph inputs) per feed."""
-    if not feeds:
-        return []
-    import onnx
-    import onnxruntime as ort
+    return _Runner(proto, tensors).run(feeds) if feeds else []
 
-    model = onnx.ModelProto()
-    model.CopyFrom(proto)
-    outputs = {o.name for o in model.graph.output}
-    for name in sorted(tensors - outputs):
-        model.graph.output.append(onnx.ValueInfoProto(name=name))
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    options.log_severity_level = 3
-    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    names = [o.name for o in session.get_outputs()]
-    return [dict(zip(names, session.run(names, feed), strict=True)) | feed for feed in feeds]
+
+class _Runner:
+    """`proto` with `tensors` added as outputs, in an ONNX Runtime session without its memory arena: every
+    output is handed over, so an arena would only keep the chunk's peak after the chunk is gone."""
+
+    def __init__(self, proto: Any, tensors: set[str]) -> None:
+        import onnx
+        import onnxruntime as ort
+
+        model = onnx.ModelProto()
+        model.CopyFrom(proto)
+        outputs = {o.name for o in model.graph.output}
+        for name in sorted(tensors - outputs):
+            model.graph.output.append(onnx.ValueInfoProto(name=name))
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        options.enable_cpu_mem_arena = False
+        options.log_severity_level = 3
+        self.session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        self.names = [o.name for o in self.session.get_outputs()]
+
+    def run(self, feeds: list[Feed]) -> list[Feed]:
+        return [dict(zip(self.names, self.session.run(self.names, feed), strict=True)) | feed for feed in feeds]
 
 
 def join_samples(values: list[np.ndarray]) -> np.ndarray:
