@@ -14,7 +14,7 @@ import numpy as np
 
 from edgeml.calibration.dataset import Dataset
 from edgeml.compiler.build_candidate import Built
-from edgeml.compiler.evaluate import fidelity, run_dataset, top1_accuracy
+from edgeml.compiler.evaluate import eval_batch, fidelity, run_dataset, top1_accuracy
 from edgeml.compiler.measure import open_built
 
 __all__ = ["CandidateEvaluator", "output_sqnr_db"]
@@ -25,12 +25,13 @@ class CandidateEvaluator:
         self.evalset = evalset
         self.scratch = scratch
         self.threads = threads
+        self.batch = eval_batch(source.onnx.data, evalset)
         self.reference = self.outputs(source)
         self.float_metrics = {"accuracy": self._accuracy(self.reference)}
 
     def outputs(self, built: Built) -> dict[str, np.ndarray]:
         session = open_built(built, self.scratch / "evaluate" / built.digest[:16], self.threads)
-        return run_dataset(session, self.evalset)
+        return run_dataset(session, self.evalset, self.batch)
 
     def metrics(self, built: Built) -> dict[str, Any]:
         """{accuracy, fidelity, sqnr_db}: what `budget_verdict` reads, plus the worst output's SQNR."""

@@ -28,7 +28,15 @@ from edgeml.compiler.closed_loop import run_closed_loop
 from edgeml.output_kinds import is_classifier_output, probability_kind
 from edgeml.runtimes import Session
 
-__all__ = ["DECISION_THRESHOLD", "EVAL_BATCH", "cosine_text", "fidelity", "run_dataset", "top1_accuracy"]
+__all__ = [
+    "DECISION_THRESHOLD",
+    "EVAL_BATCH",
+    "cosine_text",
+    "eval_batch",
+    "fidelity",
+    "run_dataset",
+    "top1_accuracy",
+]
 
 EVAL_BATCH = 64
 DECISION_THRESHOLD = 0.5  # a probability output's decision: p > 0.5
@@ -37,14 +45,28 @@ _NEGLIGIBLE_CHANNEL = 1e-6  # of the strongest channel's norm
 _MAX_REL_ERR = 1e6  # a channel float leaves at 0 that the candidate moves: reported, capped
 
 
-def run_dataset(session: Session, dataset: Dataset) -> dict[str, np.ndarray]:
-    """All outputs over the dataset, batched when every input's batch dimension is dynamic; a stateful model's
-    closed-loop, each model carrying its own state through the ordered sequences (`closed_loop`)."""
+def run_dataset(session: Session, dataset: Dataset, batch: int = EVAL_BATCH) -> dict[str, np.ndarray]:
+    """All outputs over the dataset, batched (up to `batch`) when every input's batch dimension is dynamic; a
+    stateful model's closed-loop, each model carrying its own state through the ordered sequences (`closed_loop`)."""
     if dataset.recurrent:
         return run_closed_loop(session, dataset)
     dynamic = all(spec.batch_is_dynamic for spec in session.signature.inputs)
-    parts = [session.run(feed) for feed in dataset.batches(EVAL_BATCH if dynamic else 1)]
+    parts = [session.run(feed) for feed in dataset.batches(batch if dynamic else 1)]
     return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+
+
+def eval_batch(float_onnx: bytes, dataset: Dataset) -> int:
+    """The batch a runtime may run `dataset` in within the compile's memory budget: the float model's
+    activations for one sample (shape inference; an upper bound of what a runtime keeps live) per sample."""
+    import onnx
+
+    from edgeml.compiler.layer_numerics import activation_bytes
+    from edgeml.compiler.memory_budget import current_budget
+
+    if not len(dataset):
+        return EVAL_BATCH
+    per_sample = activation_bytes(onnx.load_model_from_string(float_onnx), dataset.feed(slice(0, 1)))
+    return current_budget().samples_at_once(per_sample, "evaluation", EVAL_BATCH)
 
 
 def top1_accuracy(outputs: dict[str, np.ndarray], labels: np.ndarray) -> float | None:

@@ -20,7 +20,7 @@ from edgeml.calibration.reference_profile import build_reference_profile
 from edgeml.compiler.build_candidate import Built
 from edgeml.compiler.closed_loop import add_open_loop_figures
 from edgeml.compiler.content_cache import Blob, ContentCache, cache_key
-from edgeml.compiler.evaluate import fidelity, run_dataset, top1_accuracy
+from edgeml.compiler.evaluate import eval_batch, fidelity, run_dataset, top1_accuracy
 from edgeml.compiler.progress import Progress
 from edgeml.compiler.tool_versions import tool_versions
 from edgeml.host import host_info
@@ -85,7 +85,8 @@ def measure(
 def _measure(source: Built, candidates: dict[str, Built], calib, evalset, threads, scratch) -> Measurements:
     models = {FLOAT: source, **candidates}
     sessions = {name: open_built(built, scratch / "measure" / name, threads) for name, built in models.items()}
-    outputs = {name: run_dataset(s, evalset) for name, s in sessions.items()}
+    batch = eval_batch(source.onnx.data, evalset)
+    outputs = {name: run_dataset(s, evalset, batch) for name, s in sessions.items()}
     one = evalset.feed(slice(0, 1))
     latency = interleaved_latency(sessions, {name: one for name in sessions})
     report = {}
@@ -100,7 +101,7 @@ def _measure(source: Built, candidates: dict[str, Built], calib, evalset, thread
         }
     if evalset.recurrent:  # NOTE: a stateful model was judged closed-loop; say what open loop would have read
         add_open_loop_figures(report, sessions, evalset, FLOAT)
-    profile = build_reference_profile(calib, run_dataset(sessions[FLOAT], calib))
+    profile = build_reference_profile(calib, run_dataset(sessions[FLOAT], calib, eval_batch(source.onnx.data, calib)))
     # NOTE: the self-test replays stored inputs on the device: states as stored (the float's), open loop
     return Measurements(report, profile, _self_test(sessions, evalset.open_loop()), cached=False)
 
