@@ -16,6 +16,7 @@ a sum over samples (layer_stats.py), so the samples stream through in chunks tha
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -43,6 +44,7 @@ __all__ = [
 ]
 
 SAMPLES = 64
+log = logging.getLogger(__name__)
 Feed = dict[str, np.ndarray]
 
 
@@ -122,6 +124,7 @@ class LayerProbe:
         if self._float is not None:
             yield from _grouped(self._float, n, tensors)
             return
+        log.info("per-layer probe streams %d samples, %d at a time (memory budget)", self.samples, n)
         runner = _Runner(self.float_proto, tensors)  # NOTE: one session for every chunk
         for start in range(0, self.samples, n):
             feeds = self._feeds(self.data.take(slice(start, start + n)))
