@@ -67,7 +67,9 @@ def _calibration_batch(proto, dataset: Dataset, method: str) -> int:
             f"{per_sample * len(dataset) / 2**30:.1f} GiB for {len(dataset)} samples, over the memory budget",
             "use --option calibrate_method=minmax, fewer --calib-samples, or a larger --max-memory",
         )
-    return budget.samples_at_once(per_sample, "calibration", CALIBRATION_BATCH)
+    # NOTE: ×2: the calibrator's augmented model reads every tensor, so ONNX Runtime keeps them all until the
+    # run ends (measured: 1.0 GiB per 480×640 sample of a detector whose activations sum to 0.5 GiB)
+    return budget.samples_at_once(2 * per_sample, "calibration", CALIBRATION_BATCH)
 
 
 class QuantizeStatic(Pass):
