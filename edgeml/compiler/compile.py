@@ -46,8 +46,8 @@ from edgeml.locations import cache_dir as default_cache_dir
 from edgeml.locations import default_key_path
 from edgeml.targets import default_target_id, load_target, rules_digest
 from edgeml.targets.check_report import CheckReport
-from edgeml.targets.recipe import make_recipe
 from edgeml.targets.source_kinds import check_source_kind
+from edgeml.targets.target import Target
 
 __all__ = ["DEFAULT_CALIB_SAMPLES", "DEFAULT_VERSION", "CompileResult", "compile_model", "default_name", "default_out"]
 
@@ -133,8 +133,8 @@ def compile_model(
     min_channel_cosine = _pick(min_channel_cosine, file.budget.get("min_channel_cosine"), 0.9)
     min_agreement = _pick(min_agreement, file.budget.get("min_agreement"), DEFAULT_MIN_AGREEMENT)
     calib_samples = _pick(calib_samples, file.calib_samples, DEFAULT_CALIB_SAMPLES)
-    target_mod = load_target(target_id)
-    recipe = make_recipe(target_mod.Recipe, target_id, target_mod.SPEC.recipe_defaults, options)
+    target_obj = load_target(target_id)
+    recipe = target_obj.recipe(options)
     name = name or file.name or _default_name(model)
     version = version or file.version or DEFAULT_VERSION
     release = release if release is not None else _release(version)
@@ -143,8 +143,8 @@ def compile_model(
     _check_budget(max_drop, min_cosine, min_channel_cosine, min_agreement)
     pruning = _prune_request(prune, finetune, finetune_hook, finetune_epochs, file)
     source = identify_source(model)  # NOTE: a missing or unreadable model is the first thing to report
-    check_source_kind(target_mod.SPEC, source.kind, source.location)
-    _check_prunable(pruning, source, target_mod.SPEC)
+    check_source_kind(target_obj.spec, source.kind, source.location)
+    _check_prunable(pruning, source, target_obj.spec)
     signing_key = load_private_key(key) if key is not None else None  # a bad --key fails before any work
     cache = ContentCache(None if no_cache else default_cache_dir(cache_dir))
 
@@ -164,9 +164,9 @@ def compile_model(
     if pruned is not None and pruned.onnx is None:
         notes.append(f"not pruned: {pruned.report['recovery']['error']}; the un-pruned model is compiled instead")
 
-    proto, check_report = _check_target(target_mod, model_onnx, recipe, cache, progress)
+    proto, check_report = _check_target(target_obj, model_onnx, recipe, cache, progress)
     notes += list(check_report.notes)
-    plan = target_mod.plan(proto, recipe, has_calibration=True)
+    plan = target_obj.plan(proto, recipe)
     notes += [n for n in plan.notes if n not in notes]  # NOTE: a plan may repeat what its check reported
     budget = Budget(max_drop, min_cosine, min_channel_cosine, min_agreement)
     with tempfile.TemporaryDirectory(prefix="edgeml-compile-") as scratch_dir:
@@ -175,7 +175,7 @@ def compile_model(
         digest = calib_set.digest()
         prepared, records = run_passes(model_onnx, plan.prepare, ctx, cache, progress, digest)
         chosen = choose_candidate(
-            target_mod=target_mod, recipe=recipe, plan=plan, prepared=prepared, source_onnx=intake.onnx,
+            target=target_obj, recipe=recipe, plan=plan, prepared=prepared, source_onnx=intake.onnx,
             calib=calib_set, evalset=eval_set, budget=budget, ctx=ctx, cache=cache, threads=threads,
             progress=progress,
         )  # fmt: skip
@@ -192,7 +192,7 @@ def compile_model(
         name=name,
         version=version,
         release=release,
-        spec=target_mod.SPEC,
+        spec=target_obj.spec,
         model_file=built[decision.chosen].shipped_model_file,
         measured_model_file=built[decision.chosen].model_file,
         runtime=built[decision.chosen].runtime,
@@ -361,21 +361,21 @@ def _check_prunable(pruning: PruneRequest | None, source, spec) -> None:
         )
 
 
-def _check_target(target_mod, model: Blob, recipe, cache: ContentCache, progress: Progress):
+def _check_target(target: Target, model: Blob, recipe, cache: ContentCache, progress: Progress):
     import onnx
 
-    label = f"check {target_mod.SPEC.id}"
+    label = f"check {target.spec.id}"
     progress.step(label)
     proto = onnx.load_model_from_string(model.data)
     key = cache_key(
         model=model.sha256,
-        target=target_mod.SPEC.to_dict(),
+        target=target.spec.to_dict(),
         recipe=dataclasses.asdict(recipe),
         tools=tool_versions(("onnx", "onnxruntime", "openvino", "ethos-u-vela", "ai-edge-litert")),
         rules=rules_digest(),
     )
     hit = cache.get_json("check", key)
-    report = CheckReport.from_dict(hit) if hit else target_mod.check(model.data, proto, target_mod.SPEC, recipe)
+    report = CheckReport.from_dict(hit) if hit else target.check(model.data, proto, target.spec, recipe)
     if not hit:
         cache.put_json("check", key, report.to_dict())
     progress.finished(label, f"{report.supported_nodes}/{report.nodes} nodes supported" + (", cached" if hit else ""))
@@ -387,7 +387,7 @@ def _check_target(target_mod, model: Blob, recipe, cache: ContentCache, progress
         )
         fixes = [i.fix for i in report.issues if i.fix]
         raise TargetError(
-            f"target {target_mod.SPEC.id} cannot run this model: {details}",
+            f"target {target.spec.id} cannot run this model: {details}",
             fixes[0] if fixes else "see `edgeml targets` for other targets",
         )
     return proto, report
