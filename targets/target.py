@@ -17,13 +17,14 @@ from edgeml.targets.check_report import CheckReport
 from edgeml.targets.recipe import make_recipe
 from edgeml.targets.target_spec import TargetSpec, load_target_spec
 
-__all__ = ["Target", "target_from_folder"]
+# NOTE: MixedPrecision is the compiler's type, re-exported: a target folder builds its Target from here alone
+__all__ = ["MixedPrecision", "Target", "target_from_folder"]
 
 
 @dataclass(frozen=True)
 class Target:
     spec: TargetSpec
-    recipe_type: type  # a frozen dataclass of `target_option` fields (targets/recipe.py)
+    recipe_type: type  # a frozen dataclass of `option` fields (edgeml/option.py)
     check: Callable[..., CheckReport]  # (ONNX bytes, parsed model, spec, recipe=None) → what it cannot run
     plan: Callable[[Any, Any], Plan]  # (parsed model, recipe) → the compile plan
     mixed: MixedPrecision | None = None  # the accuracy-aware int8-mixed capability, where it has one

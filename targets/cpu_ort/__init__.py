@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from edgeml.compiler.plan import MixedPrecision
 from edgeml.targets.cpu_ort.check import check
 from edgeml.targets.cpu_ort.lower import MIXED_BASE, mixed_base, mixed_layers, mixed_max_ranked, mixed_plan, plan
 from edgeml.targets.cpu_ort.recipe import Recipe
-from edgeml.targets.target import target_from_folder
+from edgeml.targets.target import MixedPrecision, target_from_folder
 
 __all__ = ["TARGET"]
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from edgeml.compiler.plan import MixedPrecision
 from edgeml.targets.ethos_u55_128.check import check
 from edgeml.targets.ethos_u55_128.lower import plan
 from edgeml.targets.ethos_u55_128.recipe import Recipe
 from edgeml.targets.litert.tflite_mixed_plan import MIXED_BASE, mixed_layers, mixed_plan
-from edgeml.targets.target import target_from_folder
+from edgeml.targets.target import MixedPrecision, target_from_folder
 
 __all__ = ["TARGET"]
 

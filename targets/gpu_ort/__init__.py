@@ -3,11 +3,10 @@ or int8-mixed (the accuracy-aware INT8 with the fewest (then cheapest) layers ke
 
 from __future__ import annotations
 
-from edgeml.compiler.plan import MixedPrecision
 from edgeml.targets.gpu_ort.check import check
 from edgeml.targets.gpu_ort.lower import MIXED_BASE, mixed_layers, mixed_plan, plan
 from edgeml.targets.gpu_ort.recipe import Recipe
-from edgeml.targets.target import target_from_folder
+from edgeml.targets.target import MixedPrecision, target_from_folder
 
 __all__ = ["TARGET"]
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from edgeml.compiler.plan import MixedPrecision
 from edgeml.targets.npu_openvino.check import check
 from edgeml.targets.npu_openvino.lower import plan
 from edgeml.targets.npu_openvino.recipe import Recipe
 from edgeml.targets.openvino.nncf_mixed_plan import MIXED_BASE, mixed_layers, mixed_plan
-from edgeml.targets.target import target_from_folder
+from edgeml.targets.target import MixedPrecision, target_from_folder
 
 __all__ = ["TARGET"]
 

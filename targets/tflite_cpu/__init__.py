@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from edgeml.compiler.plan import MixedPrecision
 from edgeml.targets.litert.tflite_mixed_plan import MIXED_BASE, mixed_layers, mixed_plan
-from edgeml.targets.target import target_from_folder
+from edgeml.targets.target import MixedPrecision, target_from_folder
 from edgeml.targets.tflite_cpu.check import check
 from edgeml.targets.tflite_cpu.lower import plan
 from edgeml.targets.tflite_cpu.recipe import Recipe
