@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgeml.compiler.plan import MixedPrecision, Plan
+from edgeml.compiler.mixed_precision import MixedPrecision
+from edgeml.compiler.plan import Plan
 from edgeml.targets.check_report import CheckReport
 from edgeml.targets.recipe import make_recipe
 from edgeml.targets.target_spec import TargetSpec, load_target_spec

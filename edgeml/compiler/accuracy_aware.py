@@ -2,7 +2,7 @@
 with a few layers kept in float that meet the budget — the fewest, then swapped for cheaper ones where that
 still meets it (edgeml/compiler/mixed_precision_search.py) — or why not.
 
-A target takes part through its `Target.mixed`, a `MixedPrecision` (edgeml/compiler/plan.py): its all-INT8
+A target takes part through its `Target.mixed`, a `MixedPrecision` (edgeml/compiler/mixed_precision.py): its all-INT8
 base candidate, its INT8 layers by name, and its base plan with named layers kept in float (cpu-ort:
 int8-static and QDQ node names, or on transformers int8-dynamic and `quantize_dynamic`'s excluded nodes;
 cpu-openvino, npu-openvino: NNCF's int8 and ONNX node names mapped to NNCF's ignored scope).
@@ -26,9 +26,10 @@ from edgeml.compiler.build_candidate import Built, build_candidate
 from edgeml.compiler.candidate_evaluator import CandidateEvaluator
 from edgeml.compiler.content_cache import Blob, ContentCache, cache_key
 from edgeml.compiler.measure import FLOAT, Measurements
+from edgeml.compiler.mixed_precision import MixedPrecision
 from edgeml.compiler.mixed_precision_search import MAX_RANKED, MixedSearch, search_mixed_precision
 from edgeml.compiler.passes.base import PassContext
-from edgeml.compiler.plan import CandidatePlan, MixedPrecision
+from edgeml.compiler.plan import CandidatePlan
 from edgeml.compiler.progress import NullProgress, Progress
 from edgeml.compiler.run_passes import PassRecord
 from edgeml.compiler.select_candidate import Budget, budget_verdict
