@@ -82,7 +82,7 @@ def _before(tflite: Path, net: str, target: str, scratch: Path) -> dict[str, Any
     from edgeml.compiler.lowerings.vela_report import vela_report
     from edgeml.targets import load_target
 
-    defaults = load_target(target).SPEC.recipe_defaults
+    defaults = load_target(target).spec.recipe_defaults
     options = VelaOptions(target, defaults["system_config"], defaults["memory_mode"])
     model = tflite.read_bytes()
     report = vela_report(run_vela(model, options, scratch, "bench"), model, options, {"npu": "-", "cpu_reference": "-"})

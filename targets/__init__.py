@@ -1,4 +1,9 @@
-"""Hardware targets: one folder each (target.toml + check + lower), registered in the table below."""
+"""Hardware targets: one folder each (target.toml + check + lower + recipe), registered in the table below.
+
+Each folder's `__init__.py` builds its `TARGET`, a typed `Target` (target.py): spec, recipe type, check, plan
+and, where it has one, its mixed-precision capability. Helpers a runtime family shares live in a folder of
+their own: ort/, openvino/, litert/, ethos_u/.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +11,16 @@ import functools
 import hashlib
 import importlib
 from pathlib import Path
-from types import ModuleType
+from typing import TYPE_CHECKING
 
 from edgeml.errors import TargetError
 
+if TYPE_CHECKING:
+    from edgeml.targets.target import Target
+
 __all__ = ["TARGETS", "default_target_id", "load_target", "rules_digest"]
 
-# target id → module. Every module exposes SPEC, Recipe, check(...) and plan(...) (see cpu_ort/).
+# target id → the package whose `TARGET` it is (imported when first loaded: a target imports its toolchain's passes)
 TARGETS: dict[str, str] = {
     "cpu-ort": "edgeml.targets.cpu_ort",
     "cpu-openvino": "edgeml.targets.cpu_openvino",
@@ -29,10 +37,10 @@ def default_target_id() -> str:
     return "cpu-ort"
 
 
-def load_target(target_id: str) -> ModuleType:
+def load_target(target_id: str) -> Target:
     if target_id not in TARGETS:
         raise TargetError(f"unknown target {target_id!r}", f"known targets: {', '.join(TARGETS)} (`edgeml targets`)")
-    return importlib.import_module(TARGETS[target_id])
+    return importlib.import_module(TARGETS[target_id]).TARGET
 
 
 @functools.cache

@@ -13,12 +13,7 @@ from typing import Any
 
 from edgeml.errors import TargetError
 
-__all__ = ["describe_options", "make_recipe", "parse_option_flags", "target_option"]
-
-
-def target_option(default: Any, help: str, choices: tuple = ()) -> Any:
-    """A target recipe field: its default, a one-line description, and the values it accepts (if limited)."""
-    return dataclasses.field(default=default, metadata={"help": help, "choices": choices})
+__all__ = ["describe_options", "make_recipe", "parse_option_flags"]
 
 
 def parse_option_flags(flags: tuple[str, ...] | list[str]) -> dict[str, str]:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from edgeml.errors import EdgemlError
+from edgeml.option import option
 from edgeml.protocol import ProtocolError, check_device_id
 from edgeml.transport.broker_url import parse_broker_url
 
@@ -41,14 +42,6 @@ Check = Callable[[Any], "str | None"]  # value → what is wrong with it, or Non
 
 class AgentConfigError(EdgemlError):
     """The agent configuration is missing, unreadable, or has a bad or unknown key."""
-
-
-def option(default: Any, help: str, check: Check | None = None, required: bool = False, path: bool = False) -> Any:
-    """A config field: its default, a one-line description, and an optional value check."""
-    meta = {"help": help, "check": check, "required": required, "path": path}
-    if isinstance(default, list):
-        return field(default_factory=lambda: tuple(default), metadata=meta)
-    return field(default=default, metadata=meta)
 
 
 def _positive(value: Any) -> str | None:
@@ -97,61 +90,63 @@ def _alpha(value: float) -> str | None:
 class AgentSection:
     """Who this device is and where it keeps its state."""
 
-    device_id: str = option("", "this device's id in the fleet: 1–64 of [A-Za-z0-9._-]", _device_id, required=True)
+    device_id: str = option(
+        "", "this device's id in the fleet: 1–64 of [A-Za-z0-9._-]", check=_device_id, required=True
+    )
     target: str = option("", "the edgeml target this device runs, e.g. cpu-ort", required=True)
     state_dir: str = option("/var/lib/edgeml", "folder for model slots, downloads, spool and agent state", path=True)
     fleet_public_key: str = option("", "the fleet's Ed25519 public key (PEM) pinned on this device", required=True,
                                    path=True)  # fmt: skip
     runtimes: tuple[str, ...] = option(["onnxruntime"], "runtimes this device may run models with")
-    threads: int = option(1, "inference threads per model", _positive)
+    threads: int = option(1, "inference threads per model", check=_positive)
 
 
 @dataclass(frozen=True)
 class BrokerSection:
     """The MQTT broker the fleet listens on; TLS with client certificates when the files are given."""
 
-    url: str = option("", "mqtt://HOST[:PORT] or mqtts://HOST[:PORT] (TLS)", _broker_url, required=True)
+    url: str = option("", "mqtt://HOST[:PORT] or mqtts://HOST[:PORT] (TLS)", check=_broker_url, required=True)
     ca_file: str = option("", "CA bundle that signs the broker's certificate (TLS)", path=True)
     cert_file: str = option("", "this device's client certificate (TLS client auth)", path=True)
     key_file: str = option("", "the private key of the client certificate", path=True)
-    keepalive_s: int = option(30, "MQTT keepalive in seconds", _positive)
+    keepalive_s: int = option(30, "MQTT keepalive in seconds", check=_positive)
 
 
 @dataclass(frozen=True)
 class TelemetrySection:
     """What the agent measures and how it sends it."""
 
-    period_s: float = option(600.0, "seconds per telemetry batch", _positive)
+    period_s: float = option(600.0, "seconds per telemetry batch", check=_positive)
     compress: bool = option(True, "send batches zlib-compressed (docs/protocol.md); false for a fleet older than that")
     spool_max_bytes: int = option(4 << 20, "disk cap for batches kept while offline (oldest dropped first)",
-                                  _non_negative)  # fmt: skip
+                                  check=_non_negative)  # fmt: skip
     upload_samples: bool = option(False, "send raw input samples to the fleet (off: they never leave the device)")
     samples_per_period: int = option(4, "at most this many raw samples per batch (with upload_samples)",
-                                     _non_negative)  # fmt: skip
-    sample_max_bytes: int = option(16384, "a raw sample larger than this is not sent", _positive)
+                                     check=_non_negative)  # fmt: skip
+    sample_max_bytes: int = option(16384, "a raw sample larger than this is not sent", check=_positive)
     alpha: float = option(0.01, "relative accuracy of the latency sketch (0.01: every quantile within 1 %)",
-                          _alpha)  # fmt: skip
+                          check=_alpha)  # fmt: skip
     drift_psi_threshold: float = option(0.25, "PSI at or above which a feature is reported as drifted",
-                                        _positive)  # fmt: skip
-    drift_min_calls: int = option(200, "calls a period needs before its drift is judged", _positive)
+                                        check=_positive)  # fmt: skip
+    drift_min_calls: int = option(200, "calls a period needs before its drift is judged", check=_positive)
     drift_report_interval_s: float = option(3600.0, "at most one drift event per model per this many seconds",
-                                            _non_negative)  # fmt: skip
+                                            check=_non_negative)  # fmt: skip
 
 
 @dataclass(frozen=True)
 class DownloadSection:
     """How artifacts are fetched over MQTT."""
 
-    window: int = option(32, "chunks requested and not yet received, at most", _window)
-    quiet_s: float = option(2.0, "seconds without a chunk before the missing ones are asked for again", _positive)
+    window: int = option(32, "chunks requested and not yet received, at most", check=_window)
+    quiet_s: float = option(2.0, "seconds without a chunk before the missing ones are asked for again", check=_positive)
 
 
 @dataclass(frozen=True)
 class EndpointSection:
     """The local endpoint for programs that are not Python (off by default)."""
 
-    listen: str = option("", "'' (off), http://127.0.0.1:PORT or unix:///PATH/agent.sock", _listen)
-    max_body_bytes: int = option(16 << 20, "largest request body accepted", _positive)
+    listen: str = option("", "'' (off), http://127.0.0.1:PORT or unix:///PATH/agent.sock", check=_listen)
+    max_body_bytes: int = option(16 << 20, "largest request body accepted", check=_positive)
 
 
 @dataclass(frozen=True)

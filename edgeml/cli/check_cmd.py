@@ -9,38 +9,28 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from edgeml.calibration.input_layout import parse_input_flags
 from edgeml.cli.captured_output import captured_output
+from edgeml.cli.compile_flags import compile_flags, compile_kwargs
 from edgeml.cli.output import console, errors_handled, print_json, print_table, stderr
 from edgeml.locations import log_dir
-from edgeml.targets.recipe import parse_option_flags
 
 
 @click.command("check")
 @click.argument("model")
-@click.option("--target", "-t", default=None, help="Target id (see `edgeml targets`); default: cpu-ort.")
-@click.option("--option", "-O", "option_flags", multiple=True, metavar="KEY=VALUE", help="Target option (repeatable).")
+@compile_flags("target", "options")
 @click.option("--calib", default=None, help="An .npz whose keys are the inputs (TorchScript sources need it).")
-@click.option(
-    "--input",
-    "-I",
-    "input_flags",
-    multiple=True,
-    metavar="NAME:KEY=VALUE",
-    help="Where an input's samples lie, or its constant (repeatable): state:batch_axis=1, sr:constant=16000, "
-    "state:from_output=stateN (fed back from that output, closed loop).",
-)
+@compile_flags("inputs")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--verbose", "-v", is_flag=True, help="Show third-party output (exporter logs) instead of a log file.")
 @errors_handled
-def check_cmd(model, target, option_flags, calib, input_flags, as_json, verbose) -> None:
+def check_cmd(model, target, options, calib, inputs, as_json, verbose) -> None:
     """Which nodes of MODEL the target runs, which fall back or cannot run, and the rule each breaks; and what
     was inferred for each input (shape, dtype, batch axis or constant, dynamic axes)."""
     from edgeml.compiler.check_model import check_model
 
-    inputs = parse_input_flags(input_flags)
+    given = compile_kwargs({"options": options, "inputs": inputs})
     with _third_party_output(verbose):
-        report = check_model(model, target, options=parse_option_flags(option_flags), calib=calib, inputs=inputs)
+        report = check_model(model, target, calib=calib, **given)
     if as_json:
         print_json(report.to_dict())
         return

@@ -9,146 +9,29 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from edgeml.calibration.input_layout import parse_input_flags
 from edgeml.cli.captured_output import captured_output
+from edgeml.cli.compile_flags import compile_flags, compile_kwargs
 from edgeml.cli.measure_on_option import measure_on_device, measure_on_option
 from edgeml.cli.mlflow_option import mlflow_option, track_compiles
 from edgeml.cli.output import console, errors_handled, human_size, print_json, print_table, stderr
 from edgeml.cli.progress_view import RichProgress
-from edgeml.compiler.compile import DEFAULT_CALIB_SAMPLES, DEFAULT_VERSION, CompileResult, compile_model
+from edgeml.compiler.compile import CompileResult, compile_model
 from edgeml.compiler.explain_report import cosine_text, host_line
 from edgeml.compiler.measure import FLOAT
 from edgeml.compiler.pruning.pruning_summary import pruning_rows, recovery_line
 from edgeml.compiler.select_candidate import speed_reference, worst_cosine
 from edgeml.host import peak_rss_bytes
 from edgeml.locations import log_dir
-from edgeml.targets.recipe import parse_option_flags
 
 
 @click.command("compile")
 @click.argument("model")
 @click.option("--targets", default=None, help="Several targets, comma-separated: one artifact each under --out.")
-@click.option(
-    "--target", "-t", default=None, help="Target id (see `edgeml targets`); default: this host's CPU (cpu-ort)."
-)
-@click.option(
-    "--calib",
-    default=None,
-    help="Calibration data: .npz/.npy/.csv, image folder, or module:function. Default: calib.npz beside the model.",
-)
-@click.option(
-    "--eval",
-    "eval_data",
-    default=None,
-    help="Held-out evaluation data (labels optional). Default: eval.npz beside the model, else the calibration set.",
-)
-@click.option(
-    "--key",
-    default=None,
-    type=click.Path(dir_okay=False),
-    help="Ed25519 signing key. Default: one under your config folder, created on first use.",
-)
-@click.option(
-    "--name", default=None, help="Artifact name. Default: the --recipe manifest's, else the model file's stem."
-)
-@click.option(
-    "--version",
-    "version",
-    default=None,
-    help=f"Semantic version of this artifact. Default: the --recipe manifest's, else {DEFAULT_VERSION}.",
-)
-@click.option("--release", type=int, default=None, help="Release number (default: derived from --version).")
-@click.option("--out", "-o", "out", default=None, help="Output folder. Default: build/NAME-TARGET.")
-@click.option("--force", is_flag=True, help="Replace --out if it exists.")
-@click.option(
-    "--recipe",
-    "recipe_file",
-    default=None,
-    type=click.Path(exists=True, dir_okay=False),
-    help="Recipe (TOML/YAML/JSON: target, budget, options), or a manifest.json to reproduce (its recipe, name "
-    "and version); flags win over it.",
-)
-@click.option(
-    "--max-drop",
-    type=float,
-    default=None,
-    help="Accuracy budget: most top-1 points lost vs float (needs labels in --eval). [default: 1.0]",
-)
-@click.option(
-    "--min-cosine",
-    type=float,
-    default=None,
-    help="Fidelity floor without labels: cosine vs float of every channel of every output, over all samples. "
-    "[default: 0.99]",
-)
-@click.option(
-    "--min-channel-cosine",
-    type=float,
-    default=None,
-    help="Floor for any single output channel's cosine vs float (a destroyed channel group). [default: 0.9]",
-)
-@click.option(
-    "--min-agreement",
-    type=float,
-    default=None,
-    help="Share of a probability output's decisions (sigmoid: p > 0.5; softmax: top-1) that must agree with "
-    "float, labels or not. [default: 0.99]",
-)
+@compile_flags("target", "calib", "eval_data", "key", "name", "version", "release", "out", "force", "recipe_file")
+@compile_flags("max_drop", "min_cosine", "min_channel_cosine", "min_agreement")
 @click.option("--precision", default=None, help="Pin the precision (fp32, int8-static, int8-dynamic); default auto.")
-@click.option(
-    "--option",
-    "-O",
-    "option_flags",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Target option (repeatable); `edgeml targets --options TARGET` lists them.",
-)
-@click.option(
-    "--input",
-    "-I",
-    "input_flags",
-    multiple=True,
-    metavar="NAME:KEY=VALUE",
-    help="Where an input's samples lie, or its constant (repeatable): state:batch_axis=1, sr:constant=16000, "
-    "mask:batch_axis=none (fed one sample at a time), state:from_output=stateN (closed loop: fed back from that "
-    "output, sequences from the data's edgeml_sequences). Default: the data's own edgeml_inputs entry, else inferred.",
-)
-@click.option("--threads", type=int, default=1, show_default=True, help="Threads for host measurements.")
-@click.option(
-    "--max-memory",
-    default=None,
-    help="Memory the compile may use (e.g. 4G): activations stream in chunks that fit, and a compile that "
-    "cannot fit stops with an error. Default: a safe share of this machine's available memory.",
-)
-@click.option(
-    "--calib-samples",
-    type=int,
-    default=None,
-    help=f"Calibration samples drawn (seeded) from --calib. [default: {DEFAULT_CALIB_SAMPLES}]",
-)
-@click.option(
-    "--prune",
-    default=None,
-    metavar="KIND:RATIO",
-    help="Prune the PyTorch model before export: channels:0.3 (structured, torch-pruning; on a transformer, "
-    "whole attention heads and FFN channels, the hidden size kept), channels:macs=0.5 (the least channel "
-    "pruning that halves the MACs), magnitude:0.5 (unstructured, global L1; "
-    "magnitude:0.5:per-layer for each layer alone).",
-)
-@click.option(
-    "--finetune",
-    default=None,
-    help="Recover after --prune by distillation from the float model on this data (.npz; labels optional).",
-)
-@click.option(
-    "--finetune-hook",
-    default=None,
-    metavar="MODULE:FUNCTION",
-    help="Recover after --prune with your own training: FUNCTION(model, data, teacher) → model or None.",
-)
-@click.option("--finetune-epochs", type=int, default=None, help="Distillation epochs after --prune. [default: 5]")
-@click.option("--cache-dir", default=None, help="Pass cache folder (or EDGEML_CACHE_DIR). Default: your cache folder.")
-@click.option("--no-cache", is_flag=True, help="Recompute every step.")
+@compile_flags("options", "inputs", "threads", "max_memory", "calib_samples", "prune", "finetune", "finetune_hook")
+@compile_flags("finetune_epochs", "cache_dir", "no_cache")
 @click.option(
     "--verbose",
     "-v",
@@ -160,74 +43,16 @@ from edgeml.targets.recipe import parse_option_flags
 @measure_on_option
 @mlflow_option
 @errors_handled
-def compile_cmd(
-    model,
-    targets,
-    target,
-    calib,
-    eval_data,
-    key,
-    name,
-    version,
-    release,
-    out,
-    force,
-    recipe_file,
-    max_drop,
-    min_cosine,
-    min_channel_cosine,
-    min_agreement,
-    precision,
-    option_flags,
-    input_flags,
-    threads,
-    max_memory,
-    calib_samples,
-    prune,
-    finetune,
-    finetune_hook,
-    finetune_epochs,
-    cache_dir,
-    no_cache,
-    verbose,
-    as_json,
-    measure_on,
-    mlflow,
-) -> None:
+def compile_cmd(model, targets, target, precision, verbose, as_json, measure_on, mlflow, **flags) -> None:
     """Compile MODEL (.onnx, .pt2, TorchScript, or package.module:function) into a signed artifact.
 
     Every candidate precision that fits the target is built, evaluated against the float model and timed on
     this host; the fastest one within the accuracy budget ships. Float ships when INT8 does not pay off.
     """
-    options = parse_option_flags(option_flags)
+    kwargs = compile_kwargs(flags)
     if precision:
-        options["precision"] = precision
-    kwargs = dict(
-        calib=calib,
-        eval_data=eval_data,
-        key=key,
-        name=name,
-        version=version,
-        release=release,
-        out=out,
-        force=force,
-        max_drop=max_drop,
-        min_cosine=min_cosine,
-        min_channel_cosine=min_channel_cosine,
-        min_agreement=min_agreement,
-        recipe_file=recipe_file,
-        options=options,
-        cache_dir=cache_dir,
-        no_cache=no_cache,
-        threads=threads,
-        max_memory=max_memory,
-        calib_samples=calib_samples,
-        prune=prune,
-        finetune=finetune,
-        finetune_hook=finetune_hook,
-        finetune_epochs=finetune_epochs,
-        inputs=parse_input_flags(input_flags) or None,
-    )
+        kwargs["options"]["precision"] = precision
+    cache_dir = kwargs["cache_dir"]
     verbose = verbose or bool((click.get_current_context().find_root().params or {}).get("verbose"))
     with _third_party_output(verbose, cache_dir):
         if targets:
@@ -235,7 +60,7 @@ def compile_cmd(
             return
         if as_json:
             result = compile_model(model, target, **kwargs)
-            measured = measure_on_device(result, model, measure_on, key, quiet=True)
+            measured = measure_on_device(result, model, measure_on, kwargs["key"], quiet=True)
             print_json(result.to_dict() | track_compiles([result], mlflow) | {"peak_rss_bytes": peak_rss_bytes()}
                        | measured)  # fmt: skip
             return
@@ -243,7 +68,7 @@ def compile_cmd(
         with RichProgress(stderr, show_other_output=verbose) as progress:
             result = compile_model(model, target, progress=progress, **kwargs)
         _render(result)
-        measure_on_device(result, model, measure_on, key, quiet=False)
+        measure_on_device(result, model, measure_on, kwargs["key"], quiet=False)
         track_compiles([result], mlflow)
 
 

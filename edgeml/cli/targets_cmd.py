@@ -17,8 +17,8 @@ from edgeml.targets.recipe import describe_options
 def targets_cmd(options_of: str | None, as_json: bool) -> None:
     """List targets: runtime, device, precisions, shape rules."""
     if options_of:
-        mod = load_target(options_of)
-        rows = describe_options(mod.Recipe, mod.SPEC.recipe_defaults)
+        target = load_target(options_of)
+        rows = describe_options(target.recipe_type, target.spec.recipe_defaults)
         if as_json:
             print_json(rows)
             return
@@ -29,7 +29,7 @@ def targets_cmd(options_of: str | None, as_json: bool) -> None:
             table.add_row(r["name"], r["type"], str(r["default"]), " ".join(map(str, r["choices"])), r["help"])
         print_table(table)
         return
-    specs = [load_target(t).SPEC for t in TARGETS]
+    specs = [load_target(t).spec for t in TARGETS]
     if as_json:
         print_json([s.to_dict() for s in specs])
         return

@@ -2,22 +2,11 @@
 with a few layers kept in float that meet the budget — the fewest, then swapped for cheaper ones where that
 still meets it (edgeml/compiler/mixed_precision_search.py) — or why not.
 
-A target takes part by naming its all-INT8 candidate and two functions (cpu-ort: int8-static and QDQ node
-names, or on transformers int8-dynamic and `quantize_dynamic`'s excluded nodes; cpu-openvino, npu-openvino:
-NNCF's int8 and ONNX node names mapped to NNCF's ignored scope):
-
-    MIXED_BASE                              the candidate a mix starts from
-    mixed_layers(base: Built, prepared)     its INT8 layers, by the names mixed_plan takes, in the order the
-                                            search cuts them to its cap where no per-layer report orders them,
-                                            each with its weight count (`weights`: what it costs in float);
-                                            a group kept in float together names its nodes in `members`
-                                            (the float head: edgeml/compiler/float_head.py)
-    mixed_plan(base_plan, keep_float)       the base candidate's plan with those layers left in float
-
-and optionally, where one target mixes from different candidates on different graphs:
-
-    mixed_base(candidates) -> str           the candidate a mix starts from in this compile's plan
-    mixed_max_ranked(base) -> int | None    how many layers the search measures one by one (None: MAX_RANKED)
+A target takes part through its `Target.mixed`, a `MixedPrecision` (edgeml/compiler/mixed_precision.py): its all-INT8
+base candidate, its INT8 layers by name, and its base plan with named layers kept in float (cpu-ort:
+int8-static and QDQ node names, or on transformers int8-dynamic and `quantize_dynamic`'s excluded nodes;
+cpu-openvino, npu-openvino: NNCF's int8 and ONNX node names mapped to NNCF's ignored scope). A group of layers
+kept in float together names its nodes in `members` (the float head: edgeml/compiler/float_head.py).
 
 The contract, the report and the failure are the same on every target. The search runs when the base was
 built and misses the budget, and — unless the precision is pinned to int8-mixed — the base is within
@@ -31,21 +20,25 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgeml.calibration.dataset import Dataset
 from edgeml.compiler.build_candidate import Built, build_candidate
 from edgeml.compiler.candidate_evaluator import CandidateEvaluator
 from edgeml.compiler.content_cache import Blob, ContentCache, cache_key
 from edgeml.compiler.measure import FLOAT, Measurements
+from edgeml.compiler.mixed_precision import MixedPrecision
 from edgeml.compiler.mixed_precision_search import MAX_RANKED, MixedSearch, search_mixed_precision
 from edgeml.compiler.passes.base import PassContext
+from edgeml.compiler.plan import CandidatePlan
 from edgeml.compiler.progress import NullProgress, Progress
 from edgeml.compiler.run_passes import PassRecord
 from edgeml.compiler.select_candidate import Budget, budget_verdict
 from edgeml.compiler.tool_versions import tool_versions
 from edgeml.errors import BudgetError
-from edgeml.targets.plan import CandidatePlan
+
+if TYPE_CHECKING:
+    from edgeml.targets.target import Target
 
 __all__ = ["MIXED", "AccuracyAwareStep"]
 _SEARCH_BUDGET_S = 60.0  # the default search budget for a model under 10 MB (issue 12's goal on 2 cores)
@@ -63,7 +56,7 @@ _EVALUATION_TOOLS = ("onnx", "onnxruntime", "numpy")  # the float reference and 
 class AccuracyAwareStep:
     """Everything the search needs from the compile; `run` fills in `search`, `records`, `plan`, `skipped`."""
 
-    target_mod: Any
+    target: Target
     candidates: dict[str, CandidatePlan]  # the target's plan for this compile, per candidate
     recipe: Any
     prepared: Blob
@@ -83,16 +76,14 @@ class AccuracyAwareStep:
 
     @property
     def available(self) -> bool:
-        return hasattr(self.target_mod, "mixed_plan") and self.base_plan is not None
+        return self.target.mixed is not None and self.base_plan is not None
 
     @property
     def base(self) -> str:
         """The all-INT8 candidate a mix starts from: the target's choice for this plan where it makes one, else
-        its MIXED_BASE (int8-static where it names none)."""
-        choose = getattr(self.target_mod, "mixed_base", None)
-        if choose is not None:
-            return choose(self.candidates)
-        return getattr(self.target_mod, "MIXED_BASE", "int8-static")
+        its fixed base (int8-static where it has no mixed-precision capability)."""
+        mixed = self.target.mixed
+        return mixed.base_for(self.candidates) if mixed is not None else "int8-static"
 
     @property
     def search_budget_s(self) -> float:
@@ -104,8 +95,8 @@ class AccuracyAwareStep:
     @property
     def max_ranked(self) -> int:
         """How many layers the search measures one by one: the target's figure for its base, else MAX_RANKED."""
-        ranked = getattr(self.target_mod, "mixed_max_ranked", None)
-        return (ranked(self.base) if ranked is not None else None) or MAX_RANKED
+        mixed = self.target.mixed
+        return (mixed.ranked_for(self.base) if mixed is not None else None) or MAX_RANKED
 
     @property
     def base_plan(self) -> CandidatePlan | None:
@@ -180,7 +171,7 @@ class AccuracyAwareStep:
         hit = self.cache.get_json("mixed-search", key)
         if hit is not None:
             return MixedSearch.from_dict(hit)
-        layers = self.target_mod.mixed_layers(base, self.prepared.data)
+        layers = self._mixed().layers(base, self.prepared.data)
         evaluator = CandidateEvaluator(self.source, self.evalset, self.ctx.scratch, self.threads)
         search = search_mixed_precision(
             base, layers, self._build, evaluator, self.budget, self.worst_first, self.max_ranked,
@@ -195,12 +186,17 @@ class AccuracyAwareStep:
         return tuple(sorted({*_EVALUATION_TOOLS, *(t for step in steps if step is not None for t in step.tools)}))
 
     def _build(self, keep_float: tuple[str, ...], records: bool = False) -> Built:
-        plan = self.target_mod.mixed_plan(self.base_plan, tuple(keep_float))
+        plan = self._mixed().plan(self.base_plan, tuple(keep_float))
         progress = self.progress if records else NullProgress()
         built, recs = build_candidate(
-            self.prepared, plan, self.target_mod.SPEC, self.ctx, self.cache, progress,
+            self.prepared, plan, self.target.spec, self.ctx, self.cache, progress,
             self.calibration_digest, f"[{MIXED}] ",
         )  # fmt: skip
         if records:
             self.records, self.plan = recs, plan
         return built
+
+    def _mixed(self) -> MixedPrecision:
+        if self.target.mixed is None:
+            raise TypeError(f"target {self.target.id} has no int8-mixed capability")  # NOTE: `available` guards it
+        return self.target.mixed

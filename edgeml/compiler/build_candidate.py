@@ -13,10 +13,10 @@ from typing import Any
 from edgeml.compiler.content_cache import Blob, ContentCache, cache_key
 from edgeml.compiler.lowering import Lowering, bundle, unbundle
 from edgeml.compiler.passes.base import PassContext
+from edgeml.compiler.plan import CandidatePlan
 from edgeml.compiler.progress import Progress
 from edgeml.compiler.run_passes import PassRecord, run_passes
 from edgeml.compiler.tool_versions import tool_versions
-from edgeml.targets.plan import CandidatePlan
 from edgeml.targets.target_spec import TargetSpec
 
 __all__ = ["Built", "build_candidate", "onnx_build"]

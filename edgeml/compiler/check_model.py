@@ -21,7 +21,6 @@ from edgeml.compiler.progress import NullProgress, Progress
 from edgeml.locations import cache_dir as default_cache_dir
 from edgeml.targets import default_target_id, load_target
 from edgeml.targets.check_report import CheckReport
-from edgeml.targets.recipe import make_recipe
 from edgeml.targets.source_kinds import check_source_kind
 
 __all__ = ["check_model"]
@@ -40,10 +39,10 @@ def check_model(
     """`inputs`: per-input specs, as `compile_model` takes them ({"state": {"batch_axis": 1}})."""
     import onnx
 
-    target_mod = load_target(target or default_target_id())
-    recipe = make_recipe(target_mod.Recipe, target_mod.SPEC.id, target_mod.SPEC.recipe_defaults, options or {})
+    target_obj = load_target(target or default_target_id())
+    recipe = target_obj.recipe(options)
     source = identify_source(str(model))
-    check_source_kind(target_mod.SPEC, source.kind, source.location)
+    check_source_kind(target_obj.spec, source.kind, source.location)
     specs = parse_input_specs(inputs or {}, "the input specs (--input)")
     examples = (lambda: example_inputs(str(calib), specs)) if calib else None
     intake = take_in(source, ContentCache(default_cache_dir(cache_dir)), progress or NullProgress(), examples)
@@ -54,7 +53,7 @@ def check_model(
     else:
         layouts = annotated(layouts_without_data(intake.signature, specs), decide_recurrence(intake.signature, specs))
     proto = onnx.load_model_from_string(intake.onnx.data)
-    report = target_mod.check(intake.onnx.data, proto, target_mod.SPEC, recipe)
+    report = target_obj.check(intake.onnx.data, proto, target_obj.spec, recipe)
     return dataclasses.replace(report, inputs=tuple(layout.to_dict() for layout in layouts), notes=report.notes + notes)
 
 

@@ -11,7 +11,7 @@ artifact still explains why INT8 was rejected, layer by layer.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgeml.calibration.dataset import Dataset
 from edgeml.compiler.accuracy_aware import MIXED, AccuracyAwareStep
@@ -22,10 +22,14 @@ from edgeml.compiler.layer_numerics import LayerNumerics
 from edgeml.compiler.layer_tables import LayerTables
 from edgeml.compiler.measure import Measurements, measure
 from edgeml.compiler.passes.base import PassContext
+from edgeml.compiler.plan import Plan
 from edgeml.compiler.progress import Progress
 from edgeml.compiler.run_passes import PassRecord
 from edgeml.compiler.select_candidate import Budget, Decision, select_candidate
 from edgeml.errors import BudgetError
+
+if TYPE_CHECKING:
+    from edgeml.targets.target import Target
 
 __all__ = ["Chosen", "choose_candidate"]
 
@@ -41,9 +45,9 @@ class Chosen:
 
 def choose_candidate(
     *,
-    target_mod: Any,
+    target: Target,
     recipe: Any,
-    plan: Any,
+    plan: Plan,
     prepared: Blob,
     source_onnx: Blob,
     calib: Dataset,
@@ -58,13 +62,13 @@ def choose_candidate(
     built, records = {}, {}
     for name, cand_plan in plan.candidates.items():
         built[name], records[name] = build_candidate(
-            prepared, cand_plan, target_mod.SPEC, ctx, cache, progress, digest, f"[{name}] "
+            prepared, cand_plan, target.spec, ctx, cache, progress, digest, f"[{name}] "
         )
     source = onnx_build(source_onnx, "model.onnx")
     pinned = None if recipe.precision == "auto" else recipe.precision
     tables = LayerTables(prepared, calib, ctx.signature, cache)
     mixed = AccuracyAwareStep(
-        target_mod, dict(plan.candidates), recipe, prepared, source, evalset, budget, ctx, cache, digest, threads,
+        target, dict(plan.candidates), recipe, prepared, source, evalset, budget, ctx, cache, digest, threads,
         progress,
     )  # fmt: skip
     base = mixed.base

@@ -1,8 +1,10 @@
 """`edgeml compile`: a model source → one signed, verified-on-write artifact for one target.
 
-    intake → check → prepare passes → candidates (build, accuracy-aware search, measure, select, explain) → write
+    options → target and recipe → source → data (intake, calibration, evaluation) → prune → check → plan
+    → prepare passes → candidates (build, accuracy-aware search, measure, select, explain) → manifest → write
 
-Each step is a function below; this module only wires them together and records what happened.
+`compile_model` reads as that list, one line per step; each step is a function below. The options come from
+one schema (compile_options.py): the caller's, else the recipe file's, else its defaults.
 """
 
 from __future__ import annotations
@@ -29,18 +31,20 @@ from edgeml.calibration.read_dataset import read_dataset
 from edgeml.compiler.build_manifest import SELF_TEST_FILE, build_manifest
 from edgeml.compiler.choose_candidate import choose_candidate
 from edgeml.compiler.closed_loop import with_float_states_of
+from edgeml.compiler.compile_options import CompileOptions, default_name_of, resolve_options
 from edgeml.compiler.content_cache import Blob, ContentCache, cache_key
 from edgeml.compiler.explain_report import EXPLAIN_FILE
-from edgeml.compiler.intake import IntakeResult, identify_source, take_in
+from edgeml.compiler.intake import IntakeResult, ModelSource, identify_source, take_in
 from edgeml.compiler.measure import WHOLE_FEED, Measurements
 from edgeml.compiler.memory_budget import memory_budget, parse_memory_size
 from edgeml.compiler.passes.base import PassContext
+from edgeml.compiler.plan import Plan
 from edgeml.compiler.progress import NullProgress, Progress
 from edgeml.compiler.pruning.prune_model import PruneRequest, prune_model
 from edgeml.compiler.pruning.pruning_summary import pruning_summary
 from edgeml.compiler.recipe_file import RecipeFile, load_recipe_file
 from edgeml.compiler.run_passes import PassRecord, run_passes
-from edgeml.compiler.select_candidate import DEFAULT_MIN_AGREEMENT, Budget, Decision
+from edgeml.compiler.select_candidate import Budget, Decision
 from edgeml.compiler.shape_from_data import shape_from_data
 from edgeml.compiler.tool_versions import tool_versions
 from edgeml.errors import CalibrationError, EdgemlError, ModelIntakeError, TargetError
@@ -48,15 +52,13 @@ from edgeml.locations import cache_dir as default_cache_dir
 from edgeml.locations import default_key_path
 from edgeml.targets import default_target_id, load_target, rules_digest
 from edgeml.targets.check_report import CheckReport
-from edgeml.targets.recipe import make_recipe
 from edgeml.targets.source_kinds import check_source_kind
+from edgeml.targets.target import Target
+from edgeml.targets.target_spec import TargetSpec
 
-__all__ = ["DEFAULT_CALIB_SAMPLES", "DEFAULT_VERSION", "CompileResult", "compile_model", "default_name", "default_out"]
+__all__ = ["CompileResult", "compile_model", "default_name", "default_out"]
 
-DEFAULT_CALIB_SAMPLES = 256
-DEFAULT_VERSION = "0.1.0"
 _EXPORT_TOOLS = {True: ("torch", "onnxscript"), False: ()}
-_GENERIC_FOLDERS = {"build", "dist", "out", "output", "models", "model", "onnx", "export", "exported"}
 
 
 @dataclass
@@ -91,159 +93,165 @@ class CompileResult:
 
 
 def compile_model(
-    model: str | os.PathLike[str],
-    target: str | None = None,
-    *,
-    calib: str | os.PathLike[str] | None = None,
-    eval_data: str | os.PathLike[str] | None = None,
-    key: str | os.PathLike[str] | None = None,
-    name: str | None = None,
-    version: str | None = None,
-    release: int | None = None,
-    out: str | os.PathLike[str] | None = None,
-    force: bool = False,
-    max_drop: float | None = None,
-    min_cosine: float | None = None,
-    min_channel_cosine: float | None = None,
-    min_agreement: float | None = None,
-    options: dict[str, Any] | None = None,
-    recipe_file: str | os.PathLike[str] | None = None,
-    cache_dir: str | os.PathLike[str] | None = None,
-    no_cache: bool = False,
-    threads: int = 1,
-    calib_samples: int | None = None,
-    prune: str | None = None,
-    finetune: str | os.PathLike[str] | None = None,
-    finetune_hook: str | None = None,
-    finetune_epochs: int | None = None,
-    inputs: dict[str, dict[str, Any]] | None = None,
-    progress: Progress | None = None,
-    max_memory: str | int | None = None,
+    model: str | os.PathLike[str], target: str | None = None, *, progress: Progress | None = None, **given: Any
 ) -> CompileResult:
     """Compile `model` for `target` into a signed artifact folder at `out`; see `edgeml compile --help`.
-    Settings not given come from `recipe_file` (a recipe file or a manifest), then from the defaults.
-    `inputs` says, per input, where its samples lie or its constant: {"state": {"batch_axis": 1}}.
-    `max_memory` ('4G', bytes) bounds the resident memory the compile's streaming steps plan for (default: a
-    safe share of this machine); MemoryBudgetError where one sample cannot fit."""
+    `given`: the options of COMPILE_OPTIONS (edgeml/compiler/compile_options.py) by name; settings not given come
+    from `recipe_file` (a recipe file or a manifest), then from the defaults there.
+    `inputs` says, per input, where its samples lie or its constant: {"state": {"batch_axis": 1}}."""
     started = time.perf_counter()
     progress = progress or NullProgress()
     notes: list[str] = []
-    model = str(model)
-    file = load_recipe_file(recipe_file) if recipe_file is not None else RecipeFile()
-    max_drop_given = max_drop is not None
-    target_id = target or file.target or default_target_id()
-    options = {**file.options, **(options or {})}
-    max_drop = _pick(max_drop, file.budget.get("max_drop"), 1.0)
-    min_cosine = _pick(min_cosine, file.budget.get("min_cosine"), 0.99)
-    min_channel_cosine = _pick(min_channel_cosine, file.budget.get("min_channel_cosine"), 0.9)
-    min_agreement = _pick(min_agreement, file.budget.get("min_agreement"), DEFAULT_MIN_AGREEMENT)
-    calib_samples = _pick(calib_samples, file.calib_samples, DEFAULT_CALIB_SAMPLES)
-    target_mod = load_target(target_id)
-    recipe = make_recipe(target_mod.Recipe, target_id, target_mod.SPEC.recipe_defaults, options)
-    name = name or file.name or _default_name(model)
-    version = version or file.version or DEFAULT_VERSION
-    release = release if release is not None else _release(version)
-    out_path = Path(out) if out else default_out(name, target_id)
-    check_output_free(out_path, force)
-    _check_budget(max_drop, min_cosine, min_channel_cosine, min_agreement)
-    max_memory = None if max_memory is None else parse_memory_size(max_memory)  # NOTE: a bad size fails first
-    pruning = _prune_request(prune, finetune, finetune_hook, finetune_epochs, file)
-    source = identify_source(model)  # NOTE: a missing or unreadable model is the first thing to report
-    check_source_kind(target_mod.SPEC, source.kind, source.location)
-    _check_prunable(pruning, source, target_mod.SPEC)
-    signing_key = load_private_key(key) if key is not None else None  # a bad --key fails before any work
-    cache = ContentCache(None if no_cache else default_cache_dir(cache_dir))
-
-    input_table = {**file.inputs, **(inputs or {})}
-    input_specs = parse_input_specs(input_table, "the input specs ([inputs] / --input)")
-    calib_spec = _default_data(calib, model, "calib", "calibration")
-    intake = take_in(source, cache, progress, lambda: example_inputs(calib_spec, input_specs))
-    calib_set, eval_set = _read_data(calib_spec, eval_data, model, intake, notes, input_specs, calib_samples)
-    _check_labels_for(max_drop_given, eval_set, calib_set)
-    notes += list(dict.fromkeys(calib_set.notes + eval_set.notes))  # NOTE: the same set when no --eval
-    notes += _layout_note(calib_set)
-    recipe, shape_note = shape_from_data(recipe, intake.signature, calib_set, target_id)
+    opts = resolve_options(str(model), target, given)
+    target_obj = load_target(opts.target or default_target_id())
+    recipe = target_obj.recipe(opts.options)
+    out_path, release = _placed(opts, target_obj.id)
+    pruning = PruneRequest.of(*opts.prune)
+    source = _source_for(opts, target_obj.spec, pruning)  # NOTE: a missing or unreadable model is reported first
+    signing_key = load_private_key(opts.key) if opts.key is not None else None  # a bad --key fails before any work
+    cache = ContentCache(None if opts.no_cache else default_cache_dir(opts.cache_dir))
+    data = _read_data(opts, source, cache, progress, notes)
+    recipe, shape_note = shape_from_data(recipe, data.intake.signature, data.calib, target_obj.id)
     notes += [shape_note] if shape_note else []
-    pruned = prune_model(pruning, source, intake.signature, calib_set, cache, progress) if pruning else None
-    model_onnx = pruned.onnx if pruned is not None and pruned.onnx is not None else intake.onnx
-    if pruned is not None and pruned.onnx is None:
-        notes.append(f"not pruned: {pruned.report['recovery']['error']}; the un-pruned model is compiled instead")
-
-    proto, check_report = _check_target(target_mod, model_onnx, recipe, cache, progress)
+    model_onnx, pruned = _pruned(pruning, source, data, cache, progress, notes)
+    proto, check_report = _check_target(target_obj, model_onnx, recipe, cache, progress)
     notes += list(check_report.notes)
-    plan = target_mod.plan(proto, recipe, has_calibration=True)
+    plan = target_obj.plan(proto, recipe)
     notes += [n for n in plan.notes if n not in notes]  # NOTE: a plan may repeat what its check reported
-    budget = Budget(max_drop, min_cosine, min_channel_cosine, min_agreement)
-    with tempfile.TemporaryDirectory(prefix="edgeml-compile-") as scratch_dir, memory_budget(max_memory):
-        scratch = Path(scratch_dir)
-        ctx = PassContext(intake.signature, calib_set, scratch, source)
-        digest = calib_set.digest()
-        prepared, records = run_passes(model_onnx, plan.prepare, ctx, cache, progress, digest)
-        chosen = choose_candidate(
-            target_mod=target_mod, recipe=recipe, plan=plan, prepared=prepared, source_onnx=intake.onnx,
-            calib=calib_set, evalset=eval_set, budget=budget, ctx=ctx, cache=cache, threads=threads,
-            progress=progress,
-        )  # fmt: skip
-    built, candidate_records, measured, decision = chosen.built, chosen.records, chosen.measured, chosen.decision
+    records, chosen = _build_and_choose(opts, target_obj, recipe, plan, model_onnx, data, cache, progress)
     if pruned is not None:
         chosen.explain["pruning"] = pruning_summary(
-            pruned.report, measured.models, intake.onnx.data, pruned.onnx.data if pruned.onnx else None
+            pruned.report, chosen.measured.models, data.intake.onnx.data, pruned.onnx.data if pruned.onnx else None
         )
-    records += candidate_records[decision.chosen]
-    device = built[decision.chosen].device
+    records += chosen.records[chosen.decision.chosen]
+    manifest = _manifest(opts, target_obj, recipe, plan, pruning, data, records, chosen, release)
+    signed = _sign_and_write(opts, out_path, chosen, manifest, signing_key, notes, progress)
+    all_records = records + [r for c, rs in chosen.records.items() if c != chosen.decision.chosen for r in rs]
+    steps = [r.cached for r in all_records] + [data.intake.cached] * (data.intake.exporter is not None)
+    steps += [chosen.measured.cached]
+    return CompileResult(
+        out_path, signed, chosen.decision, records, notes, sum(steps), len(steps), time.perf_counter() - started
+    )
+
+
+@dataclass(frozen=True)
+class _Data:
+    """The model taken in, and the data it is calibrated and evaluated on."""
+
+    intake: IntakeResult
+    calib: Dataset
+    evalset: Dataset
+    inputs: dict[str, Any]
+
+
+def _placed(opts: CompileOptions, target_id: str) -> tuple[Path, int]:
+    """Where the artifact goes and its release number; the budget checked (before any work)."""
+    release = opts.release if opts.release is not None else _release(opts.version)
+    out_path = Path(opts.out) if opts.out else default_out(opts.name, target_id)
+    check_output_free(out_path, opts.force)
+    _check_budget(opts.budget)
+    if opts.max_memory is not None:
+        parse_memory_size(opts.max_memory)  # NOTE: a bad size fails before any work
+    return out_path, release
+
+
+def _source_for(opts: CompileOptions, spec: TargetSpec, pruning: PruneRequest | None) -> ModelSource:
+    source = identify_source(opts.model)
+    check_source_kind(spec, source.kind, source.location)
+    _check_prunable(pruning, source, spec)
+    return source
+
+
+def _read_data(
+    opts: CompileOptions, source: ModelSource, cache: ContentCache, progress: Progress, notes: list[str]
+) -> _Data:
+    """Intake, then the calibration and evaluation sets read against the model's signature."""
+    input_specs = parse_input_specs(opts.inputs, "the input specs ([inputs] / --input)")
+    calib_spec = _default_data(opts.calib, opts.model, "calib", "calibration")
+    intake = take_in(source, cache, progress, lambda: example_inputs(calib_spec, input_specs))
+    # NOTE: a stateful model's calibration states are the float model's own closed-loop ones; its evaluation runs
+    # closed-loop over whole ordered sequences (the calibration data's when no --eval: all of it, never a subset)
+    calib_all = read_dataset(calib_spec, intake.signature, "calibration", input_specs)
+    calib_set = with_float_states_of(intake.onnx.data, calib_all).sample(opts.calib_samples)
+    fallback = calib_all if calib_all.recurrent else calib_set
+    eval_set = _evaluation_set(opts.eval_data, opts.model, fallback, intake, notes, input_specs)
+    eval_set = with_float_states_of(intake.onnx.data, eval_set, keep_recurrent=True)
+    _check_labels_for(opts.max_drop_given, eval_set, calib_set)
+    notes += list(dict.fromkeys(calib_set.notes + eval_set.notes))  # NOTE: the same set when no --eval
+    notes += _layout_note(calib_set)
+    return _Data(intake, calib_set, eval_set, opts.inputs)
+
+
+def _pruned(pruning, source, data: _Data, cache: ContentCache, progress: Progress, notes: list[str]):
+    """The model the target compiles: the pruned one where pruning asked for and succeeded, else the intake's."""
+    pruned = prune_model(pruning, source, data.intake.signature, data.calib, cache, progress) if pruning else None
+    if pruned is not None and pruned.onnx is None:
+        notes.append(f"not pruned: {pruned.report['recovery']['error']}; the un-pruned model is compiled instead")
+    model_onnx = pruned.onnx if pruned is not None and pruned.onnx is not None else data.intake.onnx
+    return model_onnx, pruned
+
+
+def _build_and_choose(opts, target: Target, recipe, plan: Plan, model_onnx: Blob, data: _Data, cache, progress):
+    """Preparation passes, then every candidate built, measured and judged (choose_candidate.py)."""
+    max_memory = parse_memory_size(opts.max_memory) if opts.max_memory is not None else None
+    with tempfile.TemporaryDirectory(prefix="edgeml-compile-") as scratch_dir, memory_budget(max_memory):
+        ctx = PassContext(data.intake.signature, data.calib, Path(scratch_dir), data.intake.source)
+        prepared, records = run_passes(model_onnx, plan.prepare, ctx, cache, progress, data.calib.digest())
+        chosen = choose_candidate(
+            target=target, recipe=recipe, plan=plan, prepared=prepared, source_onnx=data.intake.onnx,
+            calib=data.calib, evalset=data.evalset, budget=opts.budget, ctx=ctx, cache=cache, threads=opts.threads,
+            progress=progress,
+        )  # fmt: skip
+    device = chosen.built[chosen.decision.chosen].device
     if device:  # NOTE: the host measured a CPU reference; the verdict also says what the device itself runs
-        decision.reason += f"; on the device: {device['summary']}"
-    manifest = build_manifest(
-        name=name,
-        version=version,
+        chosen.decision.reason += f"; on the device: {device['summary']}"
+    return records, chosen
+
+
+def _manifest(opts, target: Target, recipe, plan: Plan, pruning, data: _Data, records, chosen, release: int) -> dict:
+    shipped, measured, decision = chosen.built[chosen.decision.chosen], chosen.measured, chosen.decision
+    tools = _tools_used(plan, decision.chosen)
+    return build_manifest(
+        name=opts.name,
+        version=opts.version,
         release=release,
-        spec=target_mod.SPEC,
-        model_file=built[decision.chosen].shipped_model_file,
-        measured_model_file=built[decision.chosen].model_file,
-        runtime=built[decision.chosen].runtime,
-        signature=intake.signature,
-        preprocessing=calib_set.preprocessing,
+        spec=target.spec,
+        model_file=shipped.shipped_model_file,
+        measured_model_file=shipped.model_file,
+        runtime=shipped.runtime,
+        signature=data.intake.signature,
+        preprocessing=data.calib.preprocessing,
         models=measured.models,
         decision=decision,
-        budget=budget,
+        budget=opts.budget,
         reference_profile=measured.reference_profile,
         self_test_tolerance=_self_test_tolerance(measured, decision.chosen),
-        provenance=_provenance(intake, recipe, records, calib_set, eval_set, _tools_used(plan, decision.chosen))
-        | {
-            "recipe": {
-                "target": target_id,
-                "calib_samples": calib_samples,
-                "budget": budget.to_dict(),
-                "options": dataclasses.asdict(recipe),
-            }
-            | ({"prune": pruning.to_dict()} if pruning else {})
-            | ({"inputs": input_table} if input_table else {})
-        },
+        provenance=_provenance(data.intake, recipe, records, data.calib, data.evalset, tools)
+        | {"recipe": opts.recipe_record(target.id, dataclasses.asdict(recipe), pruning)},
         notes=list(plan.notes),
-        threads=threads,
+        threads=opts.threads,
         explain_file=EXPLAIN_FILE,
         pruning=chosen.explain["pruning"],
-        device=device,
+        device=shipped.device,
     )
+
+
+def _sign_and_write(opts, out_path: Path, chosen, manifest: dict, signing_key, notes: list[str], progress) -> dict:
     files = {
-        **built[decision.chosen].files,
-        SELF_TEST_FILE: npz_bytes(_self_test_arrays(measured, decision.chosen)),
+        **chosen.built[chosen.decision.chosen].files,
+        SELF_TEST_FILE: npz_bytes(_self_test_arrays(chosen.measured, chosen.decision.chosen)),
         EXPLAIN_FILE: json.dumps(chosen.explain, indent=1, sort_keys=True, allow_nan=False).encode() + b"\n",
     }
     signing_key = signing_key or _default_signing_key(notes)
     progress.step("sign and write artifact")
-    signed = write_artifact(out_path, files, manifest, signing_key, force=force)
+    signed = write_artifact(out_path, files, manifest, signing_key, force=opts.force)
     progress.finished("sign and write artifact", str(out_path))
-    if file.key_id and signed["signature"]["key_id"] != file.key_id:
+    if opts.file.key_id and signed["signature"]["key_id"] != opts.file.key_id:
         notes.append(
             f"signed with key {signed['signature']['key_id']}; the manifest this recipe came from was signed with "
-            f"key {file.key_id} (pass --key to sign with that one)"
+            f"key {opts.file.key_id} (pass --key to sign with that one)"
         )
-    all_records = records + [r for c, rs in candidate_records.items() if c != decision.chosen for r in rs]
-    steps = [r.cached for r in all_records] + [intake.cached] * (intake.exporter is not None) + [measured.cached]
-    return CompileResult(
-        out_path, signed, decision, records, notes, sum(steps), len(steps), time.perf_counter() - started
-    )
+    return signed
 
 
 def default_out(name: str, target_id: str) -> Path:
@@ -254,23 +262,7 @@ def default_out(name: str, target_id: str) -> Path:
 def default_name(model: str, recipe_file: str | os.PathLike[str] | None = None) -> str:
     """The artifact's name without --name: the recipe's manifest's, else from the model's path."""
     file = load_recipe_file(recipe_file) if recipe_file is not None else RecipeFile()
-    return file.name or _default_name(model)
-
-
-def _pick(*values):
-    return next(v for v in values if v is not None)
-
-
-def _default_name(model: str) -> str:
-    """The file's stem; for a generic stem like `model.onnx`, its folder's name (examples/digits → digits)."""
-    if ":" in model and not os.path.exists(model):
-        return model.rpartition(":")[2]
-    path = Path(model).resolve()
-    stem = path.name.split(".")[0]
-    if stem not in ("model", ""):
-        return stem
-    folder = next((p.name for p in path.parents if p.name and p.name not in _GENERIC_FOLDERS), "")
-    return folder or "model"
+    return file.name or default_name_of(model)
 
 
 def _release(version: str) -> int:
@@ -280,14 +272,16 @@ def _release(version: str) -> int:
         raise EdgemlError(str(exc), "use a semantic version like 1.2.0, or give --release N") from None
 
 
-def _check_budget(max_drop: float, min_cosine: float, min_channel_cosine: float, min_agreement: float) -> None:
-    if not 0 <= max_drop <= 100:
-        raise EdgemlError(f"--max-drop {max_drop} is not between 0 and 100 accuracy points")
-    for flag, value in (("--min-cosine", min_cosine), ("--min-channel-cosine", min_channel_cosine)):
+def _check_budget(budget: Budget) -> None:
+    if not 0 <= budget.max_drop <= 100:
+        raise EdgemlError(f"--max-drop {budget.max_drop} is not between 0 and 100 accuracy points")
+    for flag, value in (("--min-cosine", budget.min_cosine), ("--min-channel-cosine", budget.min_channel_cosine)):
         if not -1 <= value <= 1:
             raise EdgemlError(f"{flag} {value} is not between -1 and 1")
-    if not 0 <= min_agreement <= 1:
-        raise EdgemlError(f"--min-agreement {min_agreement} is not a share between 0 and 1", "e.g. 0.99 for 99 %")
+    if not 0 <= budget.min_agreement <= 1:
+        raise EdgemlError(
+            f"--min-agreement {budget.min_agreement} is not a share between 0 and 1", "e.g. 0.99 for 99 %"
+        )
 
 
 def _default_signing_key(notes: list[str]):
@@ -317,17 +311,6 @@ def _layout_note(data: Dataset) -> list[str]:
     return ["inputs: " + "; ".join(unusual) + " (`edgeml check --calib` shows all)"] if unusual else []
 
 
-def _read_data(calib_spec, eval_data, model, intake, notes, input_specs, calib_samples) -> tuple[Dataset, Dataset]:
-    """(calibration subset, evaluation set). A stateful model's calibration states are the float model's own
-    closed-loop ones; its evaluation runs closed-loop over whole ordered sequences (the calibration data's
-    when no --eval is given: all of it, never a sampled subset)."""
-    calib_all = read_dataset(calib_spec, intake.signature, "calibration", input_specs)
-    calib_set = with_float_states_of(intake.onnx.data, calib_all).sample(calib_samples)
-    fallback = calib_all if calib_all.recurrent else calib_set
-    eval_set = _evaluation_set(eval_data, model, fallback, intake, notes, input_specs)
-    return calib_set, with_float_states_of(intake.onnx.data, eval_set, keep_recurrent=True)
-
-
 def _evaluation_set(
     eval_data, model: str, calib_set: Dataset, intake: IntakeResult, notes: list[str], input_specs
 ) -> Dataset:
@@ -353,14 +336,6 @@ def _check_labels_for(max_drop_given: bool, eval_set: Dataset, calib_set: Datase
     )
 
 
-def _prune_request(prune, finetune, hook, epochs, file: RecipeFile) -> PruneRequest | None:
-    """From the flags, else from the recipe file's [prune] table."""
-    if prune is None and file.prune:
-        prune, finetune, hook = file.prune.get("spec"), file.prune.get("finetune"), file.prune.get("hook")
-        epochs = file.prune.get("epochs")
-    return PruneRequest.of(prune, finetune, hook, epochs)
-
-
 def _check_prunable(pruning: PruneRequest | None, source, spec) -> None:
     if pruning is None:
         return
@@ -377,21 +352,21 @@ def _check_prunable(pruning: PruneRequest | None, source, spec) -> None:
         )
 
 
-def _check_target(target_mod, model: Blob, recipe, cache: ContentCache, progress: Progress):
+def _check_target(target: Target, model: Blob, recipe, cache: ContentCache, progress: Progress):
     import onnx
 
-    label = f"check {target_mod.SPEC.id}"
+    label = f"check {target.spec.id}"
     progress.step(label)
     proto = onnx.load_model_from_string(model.data)
     key = cache_key(
         model=model.sha256,
-        target=target_mod.SPEC.to_dict(),
+        target=target.spec.to_dict(),
         recipe=dataclasses.asdict(recipe),
         tools=tool_versions(("onnx", "onnxruntime", "openvino", "ethos-u-vela", "ai-edge-litert")),
         rules=rules_digest(),
     )
     hit = cache.get_json("check", key)
-    report = CheckReport.from_dict(hit) if hit else target_mod.check(model.data, proto, target_mod.SPEC, recipe)
+    report = CheckReport.from_dict(hit) if hit else target.check(model.data, proto, target.spec, recipe)
     if not hit:
         cache.put_json("check", key, report.to_dict())
     progress.finished(label, f"{report.supported_nodes}/{report.nodes} nodes supported" + (", cached" if hit else ""))
@@ -403,7 +378,7 @@ def _check_target(target_mod, model: Blob, recipe, cache: ContentCache, progress
         )
         fixes = [i.fix for i in report.issues if i.fix]
         raise TargetError(
-            f"target {target_mod.SPEC.id} cannot run this model: {details}",
+            f"target {target.spec.id} cannot run this model: {details}",
             fixes[0] if fixes else "see `edgeml targets` for other targets",
         )
     return proto, report

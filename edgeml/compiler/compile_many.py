@@ -20,7 +20,6 @@ from edgeml.compiler.progress import NullProgress, Progress
 from edgeml.compiler.recipe_file import load_recipe_file
 from edgeml.errors import EdgemlError, TargetError
 from edgeml.targets import TARGETS, load_target
-from edgeml.targets.recipe import make_recipe
 
 __all__ = ["MultiCompileResult", "compile_many"]
 
@@ -100,8 +99,7 @@ def _check_request(targets: list[str], options: dict[str, Any], recipe_file) -> 
         )
     from_file = load_recipe_file(recipe_file).options if recipe_file is not None else {}
     for target in targets:
-        mod = load_target(target)
-        make_recipe(mod.Recipe, target, mod.SPEC.recipe_defaults, from_file | _options_for(target, options))
+        load_target(target).recipe(from_file | _options_for(target, options))
 
 
 def _options_for(target: str, options: dict[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""A recipe file (TOML, YAML or JSON) → the settings of a compile, checked key by key.
+"""A recipe file (TOML, YAML or JSON) → the settings of a compile, checked key by key against the options
+schema (compile_options.py: each option names the key a recipe holds it under).
 
     target = "cpu-ort"
     calib_samples = 256
@@ -40,10 +41,6 @@ else:  # NOTE: tomllib is 3.11+; tomli is the same parser, a core dependency on 
 
 __all__ = ["RecipeFile", "load_recipe_file"]
 
-_TOP = {"target", "calib_samples", "budget", "options", "prune", "inputs"}
-_PRUNE = {"spec", "finetune", "hook", "epochs"}
-_BUDGET = {"max_drop", "min_cosine", "min_channel_cosine", "min_agreement"}
-
 
 @dataclass(frozen=True)
 class RecipeFile:
@@ -59,6 +56,9 @@ class RecipeFile:
 
 
 def load_recipe_file(path: str | os.PathLike[str]) -> RecipeFile:
+    from edgeml.compiler.compile_options import recipe_keys  # NOTE: the schema reads recipe files: imported late
+
+    top, budget_keys, prune_keys = recipe_keys(), recipe_keys("budget"), recipe_keys("prune")
     raw = _parse(Path(path))
     if not isinstance(raw, dict):
         raise EdgemlError(f"recipe {path} is not a table of settings")
@@ -67,20 +67,20 @@ def load_recipe_file(path: str | os.PathLike[str]) -> RecipeFile:
         signature = raw.get("signature") or {}
         identity = {"name": raw.get("name"), "version": raw.get("version"), "key_id": signature.get("key_id")}
         raw = raw["provenance"]["recipe"]
-    unknown = set(raw) - _TOP
+    unknown = set(raw) - top
     if unknown:
         raise EdgemlError(
-            f"recipe {path}: unknown key(s) {', '.join(sorted(unknown))}", f"known: {', '.join(sorted(_TOP))}"
+            f"recipe {path}: unknown key(s) {', '.join(sorted(unknown))}", f"known: {', '.join(sorted(top))}"
         )
     budget = raw.get("budget", {})
-    if not isinstance(budget, dict) or set(budget) - _BUDGET:
-        raise EdgemlError(f"recipe {path}: [budget] takes {', '.join(sorted(_BUDGET))}")
+    if not isinstance(budget, dict) or set(budget) - budget_keys:
+        raise EdgemlError(f"recipe {path}: [budget] takes {', '.join(sorted(budget_keys))}")
     options = raw.get("options", {})
     if not isinstance(options, dict):
         raise EdgemlError(f"recipe {path}: [options] must be a table of target options")
     prune = raw.get("prune", {})
-    if not isinstance(prune, dict) or set(prune) - _PRUNE:
-        raise EdgemlError(f"recipe {path}: [prune] takes {', '.join(sorted(_PRUNE))}")
+    if not isinstance(prune, dict) or set(prune) - prune_keys:
+        raise EdgemlError(f"recipe {path}: [prune] takes {', '.join(sorted(prune_keys))}")
     inputs = raw.get("inputs", {})
     if not isinstance(inputs, dict):
         raise EdgemlError(f"recipe {path}: [inputs] maps input names to {{batch_axis = N}} or {{constant = V}}")

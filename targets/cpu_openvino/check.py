@@ -11,7 +11,7 @@ from typing import Any
 
 from edgeml.targets.check_report import CheckReport
 from edgeml.targets.graph_kind import walk_nodes
-from edgeml.targets.query_openvino import query_openvino
+from edgeml.targets.openvino.query_openvino import query_openvino
 from edgeml.targets.target_spec import TargetSpec
 
 __all__ = ["check"]

@@ -1,12 +1,12 @@
 """The cpu-openvino pipeline: no ONNX preparation (OpenVINO's frontend converts and optimizes the graph
-itself), then one lowering per candidate: an FP32 IR, and an NNCF INT8 IR where there is calibration data.
+itself), then one lowering per candidate: an FP32 IR, and an NNCF INT8 IR (calibrated on the data every compile has).
 
 INT8 is tried on every kind of graph: OpenVINO's CPU plugin runs NNCF's INT8 fast on convolutions and
 MatMuls alike (MiniLM: 2.9× ONNX Runtime FP32 here). Transformers get NNCF's transformer settings (mask
 Add/Mul kept in float, asymmetric activations). FP32 ships when INT8 misses the budget or does not pay off.
 
 `int8-mixed` (accuracy-aware: the int8 IR with the fewest (then cheapest) layers kept in float that meet the
-budget) is built by the compiler from the int8 plan, through targets/nncf_mixed_plan.py; pinning it plans int8
+budget) is built by the compiler from the int8 plan, through targets/openvino/nncf_mixed_plan.py; pinning it plans int8
 as its start.
 """
 
@@ -20,9 +20,9 @@ from edgeml.compiler.lowerings import (
     QuantizeWithNNCF,
     QuantizeWithNNCFConfig,
 )
+from edgeml.compiler.plan import CandidatePlan, Plan
 from edgeml.targets.cpu_openvino.recipe import Recipe
 from edgeml.targets.graph_kind import graph_kind, nncf_blind_spot
-from edgeml.targets.plan import CandidatePlan, Plan
 
 __all__ = ["plan"]
 
@@ -30,7 +30,7 @@ _DEVICE = "CPU"  # OpenVINO's name for target.toml's device
 _WITH_INT8 = ("auto", "int8", "int8-mixed")  # NOTE: int8-mixed starts from the int8 IR
 
 
-def plan(model: Any, recipe: Recipe, has_calibration: bool) -> Plan:
+def plan(model: Any, recipe: Recipe) -> Plan:
     kind = graph_kind(model)
     candidates: dict[str, CandidatePlan] = {}
     notes = [f"graph kind: {kind}"]
@@ -39,10 +39,8 @@ def plan(model: Any, recipe: Recipe, has_calibration: bool) -> Plan:
     blind = nncf_blind_spot(model, recipe.precision) if recipe.precision in _WITH_INT8 else None
     if blind:
         notes.append(blind)
-    elif recipe.precision in _WITH_INT8 and has_calibration:
-        candidates["int8"] = CandidatePlan(lowering=QuantizeWithNNCF(nncf_config(kind, recipe)))
     elif recipe.precision in _WITH_INT8:
-        notes.append("int8 skipped: no calibration data")
+        candidates["int8"] = CandidatePlan(lowering=QuantizeWithNNCF(nncf_config(kind, recipe)))
     return Plan([], candidates, tuple(notes))
 
 

@@ -4,31 +4,31 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edgeml.targets.recipe import target_option
+from edgeml.option import option
 
 __all__ = ["Recipe"]
 
 
 @dataclass(frozen=True)
 class Recipe:
-    precision: str = target_option(
+    precision: str = option(
         "auto",
         "auto measures every fitting candidate and ships the best passing one; int8-mixed: NNCF INT8 with the "
         "fewest (then cheapest) layers kept in float that meet the accuracy budget",
         ("auto", "fp32", "int8", "int8-mixed"),
     )
-    nncf_preset: str = target_option(
+    nncf_preset: str = option(
         "auto",
         "NNCF INT8 activations: performance (symmetric), mixed (asymmetric); auto: mixed for transformers",
         ("auto", "performance", "mixed"),
     )
-    fast_bias_correction: bool = target_option(True, "NNCF's fast bias correction after range setting")
-    min_speedup: float = target_option(1.05, "a quantized candidate ships only if this much faster than float (p50)")
-    search_budget_s: float = target_option(
+    fast_bias_correction: bool = option(True, "NNCF's fast bias correction after range setting")
+    min_speedup: float = option(1.05, "a quantized candidate ships only if this much faster than float (p50)")
+    search_budget_s: float = option(
         0.0,
         "seconds the accuracy-aware (int8-mixed) search may spend before it stops with its best mix so far "
         "(0: 60 s for a model under 10 MB, 6 s per MB above)",
     )
-    objective: str = target_option(
+    objective: str = option(
         "latency", "among passing candidates prefer the fastest or the smallest", ("latency", "size")
     )

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from edgeml.targets.cpu_ort.check import check
 from edgeml.targets.cpu_ort.lower import MIXED_BASE, mixed_base, mixed_layers, mixed_max_ranked, mixed_plan, plan
 from edgeml.targets.cpu_ort.recipe import Recipe
-from edgeml.targets.target_spec import load_target_spec
+from edgeml.targets.target import MixedPrecision, target_from_folder
 
-__all__ = [
-    "MIXED_BASE", "SPEC", "Recipe", "check", "mixed_base", "mixed_layers", "mixed_max_ranked", "mixed_plan", "plan",
-]  # fmt: skip
+__all__ = ["TARGET"]
 
-SPEC = load_target_spec(Path(__file__).with_name("target.toml"))
+TARGET = target_from_folder(
+    __file__, recipe_type=Recipe, check=check, plan=plan,
+    mixed=MixedPrecision(MIXED_BASE, mixed_layers, mixed_plan, choose_base=mixed_base, max_ranked=mixed_max_ranked),
+)  # fmt: skip

@@ -9,8 +9,8 @@ does not pay off on the measured host or misses the accuracy budget.
 
 `mixed_plan` is the accuracy-aware candidate `int8-mixed`: an all-INT8 plan with named layers kept in float,
 chosen among `mixed_layers`. It starts from the INT8 candidate the graph gets (`mixed_base`): int8-static
-(QDQ `exclude_nodes`, edgeml/targets/qdq_mixed_plan.py), or on a transformer, where static INT8 is never
-built, int8-dynamic (`quantize_dynamic`'s `nodes_to_exclude`, edgeml/targets/dynamic_mixed_plan.py). The
+(QDQ `exclude_nodes`, edgeml/targets/ort/qdq_mixed_plan.py), or on a transformer, where static INT8 is never
+built, int8-dynamic (`quantize_dynamic`'s `nodes_to_exclude`, edgeml/targets/ort/dynamic_mixed_plan.py). The
 compiler asks for it (edgeml/compiler/accuracy_aware.py) when that base misses the budget.
 """
 
@@ -25,13 +25,13 @@ from edgeml.compiler.passes.optimize_graph import OptimizeGraph, OptimizeGraphCo
 from edgeml.compiler.passes.quantize_dynamic import QuantizeDynamic, QuantizeDynamicConfig
 from edgeml.compiler.passes.quantize_static import QuantizeStatic, QuantizeStaticConfig
 from edgeml.compiler.passes.upgrade_opset import UpgradeOpset, UpgradeOpsetConfig
+from edgeml.compiler.plan import CandidatePlan, Plan
 from edgeml.compiler.quantized_layers import QuantizedLayer
 from edgeml.errors import TargetError
 from edgeml.host import host_info
-from edgeml.targets import dynamic_mixed_plan, qdq_mixed_plan
 from edgeml.targets.cpu_ort.recipe import Recipe
 from edgeml.targets.graph_kind import graph_kind, layers_in_bodies
-from edgeml.targets.plan import CandidatePlan, Plan
+from edgeml.targets.ort import dynamic_mixed_plan, qdq_mixed_plan
 
 __all__ = ["MIXED_BASE", "mixed_base", "mixed_layers", "mixed_max_ranked", "mixed_plan", "plan"]
 
@@ -39,7 +39,7 @@ MIXED_BASE = "int8-static"  # the candidate a mix starts from, unless `mixed_bas
 _DYNAMIC = "int8-dynamic"
 
 
-def plan(model: Any, recipe: Recipe, has_calibration: bool) -> Plan:
+def plan(model: Any, recipe: Recipe) -> Plan:
     kind = graph_kind(model)
     prepare = [
         UpgradeOpset(UpgradeOpsetConfig(min_opset=13)),  # NOTE: per-channel QDQ needs opset ≥ 13
@@ -66,10 +66,7 @@ def plan(model: Any, recipe: Recipe, has_calibration: bool) -> Plan:
             raise TargetError(f"{recipe.precision} cannot quantize this model on cpu-ort: {why}", fix)
         notes.append(f"int8-static not tried: {why}; {fix}")
     if static and not hidden:
-        if has_calibration:
-            candidates["int8-static"] = CandidatePlan([QuantizeStatic(static_config(recipe))])
-        else:
-            notes.append("int8-static skipped: no calibration data")
+        candidates["int8-static"] = CandidatePlan([QuantizeStatic(static_config(recipe))])
     if _wants(recipe, _DYNAMIC, kind in ("transformer", "dense"), notes, kind) or (mixed and kind == "transformer"):
         candidates[_DYNAMIC] = CandidatePlan([QuantizeDynamic(QuantizeDynamicConfig(weight_type=recipe.weight_type))])
     if recipe.precision not in ("auto", "fp32"):

@@ -4,40 +4,38 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edgeml.targets.recipe import target_option
+from edgeml.option import option
 
 __all__ = ["Recipe"]
 
 
 @dataclass(frozen=True)
 class Recipe:
-    precision: str = target_option(
+    precision: str = option(
         "auto",
         "auto measures every fitting candidate and ships the best passing one; int8-mixed: INT8 (static; "
         "dynamic on transformers) with the fewest (then cheapest) layers kept in float that meet the accuracy budget",
         ("auto", "fp32", "int8-static", "int8-mixed", "int8-dynamic"),
     )
-    arch: str = target_option(
+    arch: str = option(
         "auto",
         "device CPU architecture the integer types are chosen for (auto: this host)",
         ("auto", "x86_64", "arm64"),
     )
-    activation_type: str = target_option(
+    activation_type: str = option(
         "auto", "static INT8 activations (auto: uint8 on x86-64, int8 on Arm)", ("auto", "uint8", "int8")
     )
-    weight_type: str = target_option("int8", "INT8 weight type", ("int8", "uint8"))
-    per_channel: bool = target_option(True, "per-output-channel weight scales for static INT8")
-    reduce_range: str = target_option(
-        "auto", "7-bit weights (auto: only on x86 without VNNI/AMX)", ("auto", "true", "false")
-    )
-    calibrate_method: str = target_option("minmax", "activation range estimator", ("minmax", "entropy", "percentile"))
-    optimization: str = target_option("basic", "offline graph optimization level", ("basic", "none"))
-    min_speedup: float = target_option(1.05, "a quantized candidate ships only if this much faster than float (p50)")
-    search_budget_s: float = target_option(
+    weight_type: str = option("int8", "INT8 weight type", ("int8", "uint8"))
+    per_channel: bool = option(True, "per-output-channel weight scales for static INT8")
+    reduce_range: str = option("auto", "7-bit weights (auto: only on x86 without VNNI/AMX)", ("auto", "true", "false"))
+    calibrate_method: str = option("minmax", "activation range estimator", ("minmax", "entropy", "percentile"))
+    optimization: str = option("basic", "offline graph optimization level", ("basic", "none"))
+    min_speedup: float = option(1.05, "a quantized candidate ships only if this much faster than float (p50)")
+    search_budget_s: float = option(
         0.0,
         "seconds the accuracy-aware (int8-mixed) search may spend before it stops with its best mix so far "
         "(0: 60 s for a model under 10 MB, 6 s per MB above)",
     )
-    objective: str = target_option(
+    objective: str = option(
         "latency", "among passing candidates prefer the fastest or the smallest", ("latency", "size")
     )

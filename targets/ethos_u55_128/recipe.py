@@ -1,7 +1,7 @@
-"""Every option of the ethos-u55-128 target: the Ethos-U options (../ethos_u_recipe.py); defaults in target.toml."""
+"""Every option of the ethos-u55-128 target: the Ethos-U options (../ethos_u/recipe.py); defaults in target.toml."""
 
 from __future__ import annotations
 
-from edgeml.targets.ethos_u_recipe import EthosURecipe as Recipe
+from edgeml.targets.ethos_u.recipe import EthosURecipe as Recipe
 
 __all__ = ["Recipe"]

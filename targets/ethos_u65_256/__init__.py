@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from edgeml.targets.ethos_u65_256.check import check
 from edgeml.targets.ethos_u65_256.lower import plan
 from edgeml.targets.ethos_u65_256.recipe import Recipe
-from edgeml.targets.target_spec import load_target_spec
-from edgeml.targets.tflite_mixed_plan import MIXED_BASE, mixed_layers, mixed_plan
+from edgeml.targets.litert.tflite_mixed_plan import MIXED_BASE, mixed_layers, mixed_plan
+from edgeml.targets.target import MixedPrecision, target_from_folder
 
-__all__ = ["MIXED_BASE", "SPEC", "Recipe", "check", "mixed_layers", "mixed_plan", "plan"]
+__all__ = ["TARGET"]
 
-SPEC = load_target_spec(Path(__file__).with_name("target.toml"))
+TARGET = target_from_folder(
+    __file__, recipe_type=Recipe, check=check, plan=plan,
+    mixed=MixedPrecision(MIXED_BASE, mixed_layers, mixed_plan),
+)  # fmt: skip

@@ -17,10 +17,10 @@ from edgeml.compiler.passes.infer_shapes import InferShapes
 from edgeml.compiler.passes.optimize_graph import OptimizeGraph, OptimizeGraphConfig
 from edgeml.compiler.passes.quantize_static import QuantizeStatic, QuantizeStaticConfig
 from edgeml.compiler.passes.upgrade_opset import UpgradeOpset, UpgradeOpsetConfig
+from edgeml.compiler.plan import CandidatePlan, Plan
 from edgeml.targets.gpu_ort.recipe import Recipe
 from edgeml.targets.graph_kind import graph_kind
-from edgeml.targets.plan import CandidatePlan, Plan
-from edgeml.targets.qdq_mixed_plan import mixed_layers, mixed_plan
+from edgeml.targets.ort.qdq_mixed_plan import mixed_layers, mixed_plan
 
 __all__ = ["MIXED_BASE", "VALIDATED_ON", "int8_config", "mixed_layers", "mixed_plan", "plan"]
 
@@ -29,7 +29,7 @@ MIXED_BASE = "int8"  # the candidate an accuracy-aware mix (int8-mixed) starts f
 VALIDATED_ON = "validated on CPUExecutionProvider; CUDA/TensorRT not present at compile time"
 
 
-def plan(model: Any, recipe: Recipe, has_calibration: bool) -> Plan:
+def plan(model: Any, recipe: Recipe) -> Plan:
     prepare = [
         UpgradeOpset(UpgradeOpsetConfig(min_opset=13)),  # NOTE: per-channel QDQ needs opset ≥ 13
         OptimizeGraph(OptimizeGraphConfig(level=recipe.optimization)),
@@ -47,10 +47,8 @@ def plan(model: Any, recipe: Recipe, has_calibration: bool) -> Plan:
         candidates["fp32"] = CandidatePlan()
     if "fp16" in wanted:
         candidates["fp16"] = CandidatePlan([ConvertToFp16(ConvertToFp16Config(keep_ops=recipe.fp16_keep_ops))])
-    if "int8" in wanted and has_calibration:
+    if "int8" in wanted:
         candidates["int8"] = CandidatePlan([QuantizeStatic(int8_config(recipe))])
-    elif "int8" in wanted:
-        notes.append("int8 skipped: no calibration data")
     return Plan(prepare, candidates, tuple(notes))
 
 

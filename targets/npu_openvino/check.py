@@ -12,8 +12,8 @@ from edgeml.compiler.intake import onnx_signature
 from edgeml.targets.check_report import CheckReport
 from edgeml.targets.graph_kind import walk_nodes
 from edgeml.targets.npu_openvino.recipe import Recipe
-from edgeml.targets.query_openvino import query_openvino
-from edgeml.targets.static_shapes import static_shapes
+from edgeml.targets.openvino.query_openvino import query_openvino
+from edgeml.targets.openvino.static_shapes import static_shapes
 from edgeml.targets.target_spec import TargetSpec
 
 __all__ = ["check"]

@@ -4,7 +4,7 @@ calibration data. Each IR is compiled once for the NPU, or for the CPU plugin wh
 
 Transformers get NNCF's transformer settings (mask Add/Mul kept in float, asymmetric activations).
 `int8-mixed` (accuracy-aware: the int8 IR with the fewest (then cheapest) layers kept in float, FP16 on the
-NPU, that meet the budget) is built by the compiler from the int8 plan, through targets/nncf_mixed_plan.py.
+NPU, that meet the budget) is built by the compiler from the int8 plan, through targets/openvino/nncf_mixed_plan.py.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from edgeml.compiler.lowerings import (
     QuantizeWithNNCFConfig,
 )
 from edgeml.compiler.optional_dependency import import_optional
+from edgeml.compiler.plan import CandidatePlan, Plan
 from edgeml.errors import TargetError
 from edgeml.targets.graph_kind import graph_kind, nncf_blind_spot
 from edgeml.targets.npu_openvino.recipe import Recipe
-from edgeml.targets.plan import CandidatePlan, Plan
-from edgeml.targets.static_shapes import StaticShapes, example_shape_option, static_shapes
+from edgeml.targets.openvino.static_shapes import StaticShapes, example_shape_option, static_shapes
 
 __all__ = ["plan"]
 
@@ -32,7 +32,7 @@ _DEVICE = "NPU"  # OpenVINO's name for target.toml's device
 _WITH_INT8 = ("auto", "int8", "int8-mixed")  # NOTE: int8-mixed starts from the int8 IR
 
 
-def plan(model: Any, recipe: Recipe, has_calibration: bool) -> Plan:
+def plan(model: Any, recipe: Recipe) -> Plan:
     shapes = _static_shapes(model, recipe)
     kind = graph_kind(model)
     candidates: dict[str, CandidatePlan] = {}
@@ -42,10 +42,8 @@ def plan(model: Any, recipe: Recipe, has_calibration: bool) -> Plan:
     blind = nncf_blind_spot(model, recipe.precision) if recipe.precision in _WITH_INT8 else None
     if blind:
         notes.append(blind)
-    elif recipe.precision in _WITH_INT8 and has_calibration:
-        candidates["int8"] = CandidatePlan(lowering=QuantizeWithNNCF(nncf_config(kind, recipe, shapes)))
     elif recipe.precision in _WITH_INT8:
-        notes.append("int8 skipped: no calibration data")
+        candidates["int8"] = CandidatePlan(lowering=QuantizeWithNNCF(nncf_config(kind, recipe, shapes)))
     return Plan([], candidates, tuple(notes))
 
 

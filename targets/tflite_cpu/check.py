@@ -1,9 +1,9 @@
 """Can LiteRT run this model? Every ONNX node must become a TFLite builtin operator through litert-torch.
 
-The rule is the table in ../tflite_ops.py (ONNX op → the TFLite operator the lowering produces); a node
+The rule is the table in ../litert/tflite_ops.py (ONNX op → the TFLite operator the lowering produces); a node
 without one (a custom-domain op, control flow, an op TFLite has no builtin for) is named with the target
 that runs it instead. Where the recipe lets int8-dynamic be built, the report also says which operators get
-int8 weights and which stay float32 (../tflite_dynamic_range.py, the rule the plan and the lowering follow).
+int8 weights and which stay float32 (../litert/tflite_dynamic_range.py, the rule the plan and the lowering follow).
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from edgeml.targets.check_report import CheckIssue, CheckReport
+from edgeml.targets.litert.tflite_dynamic_range import dynamic_range
+from edgeml.targets.litert.tflite_ops import UNMAPPED, tflite_ops
 from edgeml.targets.target_spec import TargetSpec
-from edgeml.targets.tflite_dynamic_range import dynamic_range
-from edgeml.targets.tflite_ops import UNMAPPED, tflite_ops
 
 __all__ = ["check"]
 

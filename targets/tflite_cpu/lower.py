@@ -2,10 +2,12 @@
 
     fp32          litert-torch float32 conversion
     int8-dynamic  that float model + ai-edge-quantizer dynamic_wi8_afp32 (int8 weights, float activations):
-                  LiteRT's own default; skipped when no operator has weights it quantizes (../tflite_dynamic_range.py)
+                  LiteRT's own default; skipped when no operator has weights it quantizes
+                  (../litert/tflite_dynamic_range.py)
     int8          litert-torch PT2E full INT8, int8 inputs and outputs (needs calibration data)
     int8-mixed    that INT8 model with the fewest (then cheapest) layers kept in float32 that meet the accuracy
-                  budget: built by the compiler from the int8 plan (../tflite_mixed_plan.py) when int8 misses it;
+                  budget: built by the compiler from the int8 plan (../litert/tflite_mixed_plan.py) when int8
+                  misses it;
                   pinning it plans int8 as its start
 
 Auto builds all three and ships the fastest within budget (speed judged against the fp32 TFLite); a pinned
@@ -20,21 +22,19 @@ from typing import Any
 from edgeml.compiler.lowerings.convert_to_tflite import ConvertToTflite
 from edgeml.compiler.lowerings.convert_to_tflite_dynamic import ConvertToTfliteDynamic
 from edgeml.compiler.lowerings.convert_to_tflite_int8 import ConvertToTfliteInt8, ConvertToTfliteInt8Config
-from edgeml.errors import CalibrationError
+from edgeml.compiler.plan import CandidatePlan, Plan
 from edgeml.host import host_info
-from edgeml.targets.plan import CandidatePlan, Plan
+from edgeml.targets.litert.tflite_dynamic_range import dynamic_range
 from edgeml.targets.require_modules import require_modules
 from edgeml.targets.tflite_cpu.recipe import Recipe
-from edgeml.targets.tflite_dynamic_range import dynamic_range
 
 __all__ = ["PRECISIONS", "plan"]
 
 PRECISIONS = ("fp32", "int8-dynamic", "int8")
-_WITH_INT8 = ("auto", "int8", "int8-mixed")  # NOTE: int8-mixed starts from the int8 model
 _INT8_IO = "int8: int8 inputs and outputs; the LiteRT adapter quantizes feeds and dequantizes outputs with their scales"
 
 
-def plan(model: Any, recipe: Recipe, has_calibration: bool) -> Plan:
+def plan(model: Any, recipe: Recipe) -> Plan:
     wanted = PRECISIONS if recipe.precision == "auto" else (recipe.precision,)
     if recipe.precision == "int8-mixed":
         wanted = ("int8",)
@@ -49,15 +49,9 @@ def plan(model: Any, recipe: Recipe, has_calibration: bool) -> Plan:
         notes.append(weights.describe())
         if weights.quantized or recipe.precision == "int8-dynamic":
             candidates["int8-dynamic"] = CandidatePlan([], ConvertToTfliteDynamic())
-    if "int8" in wanted and has_calibration:
+    if "int8" in wanted:
         candidates["int8"] = CandidatePlan([], ConvertToTfliteInt8(ConvertToTfliteInt8Config(recipe.per_channel)))
         notes.append(_INT8_IO)
-    elif "int8" in wanted and recipe.precision in _WITH_INT8[1:]:
-        raise CalibrationError(
-            f"target tflite-cpu precision {recipe.precision} is full INT8 and needs calibration data", "pass --calib"
-        )
-    elif "int8" in wanted:
-        notes.append("int8 skipped: no calibration data")
     if len(candidates) > 1 and host_info().arch != "arm64":
         notes.append(
             f"candidates are timed on this {host_info().arch} host; LiteRT's kernels on an Arm device may rank "

@@ -4,29 +4,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edgeml.targets.recipe import target_option
+from edgeml.option import option
 
 __all__ = ["Recipe"]
 
 
 @dataclass(frozen=True)
 class Recipe:
-    precision: str = target_option(
+    precision: str = option(
         "auto",
         "auto builds fp32, int8-dynamic (ai-edge-quantizer dynamic_wi8_afp32: int8 weights, float activations) "
         "and int8 (full INT8: weights, activations, inputs, outputs) and ships the fastest within budget; "
         "int8-mixed: full INT8 with the fewest (then cheapest) layers kept in float32 that meet the accuracy budget",
         ("auto", "fp32", "int8-dynamic", "int8", "int8-mixed"),
     )
-    per_channel: bool = target_option(True, "full INT8: per-output-channel weight scales (per-tensor when false)")
-    min_speedup: float = target_option(
-        1.05, "a quantized candidate ships only if this much faster than the fp32 TFLite (p50)"
-    )
-    search_budget_s: float = target_option(
+    per_channel: bool = option(True, "full INT8: per-output-channel weight scales (per-tensor when false)")
+    min_speedup: float = option(1.05, "a quantized candidate ships only if this much faster than the fp32 TFLite (p50)")
+    search_budget_s: float = option(
         0.0,
         "seconds the accuracy-aware (int8-mixed) search may spend before it stops with its best mix so far "
         "(0: 60 s for a model under 10 MB, 6 s per MB above)",
     )
-    objective: str = target_option(
+    objective: str = option(
         "latency", "among passing candidates prefer the fastest or the smallest", ("latency", "size")
     )

@@ -33,8 +33,8 @@ models = _models()
 
 def _plan(target_id: str, model, precision: str = "auto"):
     target = load_target(target_id)
-    recipe = make_recipe(target.Recipe, target_id, target.SPEC.recipe_defaults, {"precision": precision})
-    return target.plan(model, recipe, has_calibration=True)
+    recipe = make_recipe(target.recipe_type, target_id, target.spec.recipe_defaults, {"precision": precision})
+    return target.plan(model, recipe)
 
 
 def test_the_graph_kind_reads_inside_if_bodies(tmp_path):
@@ -107,7 +107,7 @@ def test_the_check_names_each_node_openvino_cannot_convert(tmp_path):
     session = open_session("onnxruntime", tmp_path / "m.onnx")  # ONNX Runtime runs it
     assert session.run({"x": np.ones((2, 1, 16), np.float32)})["output"].shape == (2, 2, 16)
     target = load_target("cpu-openvino")
-    report = target.check(data, onnx.load_model_from_string(data), target.SPEC)
+    report = target.check(data, onnx.load_model_from_string(data), target.spec)
     assert not report.ok
     (issue,) = report.issues
     assert (issue.node, issue.op, issue.rule) == ("encoder/Conv", "Conv", "openvino-convert")
@@ -137,7 +137,7 @@ def test_silero_vad_reads_as_conv_and_names_its_openvino_failure(silero):
     model = onnx.load_model_from_string(data)
     assert graph_kind(model) == "conv" and layers_in_bodies(model) == ("If_0",)
     target = load_target("cpu-openvino")
-    report = target.check(data, model, target.SPEC)
+    report = target.check(data, model, target.spec)
     assert {i.op for i in report.issues} >= {"Conv"} and all(i.node != "(model)" for i in report.issues)
     assert any("If_0.then_branch" in i.detail for i in report.issues)
 

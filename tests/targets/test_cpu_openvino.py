@@ -87,11 +87,11 @@ def test_lowerings_are_deterministic_within_one_process(tmp_path):
 def test_check_agrees_with_the_lowering(tmp_path):
     target = load_target("cpu-openvino")
     data = (DIGITS / "model.onnx").read_bytes()
-    report = target.check(data, onnx.load_model_from_string(data), target.SPEC)
+    report = target.check(data, onnx.load_model_from_string(data), target.spec)
     assert report.ok and report.supported_nodes == report.nodes > 0
 
     bad = _model_with_unknown_op()
-    report = target.check(bad, onnx.load_model_from_string(bad), target.SPEC)
+    report = target.check(bad, onnx.load_model_from_string(bad), target.spec)
     assert not report.ok and report.issues[0].rule == "openvino-convert" and "Frobnicate" in report.issues[0].detail
     with pytest.raises(Exception, match="Frobnicate"):
         ConvertToOpenVINO()(bad, PassContext(ModelSignature((), ()), None, tmp_path))
@@ -115,7 +115,7 @@ def test_missing_openvino_or_nncf_names_the_extra(tmp_path, monkeypatch):
     assert "'nncf'" in info.value.message and info.value.hint == "pip install 'edgeml[compile]'"
     monkeypatch.setitem(sys.modules, "openvino", None)
     with pytest.raises(TargetError) as info:
-        target.check(data, onnx.load_model_from_string(data), target.SPEC)
+        target.check(data, onnx.load_model_from_string(data), target.spec)
     assert "'openvino'" in info.value.message and info.value.hint == "pip install 'edgeml[compile]'"
 
 
@@ -133,12 +133,12 @@ def test_int8_layers_of_an_nncf_ir_are_named_by_their_onnx_nodes(nncf_irs):
     target = load_target("cpu-openvino")
     data, int8, mixed = nncf_irs
     built = Built(None, int8.files, int8.model_file, int8.runtime, "")
-    layers = {la.name: la.op for la in target.mixed_layers(built, data)}
+    layers = {la.name: la.op for la in target.mixed.layers(built, data)}
     # NOTE: MaxPool is not a layer: NNCF quantizes through it, for the Conv after it
     assert layers == {"node_conv2d": "Conv", "node_conv2d_1": "Conv", "node_conv2d_2": "Conv",
                       "node_mean": "ReduceMean", "node_linear": "Gemm"}  # fmt: skip
     kept = Built(None, mixed.files, mixed.model_file, mixed.runtime, "")
-    assert "node_linear" not in {la.name for la in target.mixed_layers(kept, data)}
+    assert "node_linear" not in {la.name for la in target.mixed.layers(kept, data)}
     assert "1 layer(s) kept in float: node_linear" in mixed.notes[0]
 
 
@@ -167,11 +167,11 @@ def test_int8_mixed_is_listed_and_pinnable_by_flag():
         (precision,) = [o for o in options if o["name"] == "precision"]
         assert "int8-mixed" in precision["choices"]
     target = load_target("cpu-openvino")
-    recipe = make_recipe(target.Recipe, target.SPEC.id, target.SPEC.recipe_defaults,
+    recipe = make_recipe(target.recipe_type, target.spec.id, target.spec.recipe_defaults,
                          parse_option_flags(["precision=int8-mixed"]))  # fmt: skip
-    plan = target.plan(onnx.load(DIGITS / "model.onnx"), recipe, has_calibration=True)
-    assert list(plan.candidates) == [target.MIXED_BASE] == ["int8"]  # the search's starting point
-    mix = target.mixed_plan(plan.candidates["int8"], ("node_linear",))
+    plan = target.plan(onnx.load(DIGITS / "model.onnx"), recipe)
+    assert list(plan.candidates) == [target.mixed.base] == ["int8"]  # the search's starting point
+    mix = target.mixed.plan(plan.candidates["int8"], ("node_linear",))
     assert mix.lowering.config.ignored == ("node_linear",) and plan.candidates["int8"].lowering.config.ignored == ()
 
 

@@ -51,24 +51,26 @@ def _attention(width: int = 8) -> onnx.ModelProto:
 
 
 def _plan(model: onnx.ModelProto, precision: str):
-    recipe = make_recipe(TARGET.Recipe, TARGET.SPEC.id, TARGET.SPEC.recipe_defaults, {"precision": precision})
-    return TARGET.plan(model, recipe, has_calibration=True)
+    recipe = make_recipe(TARGET.recipe_type, TARGET.spec.id, TARGET.spec.recipe_defaults, {"precision": precision})
+    return TARGET.plan(model, recipe)
 
 
 def test_a_pinned_mix_on_a_transformer_starts_from_dynamic_int8():
     plan = _plan(_attention(), "int8-mixed")
-    assert list(plan.candidates) == ["int8-dynamic"] and TARGET.mixed_base(plan.candidates) == "int8-dynamic"
+    assert list(plan.candidates) == ["int8-dynamic"] and TARGET.mixed.base_for(plan.candidates) == "int8-dynamic"
     assert any("int8-mixed starts from int8-dynamic" in note for note in plan.notes)
     auto = _plan(_attention(), "auto")
-    assert list(auto.candidates) == ["fp32", "int8-dynamic"] and TARGET.mixed_base(auto.candidates) == "int8-dynamic"
-    assert TARGET.mixed_max_ranked("int8-dynamic") == 48  # a dynamic try needs no calibration: ~2 s on MiniLM
+    assert (
+        list(auto.candidates) == ["fp32", "int8-dynamic"] and TARGET.mixed.base_for(auto.candidates) == "int8-dynamic"
+    )
+    assert TARGET.mixed.ranked_for("int8-dynamic") == 48  # a dynamic try needs no calibration: ~2 s on MiniLM
 
 
 def test_a_mix_on_a_cnn_still_starts_from_static_int8():
     plan = _plan(onnx.load(DIGITS / "model.onnx"), "int8-mixed")
-    assert list(plan.candidates) == ["int8-static"] == [TARGET.mixed_base(plan.candidates)] == [TARGET.MIXED_BASE]
-    assert TARGET.mixed_max_ranked("int8-static") is None  # the search's default
-    mix = TARGET.mixed_plan(plan.candidates["int8-static"], ("node_linear",))
+    assert list(plan.candidates) == ["int8-static"] == [TARGET.mixed.base_for(plan.candidates)] == [TARGET.mixed.base]
+    assert TARGET.mixed.ranked_for("int8-static") is None  # the search's default
+    mix = TARGET.mixed.plan(plan.candidates["int8-static"], ("node_linear",))
     assert [type(p) for p in mix.passes] == [QuantizeStatic] and mix.passes[0].config.exclude_nodes == ("node_linear",)
 
 
@@ -76,18 +78,18 @@ def test_the_dynamic_mix_keeps_the_named_nodes_float_and_offers_every_quantized_
     model = _attention()
     prepared = model.SerializeToString()
     base_plan = _plan(model, "int8-mixed").candidates["int8-dynamic"]
-    mix_plan = TARGET.mixed_plan(base_plan, ("ffn", "embed"))
+    mix_plan = TARGET.mixed.plan(base_plan, ("ffn", "embed"))
     assert [type(p) for p in mix_plan.passes] == [QuantizeDynamic]
     assert mix_plan.passes[0].config.exclude_nodes == ("ffn", "embed")
     assert base_plan.passes[0].config.exclude_nodes == ()  # the base plan is left as it was
     base, mix = (onnx_build(_run(p, prepared, tmp_path), "model.onnx") for p in (base_plan, mix_plan))
 
-    layers = TARGET.mixed_layers(base, prepared)
+    layers = TARGET.mixed.layers(base, prepared)
     # float-model names; `scores`, `attend` have no weights; `embed`'s table is INT8 only in storage (below)
     assert {la.name: la.op for la in layers} == LAYERS
     assert layers[0].name == "k_proj"  # lowest weight SQNR first (not graph order): how the search cuts past its cap
     assert all(la.adjustable and la.weights == 64 for la in layers)  # 8 × 8 weights each: what float costs
-    assert {la.name for la in TARGET.mixed_layers(mix, prepared)} == set(LAYERS) - {"ffn"}
+    assert {la.name for la in TARGET.mixed.layers(mix, prepared)} == set(LAYERS) - {"ffn"}
     nodes = {n.name: n for n in onnx.load_model_from_string(mix.onnx.data).graph.node}
     assert nodes["ffn"].op_type == "MatMul" and list(nodes["ffn"].input) == ["a", "w1"]  # float, float weights
     assert list(nodes["embed"].input) == ["table", "ids"]  # a name the plan is given is excluded, whatever it is

@@ -15,7 +15,7 @@ import edgeml
 from edgeml.compiler.lowerings.tflite_operators import tflite_operators
 from edgeml.errors import TargetError
 from edgeml.targets import load_target
-from edgeml.targets.ethos_u_placement import predict_placement
+from edgeml.targets.ethos_u.placement import predict_placement
 from edgeml.targets.recipe import make_recipe
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -100,7 +100,7 @@ def test_preflight_check_agrees_with_vela_on_digits(u55):
 
     target = load_target("ethos-u55-128")
     proto = onnx.load(DIGITS / "model.onnx")
-    report = target.check(proto.SerializeToString(), proto, target.SPEC)
+    report = target.check(proto.SerializeToString(), proto, target.spec)
     assert report.ok
     (note,) = report.notes
     assert "100.0% of 0.6 M MACs" in note and "CPU fallback: none" in note
@@ -171,9 +171,9 @@ def test_unknown_vela_system_config_is_refused_with_the_choices():
     import onnx
 
     target = load_target("ethos-u55-128")
-    recipe = make_recipe(target.Recipe, target.SPEC.id, target.SPEC.recipe_defaults, {"system_config": "Nope"})
+    recipe = make_recipe(target.recipe_type, target.spec.id, target.spec.recipe_defaults, {"system_config": "Nope"})
     with pytest.raises(TargetError) as info:
-        target.plan(onnx.load(DIGITS / "model.onnx"), recipe, True)
+        target.plan(onnx.load(DIGITS / "model.onnx"), recipe)
     assert "system_config='Nope'" in info.value.message and "Ethos_U55_High_End_Embedded" in info.value.hint
 
 
@@ -185,7 +185,7 @@ def test_missing_vela_names_the_extra_to_install(monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ethosu.vela" else real(name, *a))
     target = load_target("ethos-u65-256")
-    recipe = make_recipe(target.Recipe, target.SPEC.id, target.SPEC.recipe_defaults, {})
+    recipe = make_recipe(target.recipe_type, target.spec.id, target.spec.recipe_defaults, {})
     with pytest.raises(TargetError) as info:
-        target.plan(onnx.load(DIGITS / "model.onnx"), recipe, True)
+        target.plan(onnx.load(DIGITS / "model.onnx"), recipe)
     assert "ethosu.vela" in info.value.message and info.value.hint == "pip install 'edgeml[ethos-u]'"

@@ -155,9 +155,9 @@ def test_min_npu_share_outside_0_to_1_or_with_int8_mixed_is_refused_before_any_w
         ({"min_npu_share": "90"}, "is not a share between 0 and 1"),
         ({"min_npu_share": "0.9", "precision": "int8-mixed"}, "int8-mixed keeps layers in float32"),
     ):
-        recipe = make_recipe(target.Recipe, target.SPEC.id, target.SPEC.recipe_defaults, options)
+        recipe = make_recipe(target.recipe_type, target.spec.id, target.spec.recipe_defaults, options)
         with pytest.raises(TargetError) as info:
-            target.plan(model, recipe, True)
+            target.plan(model, recipe)
         assert words in info.value.message and "min_npu_share" in info.value.message
 
 

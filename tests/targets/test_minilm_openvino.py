@@ -55,7 +55,7 @@ def test_cpu_openvino_nncf_int8_meets_the_fidelity_floor_and_ships_where_it_is_f
 
 def test_cpu_openvino_quantizes_a_transformer_with_nncf_transformer_settings(minilm):
     target = load_target("cpu-openvino")
-    plan = target.plan(onnx.load(str(minilm / "model.onnx")), target.Recipe(**target.SPEC.recipe_defaults), True)
+    plan = target.plan(onnx.load(str(minilm / "model.onnx")), target.recipe_type(**target.spec.recipe_defaults))
     config = plan.candidates["int8"].lowering.config
     assert (config.preset, config.model_type) == ("mixed", "transformer")  # the mask's Add/Mul stay float
 

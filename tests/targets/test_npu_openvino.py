@@ -53,7 +53,7 @@ def test_without_a_shape_option_the_calibration_data_fixes_the_shapes(tmp_path, 
 
 def test_the_check_names_the_dynamic_dims_it_has_no_data_for(npu):
     data = (DIGITS / "model.onnx").read_bytes()
-    report = npu.check(data, onnx.load_model_from_string(data), npu.SPEC, npu.Recipe(**npu.SPEC.recipe_defaults))
+    report = npu.check(data, onnx.load_model_from_string(data), npu.spec, npu.recipe_type(**npu.spec.recipe_defaults))
     (issue,) = report.issues
     assert "input 'input' has dynamic dim 0 ('batch')" in issue.detail and "static shapes only" in issue.detail
     assert issue.fix.startswith("-O shape=input:1x1x8x8")
@@ -115,16 +115,16 @@ def test_pinned_int8_mixed_keeps_the_fewest_layers_in_float_for_a_static_ir(tmp_
 def test_check_verdict_matches_what_the_plan_and_lowering_do(npu, tmp_path):
     data = (DIGITS / "model.onnx").read_bytes()
     proto = onnx.load_model_from_string(data)
-    unset = npu.Recipe(**npu.SPEC.recipe_defaults)
-    report = npu.check(data, proto, npu.SPEC, unset)
+    unset = npu.recipe_type(**npu.spec.recipe_defaults)
+    report = npu.check(data, proto, npu.spec, unset)
     assert [(i.node, i.rule) for i in report.issues] == [("input", "static-shapes")]
     with pytest.raises(TargetError, match=re.escape(report.issues[0].detail)):
-        npu.plan(proto, unset, has_calibration=True)
+        npu.plan(proto, unset)
 
-    fixed = npu.Recipe(**(npu.SPEC.recipe_defaults | SHAPE))
-    assert npu.check(data, proto, npu.SPEC, fixed).ok
-    plan = npu.plan(proto, fixed, has_calibration=False)
-    assert list(plan.candidates) == ["fp16"] and "int8 skipped: no calibration data" in plan.notes
+    fixed = npu.recipe_type(**(npu.spec.recipe_defaults | SHAPE))
+    assert npu.check(data, proto, npu.spec, fixed).ok
+    plan = npu.plan(proto, fixed)
+    assert list(plan.candidates) == ["fp16", "int8"]
     lowered = plan.candidates["fp16"].lowering(data, PassContext(ModelSignature((), ()), None, tmp_path))
     assert b'<data shape="1,1,8,8" element_type="f32" />' in lowered.files["model.xml"]
 
@@ -141,6 +141,6 @@ def test_check_verdict_matches_what_the_plan_and_lowering_do(npu, tmp_path):
 )
 def test_a_bad_shape_option_is_refused_with_the_reason(npu, shape, complaint):
     data = (DIGITS / "model.onnx").read_bytes()
-    recipe = npu.Recipe(**(npu.SPEC.recipe_defaults | {"shape": shape}))
+    recipe = npu.recipe_type(**(npu.spec.recipe_defaults | {"shape": shape}))
     with pytest.raises(TargetError, match=re.escape(complaint)):
-        npu.check(data, onnx.load_model_from_string(data), npu.SPEC, recipe)
+        npu.check(data, onnx.load_model_from_string(data), npu.spec, recipe)

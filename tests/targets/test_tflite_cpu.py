@@ -88,7 +88,7 @@ def test_check_names_ops_without_a_tflite_builtin_and_the_target_that_runs_them(
     )
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     target, data = load_target("tflite-cpu"), proto.SerializeToString()
-    report = target.check(data, onnx.load_model_from_string(data), target.SPEC)
+    report = target.check(data, onnx.load_model_from_string(data), target.spec)
     (issue,) = report.issues
     assert (issue.node, issue.op, issue.rule) == ("det", "Det", "tflite-builtin") and "cpu-ort" in issue.detail
 
@@ -101,9 +101,9 @@ def test_missing_toolchain_names_the_extra_to_install(monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "litert_torch" else real(name))
     target = load_target("tflite-cpu")
-    recipe = make_recipe(target.Recipe, target.SPEC.id, target.SPEC.recipe_defaults, {})
+    recipe = make_recipe(target.recipe_type, target.spec.id, target.spec.recipe_defaults, {})
     with pytest.raises(TargetError) as info:
-        target.plan(onnx.load(DIGITS / "model.onnx"), recipe, True)
+        target.plan(onnx.load(DIGITS / "model.onnx"), recipe)
     assert "litert_torch" in info.value.message and info.value.hint == "pip install 'edgeml[litert]'"
 
 
@@ -132,4 +132,4 @@ def test_an_l2_norm_passes_the_check_as_litert_torch_decomposes_it():
     )
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     target, data = load_target("tflite-cpu"), proto.SerializeToString()
-    assert target.check(data, onnx.load_model_from_string(data), target.SPEC).ok
+    assert target.check(data, onnx.load_model_from_string(data), target.spec).ok

@@ -18,10 +18,10 @@ import edgeml
 from edgeml.compiler.lowerings import ConvertToTflite, ConvertToTfliteDynamic, ConvertToTfliteInt8
 from edgeml.compiler.measure import FLOAT
 from edgeml.compiler.select_candidate import Budget, budget_verdict, select_candidate
-from edgeml.errors import CalibrationError, TargetError
+from edgeml.errors import TargetError
 from edgeml.targets import load_target
+from edgeml.targets.litert.tflite_dynamic_range import DYNAMIC_WEIGHT_OPS, dynamic_range
 from edgeml.targets.recipe import make_recipe, parse_option_flags
-from edgeml.targets.tflite_dynamic_range import DYNAMIC_WEIGHT_OPS, dynamic_range
 
 ROOT = Path(__file__).resolve().parents[2]
 DIGITS = ROOT / "examples" / "digits"
@@ -29,7 +29,7 @@ TARGET = load_target("tflite-cpu")
 
 
 def _recipe(**options):
-    return make_recipe(TARGET.Recipe, TARGET.SPEC.id, TARGET.SPEC.recipe_defaults, options)
+    return make_recipe(TARGET.recipe_type, TARGET.spec.id, TARGET.spec.recipe_defaults, options)
 
 
 def _compile(out: Path, key: Path, **kwargs):
@@ -200,29 +200,21 @@ def test_selection_ships_a_pinned_candidate_even_when_slower_and_says_so():
 
 def test_auto_plan_lowers_three_candidates_and_a_pinned_plan_one():
     model = onnx.load(DIGITS / "model.onnx")
-    plan = TARGET.plan(model, _recipe(), True)
+    plan = TARGET.plan(model, _recipe())
     kinds = {name: type(c.lowering) for name, c in plan.candidates.items()}
     assert kinds == {"fp32": ConvertToTflite, "int8-dynamic": ConvertToTfliteDynamic, "int8": ConvertToTfliteInt8}
     for precision in ("fp32", "int8-dynamic", "int8"):
-        assert list(TARGET.plan(model, _recipe(precision=precision), True).candidates) == [precision]
-
-
-def test_without_calibration_auto_skips_full_int8_and_a_pinned_int8_is_refused():
-    model = onnx.load(DIGITS / "model.onnx")
-    plan = TARGET.plan(model, _recipe(), False)
-    assert list(plan.candidates) == ["fp32", "int8-dynamic"] and "int8 skipped: no calibration data" in plan.notes
-    with pytest.raises(CalibrationError):
-        TARGET.plan(model, _recipe(precision="int8"), False)
+        assert list(TARGET.plan(model, _recipe(precision=precision)).candidates) == [precision]
 
 
 def test_check_and_plan_report_the_same_int8_weight_rule():
     data = (DIGITS / "model.onnx").read_bytes()
     model = onnx.load_model_from_string(data)
-    report = TARGET.check(data, model, TARGET.SPEC, _recipe())
+    report = TARGET.check(data, model, TARGET.spec, _recipe())
     (note,) = report.notes
-    assert note in TARGET.plan(model, _recipe(), True).notes
+    assert note in TARGET.plan(model, _recipe()).notes
     assert "CONV_2D ×2, DEPTHWISE_CONV_2D, FULLY_CONNECTED" in note
-    assert TARGET.check(data, model, TARGET.SPEC, _recipe(precision="int8")).notes == ()
+    assert TARGET.check(data, model, TARGET.spec, _recipe(precision="int8")).notes == ()
 
 
 def test_a_graph_without_weights_skips_int8_dynamic_and_the_check_says_why():
@@ -235,9 +227,9 @@ def test_a_graph_without_weights_skips_int8_dynamic_and_the_check_says_why():
         [helper.make_tensor_value_info("z", TensorProto.FLOAT, [1, 4])],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
-    plan = TARGET.plan(model, _recipe(), True)
+    plan = TARGET.plan(model, _recipe())
     assert "int8-dynamic" not in plan.candidates and set(plan.candidates) == {"fp32", "int8"}
-    report = TARGET.check(model.SerializeToString(), model, TARGET.SPEC, _recipe())
+    report = TARGET.check(model.SerializeToString(), model, TARGET.spec, _recipe())
     assert report.notes[0].startswith("int8-dynamic not tried: no operator with constant weights")
     assert report.notes[0] in plan.notes
 

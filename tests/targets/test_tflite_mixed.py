@@ -13,7 +13,7 @@ import pytest
 
 import edgeml
 from edgeml.errors import BudgetError, TargetError
-from edgeml.targets.tflite_mixed_plan import weighted_modules
+from edgeml.targets.litert.tflite_mixed_plan import weighted_modules
 
 ROOT = Path(__file__).resolve().parents[2]
 DIGITS = ROOT / "examples" / "digits"

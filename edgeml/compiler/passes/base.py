@@ -18,14 +18,10 @@ from typing import Any, ClassVar
 
 from edgeml.calibration.dataset import Dataset
 from edgeml.errors import PassContractError
+from edgeml.option import option  # NOTE: re-exported: a pass author's config fields are made with it
 from edgeml.signature import ModelSignature
 
 __all__ = ["Pass", "PassConfig", "PassContext", "PassResult", "option"]
-
-
-def option(default: Any, help: str) -> Any:
-    """A config field with its one-line description."""
-    return field(default=default, metadata={"help": help})
 
 
 @dataclass(frozen=True)

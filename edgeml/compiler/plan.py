@@ -1,5 +1,6 @@
 """A target's compile plan: preparation passes shared by all candidates, then each candidate's own passes
-and, where the runtime does not load ONNX, the lowering that produces its files."""
+and, where the runtime does not load ONNX, the lowering that produces its files. The compiler defines it, as it
+defines `Pass` and `Lowering`; a target (edgeml/targets/target.py) fills it in."""
 
 from __future__ import annotations
 

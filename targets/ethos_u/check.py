@@ -1,7 +1,7 @@
 """Can an Ethos-U system run this model, and what falls back to its CPU? Shared by the Ethos-U targets.
 
 Refused (issues): ONNX nodes that become no TFLite builtin operator, which neither the NPU nor the Cortex-M
-runs. Reported (notes): Vela's predicted placement and the NPU's share of the MACs (../ethos_u_placement.py);
+runs. Reported (notes): Vela's predicted placement and the NPU's share of the MACs (placement.py);
 a CPU fallback still runs, so it refuses only with `require_full_offload`, when the plan is made.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from edgeml.targets.check_report import CheckIssue, CheckReport
-from edgeml.targets.ethos_u_placement import predict_placement
+from edgeml.targets.ethos_u.placement import predict_placement
 from edgeml.targets.target_spec import TargetSpec
 
 __all__ = ["check"]

@@ -1,6 +1,6 @@
 """The Ethos-U pipeline, shared by the Ethos-U targets: no ONNX passes; one candidate, full INT8 from the
 PyTorch source, compiled by Vela for the target's accelerator. Pinning `int8-mixed` plans that candidate as
-the start of the compiler's accuracy-aware search (../tflite_mixed_plan.py): layers it keeps in float32 run
+the start of the compiler's accuracy-aware search (../litert/tflite_mixed_plan.py): layers it keeps in float32 run
 on the Cortex-M CPU.
 
 Before any work: the toolchain is installed, the Vela system configuration and memory mode exist, and, with
@@ -14,10 +14,10 @@ from typing import Any
 
 from edgeml.compiler.lowerings.compile_with_vela import CompileWithVela, CompileWithVelaConfig
 from edgeml.compiler.lowerings.run_vela import vela_configs
-from edgeml.errors import CalibrationError, TargetError
-from edgeml.targets.ethos_u_placement import predict_placement
-from edgeml.targets.ethos_u_recipe import EthosURecipe
-from edgeml.targets.plan import CandidatePlan, Plan
+from edgeml.compiler.plan import CandidatePlan, Plan
+from edgeml.errors import TargetError
+from edgeml.targets.ethos_u.placement import predict_placement
+from edgeml.targets.ethos_u.recipe import EthosURecipe
 from edgeml.targets.require_modules import require_modules
 from edgeml.targets.target_spec import TargetSpec
 
@@ -29,10 +29,8 @@ _MIXED_NOTE = (
 )
 
 
-def ethos_u_plan(model: Any, recipe: EthosURecipe, has_calibration: bool, spec: TargetSpec) -> Plan:
+def ethos_u_plan(model: Any, recipe: EthosURecipe, spec: TargetSpec) -> Plan:
     require_modules(("litert_torch", "ai_edge_litert", "ethosu.vela"), "ethos-u", f"target {spec.id}")
-    if not has_calibration:
-        raise CalibrationError(f"target {spec.id} quantizes to full INT8 and needs calibration data", "pass --calib")
     _check_vela_config(recipe, spec.id)
     _check_offload_options(recipe, spec.id)
     placement = predict_placement(model, spec.device)

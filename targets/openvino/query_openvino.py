@@ -1,7 +1,7 @@
 """ONNX bytes → what OpenVINO says about them, without compiling: the frontend converts the model (as the
 lowering does, with the same static shapes), then the device plugin's `query_model` reports per op whether it
 has an implementation. One issue per op it lacks; where conversion fails, one per ONNX node OpenVINO names
-(targets/openvino_convert_issues.py), or one for the whole model with OpenVINO's whole reason.
+(targets/openvino/convert_issues.py), or one for the whole model with OpenVINO's whole reason.
 
 Where this host lacks the device (an NPU on a build server), its plugin cannot be asked; the CPU plugin
 answers instead, and the issue says so.
@@ -12,7 +12,7 @@ from __future__ import annotations
 from edgeml.compiler.lowerings.openvino_ir import StaticShapes, read_onnx
 from edgeml.compiler.optional_dependency import import_optional
 from edgeml.targets.check_report import CheckIssue
-from edgeml.targets.openvino_convert_issues import convert_issues
+from edgeml.targets.openvino.convert_issues import convert_issues
 
 __all__ = ["query_openvino"]
 

@@ -15,8 +15,8 @@ from dataclasses import replace
 from edgeml.compiler.build_candidate import Built
 from edgeml.compiler.float_head import float_head_layer
 from edgeml.compiler.passes.quantize_static import QuantizeStatic
+from edgeml.compiler.plan import CandidatePlan
 from edgeml.compiler.quantized_layers import QuantizedLayer, quantized_layers
-from edgeml.targets.plan import CandidatePlan
 
 __all__ = ["mixed_layers", "mixed_plan"]
 

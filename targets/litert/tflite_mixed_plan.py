@@ -24,8 +24,8 @@ from typing import Any, NamedTuple
 from edgeml.compiler.build_candidate import Built
 from edgeml.compiler.lowerings.compile_with_vela import CompileWithVela
 from edgeml.compiler.lowerings.convert_to_tflite_int8 import ConvertToTfliteInt8
+from edgeml.compiler.plan import CandidatePlan
 from edgeml.compiler.quantized_layers import QuantizedLayer
-from edgeml.targets.plan import CandidatePlan
 
 __all__ = ["MIXED_BASE", "WeightedModule", "mixed_layers", "mixed_plan", "weighted_modules"]
 

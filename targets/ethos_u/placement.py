@@ -4,7 +4,7 @@ share of the model's multiply-accumulates on the NPU. A prediction in millisecon
 The rules are Vela's own where Vela exposes them: the operator types come from Vela's TFLite constraint
 table for the accelerator (`ethosu.regor.tflite_operator_constraints`, the table behind
 `vela --supported-ops-report`), and each shape rule below quotes the Vela constraint it applies. Two facts
-of the conversion complete it: what each ONNX op becomes (../tflite_ops.py), and that the PT2E quantizer
+of the conversion complete it: what each ONNX op becomes (../litert/tflite_ops.py), and that the PT2E quantizer
 (litert-torch's, plus edgeml's annotations for the activations an NPU runs) leaves ops it has no int8 pattern
 for in float, which Vela can only place on the CPU.
 The compile then runs Vela itself; its report in the artifact is authoritative.
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from edgeml.compiler.optional_dependency import import_optional
-from edgeml.targets.tflite_ops import UNMAPPED, TfliteOp, tflite_ops
+from edgeml.targets.litert.tflite_ops import UNMAPPED, TfliteOp, tflite_ops
 
 __all__ = ["Placement", "predict_placement"]
 

@@ -17,8 +17,8 @@ from edgeml.compiler.float_head import float_head_layer
 from edgeml.compiler.ir_quantized_layers import ir_onnx_nodes, ir_quantized_layers
 from edgeml.compiler.lowerings import QuantizeWithNNCF
 from edgeml.compiler.lowerings.openvino_ir import IR_BIN, IR_XML
+from edgeml.compiler.plan import CandidatePlan
 from edgeml.compiler.quantized_layers import QuantizedLayer
-from edgeml.targets.plan import CandidatePlan
 
 __all__ = ["MIXED_BASE", "mixed_layers", "mixed_plan"]
 

@@ -26,8 +26,8 @@ import numpy as np
 
 from edgeml.compiler.build_candidate import Built
 from edgeml.compiler.passes.quantize_dynamic import QuantizeDynamic
+from edgeml.compiler.plan import CandidatePlan
 from edgeml.compiler.quantized_layers import QuantizedLayer
-from edgeml.targets.plan import CandidatePlan
 
 __all__ = ["MAX_RANKED", "mixed_layers", "mixed_plan", "quantizes_dynamically"]
 

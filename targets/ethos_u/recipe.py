@@ -9,34 +9,34 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edgeml.targets.recipe import target_option
+from edgeml.option import option
 
 __all__ = ["EthosURecipe"]
 
 
 @dataclass(frozen=True)
 class EthosURecipe:
-    precision: str = target_option(
+    precision: str = option(
         "int8",
         "int8: full INT8 (weights, activations, inputs, outputs), all the NPU runs; int8-mixed: the fewest (then "
         "cheapest) layers kept in float32 (on the Cortex-M CPU) that meet the accuracy budget",
         ("int8", "int8-mixed"),
     )
-    system_config: str = target_option("", "Vela --system-config: a System_Config section of config_file")
-    memory_mode: str = target_option("", "Vela --memory-mode: a Memory_Mode section of config_file")
-    config_file: str = target_option("Arm/vela.ini", "Vela configuration .ini: a path, or a file bundled with Vela")
-    optimise: str = target_option("Performance", "Vela --optimise", ("Performance", "Size"))
-    require_full_offload: bool = target_option(False, "fail the compile when any operator falls back to the CPU")
-    min_npu_share: float = target_option(
+    system_config: str = option("", "Vela --system-config: a System_Config section of config_file")
+    memory_mode: str = option("", "Vela --memory-mode: a Memory_Mode section of config_file")
+    config_file: str = option("Arm/vela.ini", "Vela configuration .ini: a path, or a file bundled with Vela")
+    optimise: str = option("Performance", "Vela --optimise", ("Performance", "Size"))
+    require_full_offload: bool = option(False, "fail the compile when any operator falls back to the CPU")
+    min_npu_share: float = option(
         0.0, "fail the compile when Vela places less than this share of the operators (0–1) on the NPU"
     )
-    per_channel: bool = target_option(True, "per-output-channel int8 weight scales (per-tensor when false)")
-    min_speedup: float = target_option(1.0, "host speed check vs float; unused: the NPU figure is Vela's estimate")
-    search_budget_s: float = target_option(
+    per_channel: bool = option(True, "per-output-channel int8 weight scales (per-tensor when false)")
+    min_speedup: float = option(1.0, "host speed check vs float; unused: the NPU figure is Vela's estimate")
+    search_budget_s: float = option(
         0.0,
         "seconds the accuracy-aware (int8-mixed) search may spend before it stops with its best mix so far "
         "(0: 60 s for a model under 10 MB, 6 s per MB above)",
     )
-    objective: str = target_option(
+    objective: str = option(
         "latency", "among passing candidates prefer the fastest or the smallest", ("latency", "size")
     )

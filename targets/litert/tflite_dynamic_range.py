@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from edgeml.targets.tflite_ops import TfliteOp, tflite_ops
+from edgeml.targets.litert.tflite_ops import TfliteOp, tflite_ops
 
 __all__ = ["DYNAMIC_WEIGHT_OPS", "DynamicRange", "dynamic_range"]
 
