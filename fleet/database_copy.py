@@ -27,6 +27,8 @@ TABLES = (
     "retrain_requests",
     "experiments",
     "experiment_devices",
+    "bench_jobs",
+    "bench_results",
 )
 BATCH = 2000
 
