@@ -5,12 +5,16 @@ Each candidate is wrapped in a signed bench artifact (the reference artifact's m
 with this model file as its model, version `<version>-m<digest>`), published, and timed on the device in one job
 per candidate, the first candidate as the baseline of every job, so each ratio comes from one interleaved run.
 Every figure carries where it was measured: the device id and the CPU/ISA the device reported.
+
+`measure_drafts` does the same for a compile's candidates before its decision: each an unsigned draft folder
+the compiler wrote (files and a draft manifest), signed here with the fleet's key.
 """
 
 from __future__ import annotations
 
 import copy
 import hashlib
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -21,7 +25,7 @@ from edgeml.artifact.verify import open_artifact, read_manifest
 from edgeml.fleet.bench_jobs import BenchSettings
 from edgeml.fleet.database import FleetError
 
-__all__ = ["measure_candidates"]
+__all__ = ["measure_candidates", "measure_drafts"]
 
 
 def measure_candidates(
@@ -30,11 +34,31 @@ def measure_candidates(
 ) -> dict[str, dict[str, Any]]:  # fmt: skip
     """name → {"latency": p50/p90/p99…, "ratio_vs_first": float, "measured_on": {"device", "host"}}; a
     FleetError when the device did not answer (offline, timed out, refused)."""
-    if fleet.devices.get(device_id) is None:
-        raise FleetError(f"--measure-on {device_id}: no such device", "see `edgeml fleet devices`")
+    _check_device(fleet, device_id)
     with tempfile.TemporaryDirectory(prefix="edgeml-measure-") as tmp, open_artifact(reference) as root:
         manifest = read_manifest(root)
         specs = {n: _publish(fleet, root, manifest, Path(f), Path(tmp)) for n, f in candidates.items()}
+    return _timed(fleet, device_id, specs, seconds, deadline_s)
+
+
+def measure_drafts(
+    fleet: Any, device_id: str, drafts: dict[str, Path], seconds: float = 2.0, deadline_s: float = 120.0
+) -> dict[str, dict[str, Any]]:
+    """Unsigned draft artifact folders (a compile's candidates before its decision: files and a draft
+    `manifest.json`) → their latency on the device, the first as every job's baseline; signed with the fleet's
+    key to be published. What `compile_model(latency_on_device=…)` gets from `--measure-on`."""
+    _check_device(fleet, device_id)
+    with tempfile.TemporaryDirectory(prefix="edgeml-measure-") as tmp:
+        specs = {n: _publish_draft(fleet, Path(folder), Path(tmp)) for n, folder in drafts.items()}
+    return _timed(fleet, device_id, specs, seconds, deadline_s)
+
+
+def _check_device(fleet: Any, device_id: str) -> None:
+    if fleet.devices.get(device_id) is None:
+        raise FleetError(f"--measure-on {device_id}: no such device", "see `edgeml fleet devices`")
+
+
+def _timed(fleet: Any, device_id: str, specs: dict[str, str], seconds: float, deadline_s: float) -> dict:
     first = next(iter(specs.values()))
     out = {}
     for name, spec in specs.items():
@@ -42,8 +66,9 @@ def measure_candidates(
                                  time.time(), baseline=first)  # fmt: skip
         row = fleet.bench.wait(job["id"])["results"][0]
         if row["state"] != "done":
-            raise FleetError(f"{name} was not measured on {device_id}: {row['state']} {row['reason']}".strip(),
-                             "is `edgeml fleet serve` running, and the device online?")  # fmt: skip
+            raise FleetError(f"{name} was not measured on device {device_id}: {row['state']} {row['reason']}".strip(),
+                             f"is `edgeml fleet serve` running and {device_id} online (`edgeml fleet devices`)? "
+                             "Or compile without --measure-on: the build host measures")  # fmt: skip
         result = row["result"]
         out[name] = {
             "latency": result["latency"]["artifact"],
@@ -64,4 +89,15 @@ def _publish(fleet: Any, root: Path, manifest: dict[str, Any], model: Path, tmp:
     files = {model.name: data, self_test: (root / self_test).read_bytes()}
     out = tmp / m["version"]
     write_artifact(out, files, m, fleet.key)
+    return fleet.artifacts.publish(out, time.time())["sha256"]
+
+
+def _publish_draft(fleet: Any, folder: Path, tmp: Path) -> str:
+    manifest = json.loads((folder / "manifest.json").read_text())
+    files = {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
+             if p.is_file() and p.name != "manifest.json"}  # fmt: skip
+    digest = hashlib.sha256(files[manifest["target"]["model_file"]]).hexdigest()[:12]
+    manifest["version"] = f"{manifest['version']}-m{digest}"[:64]
+    out = tmp / manifest["version"]
+    write_artifact(out, files, {k: v for k, v in manifest.items() if k not in ("files", "signature")}, fleet.key)
     return fleet.artifacts.publish(out, time.time())["sha256"]

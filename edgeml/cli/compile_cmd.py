@@ -11,7 +11,7 @@ from rich.table import Table
 
 from edgeml.cli.captured_output import captured_output
 from edgeml.cli.compile_flags import compile_flags, compile_kwargs
-from edgeml.cli.measure_on_option import measure_on_device, measure_on_option
+from edgeml.cli.measure_on_option import device_hook, measure_on_option, measured_on_device
 from edgeml.cli.mlflow_option import mlflow_option, track_compiles
 from edgeml.cli.output import console, errors_handled, human_size, print_json, print_table, stderr
 from edgeml.cli.progress_view import RichProgress
@@ -50,25 +50,28 @@ def compile_cmd(model, targets, target, precision, verbose, as_json, measure_on,
     this host; the fastest one within the accuracy budget ships. Float ships when INT8 does not pay off.
     """
     kwargs = compile_kwargs(flags)
+    hook = device_hook(measure_on, kwargs["key"])
     if precision:
         kwargs["options"]["precision"] = precision
     cache_dir = kwargs["cache_dir"]
     verbose = verbose or bool((click.get_current_context().find_root().params or {}).get("verbose"))
     with _third_party_output(verbose, cache_dir):
+        if targets and hook:
+            raise click.UsageError("--measure-on times one target's candidates: give --target, not --targets")
         if targets:
             _compile_many(model, [t.strip() for t in targets.split(",") if t.strip()], as_json, verbose, kwargs, mlflow)
             return
         if as_json:
-            result = compile_model(model, target, **kwargs)
-            measured = measure_on_device(result, model, measure_on, kwargs["key"], quiet=True)
+            result = compile_model(model, target, latency_on_device=hook, **kwargs)
+            measured = measured_on_device(result, quiet=True)
             print_json(result.to_dict() | track_compiles([result], mlflow) | {"peak_rss_bytes": peak_rss_bytes()}
                        | measured)  # fmt: skip
             return
         stderr.print(f"[bold]edgeml compile[/] {escape(model)}" + (f" → {escape(target)}" if target else ""))
         with RichProgress(stderr, show_other_output=verbose) as progress:
-            result = compile_model(model, target, progress=progress, **kwargs)
+            result = compile_model(model, target, progress=progress, latency_on_device=hook, **kwargs)
         _render(result)
-        measure_on_device(result, model, measure_on, kwargs["key"], quiet=False)
+        measured_on_device(result, quiet=False)
         track_compiles([result], mlflow)
 
 
@@ -190,13 +193,24 @@ def _render(result: CompileResult) -> None:
     if m.get("pruning"):
         _render_pruning(m["pruning"])
     console.print(_data_line(m["provenance"], m["metrics"]["float_accuracy"] is not None))
-    console.print(escape(host_line(m["metrics"]["measured_on"])))
+    console.print(escape(_where_line(m["metrics"])))
     for note in result.notes:
         console.print(f"[dim]note:[/] {escape(note)}")
     cache = "all steps from cache" if result.fully_cached else f"{result.cache_hits}/{result.steps} steps from cache"
     console.print(
         f"[green]✓[/] artifact {escape(str(result.out))}  (signed by key {m['signature']['key_id']}; "
         f"{cache}; {result.seconds:.1f} s{_peak_words()})"
+    )
+
+
+def _where_line(metrics: dict) -> str:
+    """Where the latency figures were measured: the device (`--measure-on`), else the build host."""
+    device = metrics.get("latency_measured_on")
+    if device is None:
+        return host_line(metrics["measured_on"])
+    return (
+        f"latency measured on device {device['device']} ({device.get('description', '?')}, {device.get('cpu', '?')})"
+        f"; accuracy on the build host ({metrics['measured_on'].get('description', '?')})"
     )
 
 

@@ -1,8 +1,10 @@
-"""`edgeml compile --measure-on DEVICE`: the shipped model (and the float source, where the target's runtime
-runs it) timed on a fleet device through bench jobs, reported with where each figure was measured.
+"""`edgeml compile --measure-on DEVICE`: the candidates timed on a fleet device through bench jobs before the
+decision, so the device's figures decide speed; the manifest records where each figure was measured.
 
-Kept as one option and one call so the compile options' schema can absorb it: the decision itself is still
-taken on the build host's figures (see the report's "left" note)."""
+The compiler knows nothing of the fleet: this module hands `compile_model` a `latency_on_device` hook that
+publishes the compiler's draft candidates and runs one bench job per candidate (fleet/bench_measure.py). A
+device that does not answer within the job's deadline fails the compile (FleetError naming the device): a
+decision silently taken on the host's figures would be the thing --measure-on was asked to avoid."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from rich.table import Table
 
 from edgeml.cli.output import print_table, stderr
 
-__all__ = ["measure_on_device", "measure_on_option"]
+__all__ = ["device_hook", "measure_on_option", "measured_on_device"]
 
 
 def measure_on_option(fn):
@@ -25,32 +27,41 @@ def measure_on_option(fn):
         "measure_on",
         default=None,
         metavar="DEVICE",
-        help="Also time the shipped model (and the float .onnx source) on this fleet device through a bench job, "
-        "the source as baseline in the same run. Needs `edgeml fleet serve` on EDGEML_FLEET_DB / EDGEML_FLEET_STORE.",
+        help="Time every candidate on this fleet device through bench jobs (the float build as baseline) and "
+        "decide by the device's figures. Needs `edgeml fleet serve` on EDGEML_FLEET_DB / EDGEML_FLEET_STORE.",
     )(fn)
 
 
-def measure_on_device(result: Any, model: str, device: str | None, key: str | None, quiet: bool) -> dict[str, Any]:
-    """`{"measured_on_device": {candidate: figures}}` or `{}` without a device; a table unless `quiet`."""
+def device_hook(device: str | None, key: str | None):
+    """`compile_model`'s `latency_on_device` for `--measure-on DEVICE`; None without a device."""
     if not device:
-        return {}
-    from edgeml.cli.fleet_common import open_fleet
-    from edgeml.fleet.bench_measure import measure_candidates
+        return None
 
-    fleet = open_fleet(os.environ.get("EDGEML_FLEET_DB", "fleet.sqlite"),
-                       os.environ.get("EDGEML_FLEET_STORE", "artifacts"), key)  # fmt: skip
-    m = result.manifest
-    candidates = {"shipped": Path(result.out) / m["target"]["model_file"]}
-    if model.endswith(".onnx") and m["target"]["runtime"] == "onnxruntime":
-        candidates = {"float source": Path(model)} | candidates
-    figures = measure_candidates(fleet, device, result.out, candidates)
+    def latency_on_device(drafts: dict[str, Path]) -> dict[str, dict[str, Any]]:
+        from edgeml.cli.fleet_common import open_fleet
+        from edgeml.fleet.bench_measure import measure_drafts
+
+        fleet = open_fleet(os.environ.get("EDGEML_FLEET_DB", "fleet.sqlite"),
+                           os.environ.get("EDGEML_FLEET_STORE", "artifacts"), key)  # fmt: skip
+        return measure_drafts(fleet, device, drafts)
+
+    return latency_on_device
+
+
+def measured_on_device(result: Any, quiet: bool) -> dict[str, Any]:
+    """`{"measured_on_device": {candidate: device and host figures}}` where the device measured, else `{}`;
+    a table unless `quiet`."""
+    candidates = result.manifest["decision"]["candidates"]
+    figures = {n: {k: c[k] for k in ("latency", "host_latency", "measured_on")}
+               for n, c in candidates.items() if "host_latency" in c}  # fmt: skip
+    if not figures:
+        return {}
     if not quiet:
-        table = Table("model", "p50 ms", "p99 ms", "vs float", "measured on", title_justify="left",
-                      title=f"measured on device {device}")  # fmt: skip
+        where = next(iter(figures.values()))["measured_on"]["latency"]
+        title = escape(f"latency measured on device {where['device']} ({where.get('description', '?')})")
+        table = Table("candidate", "device p50 ms", "host p50 ms", title=title, title_justify="left")
         for name, f in figures.items():
-            where = f"{f['measured_on']['device']} ({f['measured_on']['host'].get('description', '?')})"
-            table.add_row(name, f"{f['latency']['p50_ms']:.4f}", f"{f['latency']['p99_ms']:.4f}",
-                          f"{f['ratio_vs_first']:.3f}", escape(where))  # fmt: skip
+            table.add_row(name, f"{f['latency']['p50_ms']:.4f}", f"{f['host_latency']['p50_ms']:.4f}")
         print_table(table)
-        stderr.print("[dim]the precision decision above used the build host's figures; these are the device's[/]")
+        stderr.print("[dim]the decision used the device's figures; the host's are kept beside them[/]")
     return {"measured_on_device": figures}

@@ -61,13 +61,16 @@ def build_manifest(
             "fidelity": chosen["fidelity"],
             "latency_ms": chosen["latency"],
             "float_latency_ms": ref["latency"],
-            "speedup_vs_float": round(ref["latency"]["p50_ms"] / chosen["latency"]["p50_ms"], 3),
+            "speedup_vs_float": round(
+                ref["latency"]["p50_ms"] / chosen.get("host_latency", chosen["latency"])["p50_ms"], 3
+            ),
             "speed_reference": _speed_reference(models, chosen),
             "size_bytes": chosen["size_bytes"],
             "float_size_bytes": ref["size_bytes"],
             "measured_on": host_info().to_dict()
             | {"threads": threads, "runtime": runtime, "model_file": measured_model_file},
             **({"device": device} if device else {}),
+            **_device_measured(chosen),
         },
         "decision": decision.to_dict()
         | {
@@ -80,6 +83,14 @@ def build_manifest(
         **({"pruning": pruning} if pruning else {}),
         "provenance": provenance | {"edgeml": __version__},
     }
+
+
+def _device_measured(chosen: dict[str, Any]) -> dict[str, Any]:
+    """Where the candidates' latency was timed on a device: `latency_ms` is the device's, the host's beside it, and
+    where each was measured (`measured_on` stays the build host: accuracy and the float source's latency)."""
+    if "host_latency" not in chosen:
+        return {}
+    return {"host_latency_ms": chosen["host_latency"], "latency_measured_on": chosen["measured_on"]["latency"]}
 
 
 def _speed_reference(models: dict[str, dict[str, Any]], chosen: dict[str, Any]) -> dict[str, Any]:

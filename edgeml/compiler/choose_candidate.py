@@ -10,6 +10,7 @@ artifact still explains why INT8 was rejected, layer by layer.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,7 @@ from edgeml.calibration.dataset import Dataset
 from edgeml.compiler.accuracy_aware import MIXED, AccuracyAwareStep
 from edgeml.compiler.build_candidate import Built, build_candidate, onnx_build
 from edgeml.compiler.content_cache import Blob, ContentCache
+from edgeml.compiler.device_latency import device_name
 from edgeml.compiler.explain_report import explain_report
 from edgeml.compiler.layer_numerics import LayerNumerics
 from edgeml.compiler.layer_tables import LayerTables
@@ -57,7 +59,10 @@ def choose_candidate(
     cache: ContentCache,
     threads: int,
     progress: Progress,
+    device_latency: Callable[[Measurements, dict[str, Built]], Measurements] | None = None,
 ) -> Chosen:
+    """`device_latency`: where given, the candidates' latency timed on a device replaces the host's before the
+    decision (device_latency.py); without it the host's figures decide."""
     digest = calib.digest()
     built, records = {}, {}
     for name, cand_plan in plan.candidates.items():
@@ -89,6 +94,8 @@ def choose_candidate(
             measured = measure_all()
     if mixed.plan is not None:
         plan.candidates[MIXED], records[MIXED] = mixed.plan, mixed.records
+    if device_latency is not None:  # NOTE: after every candidate is built (the mix included), before the decision
+        measured = device_latency(measured, built)
     layer_tables = _layer_tables(tables, built | analysed, mixed)
     decision = _select(measured, budget, recipe, pinned, layer_tables, mixed)
     analysis = {
@@ -115,7 +122,8 @@ def _layer_tables(tables: LayerTables, candidates: dict[str, Built], mixed: Accu
 
 def _select(measured, budget, recipe, pinned, tables: dict[str, list[LayerNumerics]], mixed) -> Decision:
     try:
-        decision = select_candidate(measured.models, budget, recipe.min_speedup, recipe.objective, pinned)
+        where = device_name(measured.models) or "this host"
+        decision = select_candidate(measured.models, budget, recipe.min_speedup, recipe.objective, pinned, where)
     except BudgetError as exc:
         worst = _costliest(tables, mixed)
         if worst:

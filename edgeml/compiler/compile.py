@@ -29,10 +29,11 @@ from edgeml.calibration.example_inputs import example_inputs
 from edgeml.calibration.input_layout import parse_input_specs
 from edgeml.calibration.read_dataset import read_dataset
 from edgeml.compiler.build_manifest import SELF_TEST_FILE, build_manifest
-from edgeml.compiler.choose_candidate import choose_candidate
+from edgeml.compiler.choose_candidate import Chosen, choose_candidate
 from edgeml.compiler.closed_loop import with_float_states_of
 from edgeml.compiler.compile_options import CompileOptions, default_name_of, resolve_options
 from edgeml.compiler.content_cache import Blob, ContentCache, cache_key
+from edgeml.compiler.device_latency import LatencyOnDevice, speed_ordered, with_device_latency
 from edgeml.compiler.explain_report import EXPLAIN_FILE
 from edgeml.compiler.intake import IntakeResult, ModelSource, identify_source, take_in
 from edgeml.compiler.measure import WHOLE_FEED, Measurements
@@ -93,12 +94,19 @@ class CompileResult:
 
 
 def compile_model(
-    model: str | os.PathLike[str], target: str | None = None, *, progress: Progress | None = None, **given: Any
+    model: str | os.PathLike[str],
+    target: str | None = None,
+    *,
+    progress: Progress | None = None,
+    latency_on_device: LatencyOnDevice | None = None,
+    **given: Any,
 ) -> CompileResult:
     """Compile `model` for `target` into a signed artifact folder at `out`; see `edgeml compile --help`.
     `given`: the options of COMPILE_OPTIONS (edgeml/compiler/compile_options.py) by name; settings not given come
     from `recipe_file` (a recipe file or a manifest), then from the defaults there.
-    `inputs` says, per input, where its samples lie or its constant: {"state": {"batch_axis": 1}}."""
+    `inputs` says, per input, where its samples lie or its constant: {"state": {"batch_axis": 1}}.
+    `latency_on_device`: a hook that times the candidates on a device (device_latency.py); its figures then
+    decide speed and the manifest says where each was measured. None: the build host measures, as always."""
     started = time.perf_counter()
     progress = progress or NullProgress()
     notes: list[str] = []
@@ -118,7 +126,10 @@ def compile_model(
     notes += list(check_report.notes)
     plan = target_obj.plan(proto, recipe)
     notes += [n for n in plan.notes if n not in notes]  # NOTE: a plan may repeat what its check reported
-    records, chosen = _build_and_choose(opts, target_obj, recipe, plan, model_onnx, data, cache, progress)
+    drafts = _Drafts(opts, target_obj, recipe, plan, pruning, data, release) if latency_on_device else None
+    records, chosen = _build_and_choose(
+        opts, target_obj, recipe, plan, model_onnx, data, cache, progress, drafts and drafts.step(latency_on_device)
+    )
     if pruned is not None:
         chosen.explain["pruning"] = pruning_summary(
             pruned.report, chosen.measured.models, data.intake.onnx.data, pruned.onnx.data if pruned.onnx else None
@@ -191,7 +202,9 @@ def _pruned(pruning, source, data: _Data, cache: ContentCache, progress: Progres
     return model_onnx, pruned
 
 
-def _build_and_choose(opts, target: Target, recipe, plan: Plan, model_onnx: Blob, data: _Data, cache, progress):
+def _build_and_choose(
+    opts, target: Target, recipe, plan: Plan, model_onnx: Blob, data: _Data, cache, progress, device_latency=None
+):
     """Preparation passes, then every candidate built, measured and judged (choose_candidate.py)."""
     max_memory = parse_memory_size(opts.max_memory) if opts.max_memory is not None else None
     with tempfile.TemporaryDirectory(prefix="edgeml-compile-") as scratch_dir, memory_budget(max_memory):
@@ -200,7 +213,7 @@ def _build_and_choose(opts, target: Target, recipe, plan: Plan, model_onnx: Blob
         chosen = choose_candidate(
             target=target, recipe=recipe, plan=plan, prepared=prepared, source_onnx=data.intake.onnx,
             calib=data.calib, evalset=data.evalset, budget=opts.budget, ctx=ctx, cache=cache, threads=opts.threads,
-            progress=progress,
+            progress=progress, device_latency=device_latency,
         )  # fmt: skip
     device = chosen.built[chosen.decision.chosen].device
     if device:  # NOTE: the host measured a CPU reference; the verdict also says what the device itself runs
@@ -234,6 +247,40 @@ def _manifest(opts, target: Target, recipe, plan: Plan, pruning, data: _Data, re
         pruning=chosen.explain["pruning"],
         device=shipped.device,
     )
+
+
+@dataclass(frozen=True)
+class _Drafts:
+    """Each candidate as an unsigned draft artifact folder (its files, self-test, draft manifest): what a
+    `latency_on_device` hook publishes and times on the device before the decision."""
+
+    opts: CompileOptions
+    target: Target
+    recipe: Any
+    plan: Plan
+    pruning: PruneRequest | None
+    data: _Data
+    release: int
+
+    def step(self, hook: LatencyOnDevice):
+        def device_latency(measured: Measurements, built: dict) -> Measurements:
+            with tempfile.TemporaryDirectory(prefix="edgeml-device-") as tmp:
+                names = speed_ordered(measured.models, list(built))
+                figures = hook({n: self.write(measured, n, built[n], Path(tmp) / n) for n in names})
+            return with_device_latency(measured, figures, self.opts.threads)
+
+        return device_latency
+
+    def write(self, measured: Measurements, name: str, built, folder: Path) -> Path:
+        draft = Chosen({name: built}, {}, measured, Decision(name, "draft: timed on the device"), {"pruning": None})
+        manifest = _manifest(self.opts, self.target, self.recipe, self.plan, self.pruning, self.data, [], draft,
+                             self.release)  # fmt: skip
+        files = {**built.files, SELF_TEST_FILE: npz_bytes(_self_test_arrays(measured, name))}
+        for rel, data in files.items():
+            (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+            (folder / rel).write_bytes(data)
+        (folder / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
+        return folder
 
 
 def _sign_and_write(opts, out_path: Path, chosen, manifest: dict, signing_key, notes: list[str], progress) -> dict:

@@ -128,8 +128,14 @@ def _figures(f: dict[str, Any]) -> str:
 
 
 def select_candidate(
-    models: dict[str, dict[str, Any]], budget: Budget, min_speedup: float, objective: str, pinned: str | None
+    models: dict[str, dict[str, Any]],
+    budget: Budget,
+    min_speedup: float,
+    objective: str,
+    pinned: str | None,
+    where: str = "this host",
 ) -> Decision:
+    """`where`: the place the candidates' latency was measured, as the verdicts name it ("device pi-3")."""
     ref = models[FLOAT]
     speed_ref = models[speed_reference(models)]  # NOTE: judged on the target's own runtime where it has a float build
     names = [n for n in models if n != FLOAT]
@@ -143,9 +149,10 @@ def select_candidate(
         if miss:
             decision.verdicts[name] = f"rejected: {miss}"
         elif name != "fp32" and not pinned and speedup < min_speedup:
-            decision.verdicts[name] = f"rejected: {speedup:.2f}× float speed on this host (needs ≥ {min_speedup:g}×)"
+            decision.verdicts[name] = f"rejected: {speedup:.2f}× float speed on {where} (needs ≥ {min_speedup:g}×)"
         else:
-            decision.verdicts[name] = f"passes: {speedup:.2f}× float speed, within budget"
+            on = "" if where == "this host" else f" on {where}"
+            decision.verdicts[name] = f"passes: {speedup:.2f}× float speed{on}, within budget"
             passing.append(name)
     if not passing:
         raise _budget_error(models, decision, budget)
@@ -153,16 +160,16 @@ def select_candidate(
         (lambda n: models[n]["latency"]["p50_ms"]) if objective == "latency" else (lambda n: models[n]["size_bytes"])
     )
     decision.chosen = min(passing, key=sort_key)
-    decision.reason = _reason(decision, models, passing, objective, pinned)
+    decision.reason = _reason(decision, models, passing, objective, pinned, where)
     decision.verdicts[decision.chosen] = "shipped: " + decision.verdicts[decision.chosen].removeprefix("passes: ")
     return decision
 
 
-def _reason(decision: Decision, models, passing: list[str], objective: str, pinned: str | None) -> str:
+def _reason(decision: Decision, models, passing: list[str], objective: str, pinned: str | None, where: str) -> str:
     chosen = decision.chosen
     if pinned:
         speed = models[speed_reference(models)]["latency"]["p50_ms"] / models[chosen]["latency"]["p50_ms"]
-        slower = " — slower than float on this host, shipped because the precision was pinned" if speed < 1 else ""
+        slower = f" — slower than float on {where}, shipped because the precision was pinned" if speed < 1 else ""
         return f"precision pinned to {chosen} and within budget{slower}"
     rejected = [n for n in decision.verdicts if n not in passing]
     if chosen == "fp32" and rejected:
