@@ -16,7 +16,7 @@ from edgeml.cli.mlflow_option import mlflow_option, track_compiles
 from edgeml.cli.output import console, errors_handled, human_size, print_json, print_table, stderr
 from edgeml.cli.progress_view import RichProgress
 from edgeml.compiler.compile import CompileResult, compile_model
-from edgeml.compiler.explain_report import cosine_text, host_line
+from edgeml.compiler.explain_report import cosine_text, host_line, latency_line
 from edgeml.compiler.measure import FLOAT
 from edgeml.compiler.pruning.pruning_summary import pruning_rows, recovery_line
 from edgeml.compiler.select_candidate import speed_reference, worst_cosine
@@ -193,24 +193,13 @@ def _render(result: CompileResult) -> None:
     if m.get("pruning"):
         _render_pruning(m["pruning"])
     console.print(_data_line(m["provenance"], m["metrics"]["float_accuracy"] is not None))
-    console.print(escape(_where_line(m["metrics"])))
+    console.print(escape(latency_line(m["metrics"]["measured_on"], m["metrics"].get("latency_measured_on"))))
     for note in result.notes:
         console.print(f"[dim]note:[/] {escape(note)}")
     cache = "all steps from cache" if result.fully_cached else f"{result.cache_hits}/{result.steps} steps from cache"
     console.print(
         f"[green]✓[/] artifact {escape(str(result.out))}  (signed by key {m['signature']['key_id']}; "
         f"{cache}; {result.seconds:.1f} s{_peak_words()})"
-    )
-
-
-def _where_line(metrics: dict) -> str:
-    """Where the latency figures were measured: the device (`--measure-on`), else the build host."""
-    device = metrics.get("latency_measured_on")
-    if device is None:
-        return host_line(metrics["measured_on"])
-    return (
-        f"latency measured on device {device['device']} ({device.get('description', '?')}, {device.get('cpu', '?')})"
-        f"; accuracy on the build host ({metrics['measured_on'].get('description', '?')})"
     )
 
 

@@ -14,7 +14,7 @@ from edgeml.compiler.explain_html import render_html
 from edgeml.compiler.explain_report import (
     cosine_text,
     fidelity_rows,
-    host_line,
+    latency_line,
     search_rows,
     source_speedup,
     speed_header,
@@ -50,7 +50,7 @@ def explain_cmd(artifact: str, as_json: bool, html_out: str | None, top: int) ->
     if fidelity_rows(explain):
         print_table(_fidelity(explain))
     if explain.get("host"):
-        console.print(escape(host_line(explain["host"])))
+        console.print(escape(latency_line(explain["host"], explain.get("latency_measured_on"))))
     if explain.get("pruning"):
         print_table(_pruning(explain["pruning"]))
     for name, rows in explain.get("layers", {}).items():

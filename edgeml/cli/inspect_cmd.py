@@ -65,7 +65,10 @@ def _latency(met: dict) -> str:
     """p50, its speed against the one reference the compile judged by, and the build host it was measured on."""
     ref = met.get("speed_reference") or {"model": "float source", "speedup": met["speedup_vs_float"]}
     name = "fp32" if ref["model"] == "fp32" else "the float source"
-    host = met["measured_on"]
+    host, device = met["measured_on"], met.get("latency_measured_on")
+    if device is not None:
+        return (f"{met['latency_ms']['p50_ms']:.3f} ms ({ref['speedup']:.2f}× {name}) on device {device['device']} "
+                f"{device.get('cpu', '?')} ({device.get('description', '?')})")  # fmt: skip
     return (
         f"{met['latency_ms']['p50_ms']:.3f} ms ({ref['speedup']:.2f}× {name}) on the build host "
         f"{host['cpu']} ({host.get('description') or host['arch']}), {host['threads']} thread(s)"

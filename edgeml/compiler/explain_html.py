@@ -10,7 +10,7 @@ from typing import Any
 from edgeml.compiler.explain_report import (
     cosine_text,
     fidelity_rows,
-    host_line,
+    latency_line,
     search_rows,
     source_speedup,
     speed_header,
@@ -29,6 +29,10 @@ text-align:right}th{background:#f6f6f6}td.l,th.l{text-align:left}tr.shipped{back
 _INT8, _FLOAT = "#1f5fa8", "#e07b1f"
 
 
+def _where(explain: dict[str, Any]) -> str:
+    return latency_line(explain["host"], explain.get("latency_measured_on"))
+
+
 def render_html(explain: dict[str, Any], manifest: dict[str, Any]) -> str:
     e = html.escape
     parts = [
@@ -38,7 +42,7 @@ def render_html(explain: dict[str, Any], manifest: dict[str, Any]) -> str:
         f"<h1>{e(manifest['name'])} {e(manifest['version'])} → {e(manifest['target']['id'])}</h1>",
         f"<p><b>shipped {e(explain['shipped'])}</b>: {e(explain['reason'])}</p>",
         f"<p class='muted'>budget: {e(_budget(explain))}</p>",
-        *([f"<p class='muted'>{e(host_line(explain['host']))}</p>"] if explain.get("host") else []),
+        *([f"<p class='muted'>{e(_where(explain))}</p>"] if explain.get("host") else []),
         "<h2>Candidates</h2>",
         _candidates_table(explain),
         _scatter(explain),

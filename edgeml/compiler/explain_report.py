@@ -18,6 +18,7 @@ from edgeml.host import host_info
 
 __all__ = [
     "EXPLAIN_FILE", "EXPLAIN_VERSION", "cosine_text", "explain_report", "fidelity_cells", "fidelity_rows", "host_line",
+    "latency_line",
     "ranked_layers", "search_rows", "source_speedup", "speed_header",
 ]  # fmt: skip
 
@@ -42,7 +43,8 @@ def explain_report(
         "budget": budget.to_dict(),
         "float": _float_row(models[FLOAT]),
         "speed_reference": speed_reference(models),  # every `speedup` is this model's p50 / the candidate's
-        "host": host_info().to_dict(),  # where every latency figure was measured (not the target device)
+        "host": host_info().to_dict(),  # where every latency figure was measured (not the target device)…
+        **_device_measured(models),  # …unless the candidates' were timed on a device (latency_on_device)
         "candidates": _candidates(decision, models, search),
         "sensitivity": "measured" if search else "estimated",
         "layers": {name: ranked_layers(rows, search, name) for name, rows in tables.items()},
@@ -133,6 +135,22 @@ def fidelity_cells(f: dict[str, Any]) -> dict[str, str]:
         "max rel err": "—" if rel is None else f"{100 * rel:.2f}%",
         "decisions agree": decisions,
     }
+
+
+def _device_measured(models: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    where = next((m["measured_on"]["latency"] for n, m in models.items() if n != FLOAT and "measured_on" in m), None)
+    return {"latency_measured_on": where} if where else {}
+
+
+def latency_line(host: dict[str, Any], device: dict[str, Any] | None = None) -> str:
+    """Where a report's latencies were measured: the device (`--measure-on`) where given, else the build host."""
+    if device is None:
+        return host_line(host)
+    return (
+        f"candidates' latency measured on device {device['device']} ({device.get('description', '?')}, "
+        f"{device.get('cpu', '?')}); accuracy and the float source's latency on the build host "
+        f"({host.get('description') or host.get('arch', '?')})"
+    )
 
 
 def host_line(host: dict[str, Any]) -> str:

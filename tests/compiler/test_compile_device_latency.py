@@ -64,12 +64,15 @@ def test_the_device_figures_decide_and_the_manifest_says_where(tmp_path, keypair
     assert m["metrics"]["latency_measured_on"]["device"] == "pi-7"
     assert m["metrics"]["host_latency_ms"] == m["decision"]["candidates"][chosen]["host_latency"]
     assert "device pi-7" in m["decision"]["verdicts"]["int8-static"]
+    explain = json.loads((result.out / m["explain"]["file"]).read_text())
+    assert explain["latency_measured_on"]["device"] == "pi-7" and explain["host"]["isa"] == host["isa"]
 
 
 def test_without_a_hook_nothing_says_device(tmp_path, keypair):
     m = _compile(tmp_path, keypair, None).manifest
     assert "latency_measured_on" not in m["metrics"] and "host_latency_ms" not in m["metrics"]
     assert all("measured_on" not in c for c in m["decision"]["candidates"].values())
+    assert "latency_measured_on" not in json.loads((tmp_path / "out" / m["explain"]["file"]).read_text())
 
 
 def test_a_device_that_does_not_answer_fails_the_compile(tmp_path, keypair):
