@@ -59,7 +59,7 @@ def choose_candidate(
     cache: ContentCache,
     threads: int,
     progress: Progress,
-    device_latency: Callable[[Measurements, dict[str, Built]], Measurements] | None = None,
+    device_latency: Callable[[Measurements, dict[str, Built], Built], Measurements] | None = None,
 ) -> Chosen:
     """`device_latency`: where given, the candidates' latency timed on a device replaces the host's before the
     decision (device_latency.py); without it the host's figures decide."""
@@ -95,7 +95,7 @@ def choose_candidate(
     if mixed.plan is not None:
         plan.candidates[MIXED], records[MIXED] = mixed.plan, mixed.records
     if device_latency is not None:  # NOTE: after every candidate is built (the mix included), before the decision
-        measured = device_latency(measured, built)
+        measured = device_latency(measured, built, source)
     layer_tables = _layer_tables(tables, built | analysed, mixed)
     decision = _select(measured, budget, recipe, pinned, layer_tables, mixed)
     analysis = {

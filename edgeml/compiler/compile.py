@@ -263,10 +263,10 @@ class _Drafts:
     release: int
 
     def step(self, hook: LatencyOnDevice):
-        def device_latency(measured: Measurements, built: dict) -> Measurements:
+        def device_latency(measured: Measurements, built: dict, source) -> Measurements:
             with tempfile.TemporaryDirectory(prefix="edgeml-device-") as tmp:
-                names = speed_ordered(measured.models, list(built))
-                figures = hook({n: self.write(measured, n, built[n], Path(tmp) / n) for n in names})
+                timed = speed_ordered(measured.models, built, source)
+                figures = hook({n: self.write(measured, n, b, Path(tmp) / n) for n, b in timed.items()})
             return with_device_latency(measured, figures, self.opts.threads)
 
         return device_latency
@@ -446,7 +446,8 @@ def _self_test_tolerance(measured: Measurements, chosen: str) -> dict[str, float
 
 def _tools_used(plan, chosen: str) -> tuple[str, ...]:
     """The tools whose versions shaped the shipped files: every preparation pass and the chosen candidate's."""
-    steps = [*plan.prepare, *plan.candidates[chosen].passes, plan.candidates[chosen].lowering]
+    cand = plan.candidates.get(chosen)  # NOTE: None for the float source (a device-timing draft of it)
+    steps = [*plan.prepare, *(cand.passes if cand else ()), cand.lowering if cand else None]
     names = {"numpy", "onnx"} | {t for step in steps if step is not None for t in step.tools}
     return tuple(sorted(names))
 

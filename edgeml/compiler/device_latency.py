@@ -26,22 +26,25 @@ __all__ = ["LatencyOnDevice", "device_name", "speed_ordered", "with_device_laten
 LatencyOnDevice = Callable[[dict[str, Path]], dict[str, dict[str, Any]]]
 
 
-def speed_ordered(models: dict[str, Any], names: list[str]) -> list[str]:
-    """The candidates with the speed reference first: a bench job's baseline is its first model."""
+def speed_ordered(models: dict[str, Any], built: dict[str, Any], source: Any) -> dict[str, Any]:
+    """The models the device times, the speed reference first (a bench job's baseline is its first model): the
+    target's fp32 build, else the float source where it runs on the candidates' runtime (a pinned INT8)."""
     ref = speed_reference(models)
-    if ref == FLOAT:
+    if ref != FLOAT:
+        return {ref: built[ref], **{n: b for n, b in built.items() if n != ref}}
+    if {b.runtime for b in built.values()} != {source.runtime}:
         raise EdgemlError(
-            "--measure-on needs a float build of the target's own runtime to compare the candidates with on the "
-            "device; this target has none (speed is judged against the float source on the host)",
+            "--measure-on needs a float model the device can run beside the candidates (the target's fp32 build, or "
+            f"the float source on {source.runtime}); this compile has neither",
             "compile without --measure-on, or time the shipped artifact with `edgeml fleet bench`",
         )
-    return [ref, *(n for n in names if n != ref)]
+    return {FLOAT: source, **built}
 
 
 def with_device_latency(measured: Measurements, figures: dict[str, dict[str, Any]], threads: int) -> Measurements:
-    """Each candidate's `latency` replaced by the device's, `host_latency` kept; the float source stays a host
-    figure (it is the accuracy reference, never the speed one when the device measured)."""
-    names = [n for n in measured.models if n != FLOAT]
+    """Each candidate's `latency` replaced by the device's, `host_latency` kept; the float source's too where the
+    device timed it (it was the speed reference), else it stays a host figure and says so."""
+    names = [n for n in measured.models if n != FLOAT or n in figures]
     missing = [n for n in names if n not in figures]
     if missing:
         raise EdgemlError(f"the device measured no latency for {', '.join(missing)}",
@@ -53,7 +56,8 @@ def with_device_latency(measured: Measurements, figures: dict[str, dict[str, Any
         m["host_latency"] = m["latency"]
         m["latency"] = f["latency"]
         m["measured_on"] = {"latency": _where(f["measured_on"]), "host_latency": host}
-    models[FLOAT]["measured_on"] = {"latency": host}
+    if FLOAT not in figures:
+        models[FLOAT]["measured_on"] = {"latency": host}
     return dataclasses.replace(measured, models=models)
 
 

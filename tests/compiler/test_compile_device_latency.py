@@ -82,3 +82,12 @@ def test_a_device_that_does_not_answer_fails_the_compile(tmp_path, keypair):
     with pytest.raises(EdgemlError, match="pi-7"):
         _compile(tmp_path, keypair, offline)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_pinned_int8_is_timed_against_the_float_source_on_the_device(tmp_path, keypair):
+    hook = FakeDevice({"float": 2.0, "int8-static": 4.0})
+    result = _compile(tmp_path, keypair, hook, options={"precision": "int8-static"})
+    assert list(hook.drafts) == ["float", "int8-static"]
+    m = result.manifest
+    assert m["metrics"]["float_latency_ms"]["p50_ms"] == 2.0 and m["metrics"]["speedup_vs_float"] == 0.5
+    assert "slower than float on device pi-7" in m["decision"]["reason"]
