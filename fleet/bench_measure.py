@@ -1,18 +1,15 @@
-"""Candidate model files → their latency measured on one device of the fleet, through bench jobs: what
-`edgeml compile --measure-on DEVICE` calls.
+"""A compile's candidates (unsigned draft artifact folders: files, self-test inputs, a draft manifest) → their
+latency measured on one device of the fleet, through bench jobs: what `edgeml compile --measure-on DEVICE` hands
+the compiler as its `latency_on_device` hook, called before the decision.
 
-Each candidate is wrapped in a signed bench artifact (the reference artifact's manifest and self-test inputs
-with this model file as its model, version `<version>-m<digest>`), published, and timed on the device in one job
-per candidate, the first candidate as the baseline of every job, so each ratio comes from one interleaved run.
-Every figure carries where it was measured: the device id and the CPU/ISA the device reported.
-
-`measure_drafts` does the same for a compile's candidates before its decision: each an unsigned draft folder
-the compiler wrote (files and a draft manifest), signed here with the fleet's key.
+Each draft is signed with the fleet's key as a bench artifact (version `<version>-m<digest>`), published, and
+timed on the device in one job per candidate, the first (the speed reference) as the baseline of every job, so
+each ratio comes from one interleaved run. Every figure carries where it was measured: the device id, the
+CPU/ISA the device reported and its runtime versions.
 """
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import tempfile
@@ -21,24 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from edgeml.artifact import write_artifact
-from edgeml.artifact.verify import open_artifact, read_manifest
 from edgeml.fleet.bench_jobs import BenchSettings
 from edgeml.fleet.database import FleetError
 
-__all__ = ["measure_candidates", "measure_drafts"]
-
-
-def measure_candidates(
-    fleet: Any, device_id: str, reference: str | Path, candidates: dict[str, str | Path], seconds: float = 2.0,
-    deadline_s: float = 120.0,
-) -> dict[str, dict[str, Any]]:  # fmt: skip
-    """name → {"latency": p50/p90/p99…, "ratio_vs_first": float, "measured_on": {"device", "host"}}; a
-    FleetError when the device did not answer (offline, timed out, refused)."""
-    _check_device(fleet, device_id)
-    with tempfile.TemporaryDirectory(prefix="edgeml-measure-") as tmp, open_artifact(reference) as root:
-        manifest = read_manifest(root)
-        specs = {n: _publish(fleet, root, manifest, Path(f), Path(tmp)) for n, f in candidates.items()}
-    return _timed(fleet, device_id, specs, seconds, deadline_s)
+__all__ = ["measure_drafts"]
 
 
 def measure_drafts(
@@ -76,20 +59,6 @@ def _timed(fleet: Any, device_id: str, specs: dict[str, str], seconds: float, de
             "measured_on": {"device": device_id, "host": result["host"], "runtimes": result["runtimes"]},
         }
     return out
-
-
-def _publish(fleet: Any, root: Path, manifest: dict[str, Any], model: Path, tmp: Path) -> str:
-    data = model.read_bytes()
-    digest = hashlib.sha256(data).hexdigest()[:12]
-    m = copy.deepcopy({k: v for k, v in manifest.items() if k not in ("files", "signature")})
-    m["version"] = f"{manifest['version']}-m{digest}"[:64]
-    m["target"]["model_file"] = model.name
-    m.get("metrics", {}).get("measured_on", {}).pop("model_file", None)
-    self_test = manifest["self_test"]["file"]
-    files = {model.name: data, self_test: (root / self_test).read_bytes()}
-    out = tmp / m["version"]
-    write_artifact(out, files, m, fleet.key)
-    return fleet.artifacts.publish(out, time.time())["sha256"]
 
 
 def _publish_draft(fleet: Any, folder: Path, tmp: Path) -> str:
