@@ -229,7 +229,7 @@ class FleetService:
         return self.lease is None or self.lease.is_leader()
 
     def tick(self) -> None:
-        self.hellos.expire(self.clock())  # NOTE: every instance asks for lost hellos, leading or not
+        self.hellos.pump(self.clock())  # NOTE: every instance asks again for lost hellos, leading or not
         if not self.leads:
             self._published.clear()  # NOTE: whoever leads next publishes the whole outbox again
             return
@@ -377,10 +377,10 @@ class FleetService:
 
     def _unknown(self, device_id: str, now: float) -> None:
         """A message from a device that has not said hello: counted, and its retained hello asked for again
-        (rate-limited and bounded in HelloRequests). Devices re-send a hello only when they reconnect, so a hello
-        the broker or the full inbox dropped would otherwise leave the device unknown for good."""
+        (rate-limited, retried from the tick and bounded in HelloRequests). Devices re-send a hello only when they
+        reconnect, so a hello the broker or the full inbox dropped would otherwise leave the device unknown."""
         self.fleet.events.reject("unknown_device")
-        self.hellos.ask(device_id, now)
+        self.hellos.want(device_id, now)
 
     def _on_chunk_request(self, device_id: str, request: ChunkRequest, now: float) -> None:
         if not self.leads:

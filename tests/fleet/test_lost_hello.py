@@ -1,7 +1,8 @@
 """A device whose hello got lost on the way in (a broker queue or the fleet's inbox dropped it) is still
 registered: its first message the fleet cannot place makes the fleet ask the broker for the device's retained
-hello again, and a status that arrived first is applied then. Asks are bounded: a flood of ids that never said
-hello holds at most OPEN_ASKS subscriptions, each gone after ASK_TTL_S. On the in-memory twin and on Mosquitto."""
+hello again (and again every ASK_TTL_S, ASK_TRIES times), and a status that arrived first is applied then. Asks
+are bounded: a flood of ids that never said hello holds at most OPEN_ASKS subscriptions, each gone after ASK_TTL_S,
+and at most WANTED_MOST ids. On the in-memory twin and on Mosquitto."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 
 from edgeml.artifact import load_public_key
 from edgeml.fleet import FleetService
-from edgeml.fleet.hello_requests import ASK_TTL_S, OPEN_ASKS
+from edgeml.fleet.hello_requests import ASK_TRIES, ASK_TTL_S, OPEN_ASKS, HelloRequests
 from edgeml.fleet.simulated_device import SimulatedDevice
 from edgeml.protocol import Status, encode, hello_topic, status_topic
 from edgeml.transport.memory_transport import MemoryBroker, MemoryTransport
@@ -78,7 +79,7 @@ def test_a_device_whose_hello_was_lost_is_registered_with_its_parked_status(flee
     assert service.hellos.asked == 1 and service.hellos.open == [] and _hello_asks(memory) == []
 
 
-def test_an_unknown_device_is_asked_for_at_most_once_per_ttl(fleet):
+def test_an_unknown_device_is_asked_again_every_ttl_until_it_gives_up(fleet):
     now = 1_800_000_000.0
     memory = MemoryTransport(MemoryBroker(), "fleet")
     service = FleetService(fleet, memory, clock=lambda: now)
@@ -87,12 +88,19 @@ def test_an_unknown_device_is_asked_for_at_most_once_per_ttl(fleet):
         memory.broker.route(status_topic("ghost"), _status(), retain=False)
     service.pump()
     assert service.hellos.asked == 1 and _hello_asks(memory) == [hello_topic("ghost")]
+    now += ASK_TTL_S / 2
+    service.tick()
+    assert service.hellos.asked == 1  # NOTE: never twice within ASK_TTL_S
+    for tries in range(2, ASK_TRIES + 1):  # NOTE: asked again from the tick, with no new message from it
+        now += ASK_TTL_S
+        service.tick()
+        assert service.hellos.asked == tries and _hello_asks(memory) == [hello_topic("ghost")]
     now += ASK_TTL_S
     service.tick()
-    assert _hello_asks(memory) == [] and service.hellos.open == []
-    memory.broker.route(status_topic("ghost"), _status(), retain=False)
+    assert _hello_asks(memory) == [] and service.hellos.wanted == [] and service.hellos.given_up == 1
+    memory.broker.route(status_topic("ghost"), _status(), retain=False)  # NOTE: its next message: asked again
     service.pump()
-    assert service.hellos.asked == 2 and _hello_asks(memory) == [hello_topic("ghost")]
+    assert service.hellos.asked == ASK_TRIES + 1 and _hello_asks(memory) == [hello_topic("ghost")]
     assert fleet.devices.get("ghost") is None and fleet.events.rejected() == {"unknown_device": 4}
 
 
@@ -105,11 +113,24 @@ def test_a_flood_of_unknown_ids_holds_at_most_the_bound_of_subscriptions(fleet):
     for i in range(OPEN_ASKS + 50):
         memory.broker.route(status_topic(f"foreign-{i}"), _status(), retain=False)
     service.pump()
-    assert len(_hello_asks(memory)) == OPEN_ASKS and len(memory.topic_filters) == own + OPEN_ASKS
-    assert service.hellos.asked == OPEN_ASKS and service.hellos.refused == 50
-    now += ASK_TTL_S
-    service.tick()
-    assert len(memory.topic_filters) == own and service.hellos.open == []
+    most = len(memory.topic_filters)
+    assert len(_hello_asks(memory)) == OPEN_ASKS and len(service.hellos.wanted) == OPEN_ASKS + 50
+    for _ in range(ASK_TRIES * 2 + 2):  # NOTE: every id gets its ASK_TRIES asks, never more than OPEN_ASKS at once
+        now += ASK_TTL_S
+        service.tick()
+        most = max(most, len(memory.topic_filters))
+    assert most == own + OPEN_ASKS and service.hellos.asked == (OPEN_ASKS + 50) * ASK_TRIES
+    assert len(memory.topic_filters) == own and service.hellos.wanted == [] and service.hellos.open == []
+
+
+def test_remembered_unknown_ids_are_bounded_oldest_forgotten_first():
+    memory = MemoryTransport(MemoryBroker(), "fleet")
+    memory.connect()
+    hellos = HelloRequests(memory, lambda topic, payload: None, most=3, wanted_most=5)
+    for i in range(20):
+        hellos.want(f"d-{i}", 0.0)
+    assert hellos.wanted == [f"d-{i}" for i in range(15, 20)] and len(hellos.open) <= 3
+    assert sorted(memory.topic_filters) == sorted(hello_topic(d) for d in hellos.open)
 
 
 @pytest.mark.broker
