@@ -6,9 +6,12 @@ broker gives it, and only the one holding the lease (fleet/instance_lease.py) st
 retraining, publishes the desired-state outbox and serves chunk streams, its steps fenced by the lease.
 
 A message that does not decode, or that names another device than its topic, is rejected,
-counted by reason and logged; it never stops the service. Desired states are a durable outbox: every
-tick publishes (signed, retained) each device's row whose sequence has not been published by this
-process yet — after a restart that is all of them, and devices ignore a sequence they already have.
+counted by reason and logged; it never stops the service. A message from a device whose hello this instance has
+not seen is counted as `unknown_device` and makes the service ask the broker for that device's retained hello
+again (fleet/hello_requests.py): a lost hello would otherwise leave the device unknown until it reconnects.
+Desired states are a durable outbox: every tick publishes (signed, retained) each device's row whose sequence has
+not been published by this process yet — after a restart that is all of them, and devices ignore a sequence they
+already have.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from edgeml.fleet.desired_states import DesiredRow, DesiredStates
 from edgeml.fleet.device_registry import DeviceRegistry
 from edgeml.fleet.event_log import EventLog
 from edgeml.fleet.experiments import Experiments
+from edgeml.fleet.hello_requests import HelloRequests
 from edgeml.fleet.instance_lease import InstanceLease
 from edgeml.fleet.lifecycles import Moved
 from edgeml.fleet.rejection_log import TOPIC_CHARS, RejectionLog, clip
@@ -125,6 +129,7 @@ class FleetService:
         self._bench_published: set[tuple[str, str]] = set()  # (job id, device id) this process has sent
         self._parked: dict[str, Status] = {}  # device id → its latest status, received before its hello
         self._registered: set[str] = set()
+        self.hellos = HelloRequests(transport, self._receive)  # NOTE: asks again for hellos that got lost
         self._last_scan = 0.0
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
@@ -224,6 +229,7 @@ class FleetService:
         return self.lease is None or self.lease.is_leader()
 
     def tick(self) -> None:
+        self.hellos.pump(self.clock())  # NOTE: every instance asks again for lost hellos, leading or not
         if not self.leads:
             self._published.clear()  # NOTE: whoever leads next publishes the whole outbox again
             return
@@ -318,6 +324,7 @@ class FleetService:
     def _on_hello(self, device_id: str, hello: Hello, now: float) -> None:
         # NOTE: decode_published already refused a hello whose device_id differs from its topic's
         self.fleet.devices.on_hello(hello, now)
+        self.hellos.answered(device_id)
         self._published.pop(device_id, None)  # NOTE: (re)send its desired state on every hello
         # NOTE: hellos reach every instance (unshared, see fleet_subscriptions): the leader's outbox re-sends
         parked = self._parked.pop(device_id, None)
@@ -334,7 +341,7 @@ class FleetService:
 
     def _on_status(self, device_id: str, status: Status, now: float) -> None:
         if not self.fleet.devices.on_status(device_id, status, now):
-            self.fleet.events.reject("unknown_device")
+            self._unknown(device_id, now)
             self._park(device_id, status)
             return
         if status.state != "downloading":
@@ -346,7 +353,7 @@ class FleetService:
 
     def _on_event(self, device_id: str, event: Event, now: float) -> None:
         if not self._known(device_id):
-            self.fleet.events.reject("unknown_device")
+            self._unknown(device_id, now)
             return
         failed = event.kind in ("rolled_back", "refused", "desired_rejected") and not event.ok
         if self.fleet.events.record(device_id, event) and failed and event.artifact:
@@ -354,7 +361,7 @@ class FleetService:
 
     def _on_telemetry(self, device_id: str, telemetry: Telemetry, now: float, raw: bytes = b"") -> None:
         if not self._known(device_id):
-            self.fleet.events.reject("unknown_device")
+            self._unknown(device_id, now)
             return
         self.fleet.telemetry.record(device_id, telemetry, now, raw)
 
@@ -368,6 +375,13 @@ class FleetService:
         self._registered.add(device_id)
         return True
 
+    def _unknown(self, device_id: str, now: float) -> None:
+        """A message from a device that has not said hello: counted, and its retained hello asked for again
+        (rate-limited, retried from the tick and bounded in HelloRequests). Devices re-send a hello only when they
+        reconnect, so a hello the broker or the full inbox dropped would otherwise leave the device unknown."""
+        self.fleet.events.reject("unknown_device")
+        self.hellos.want(device_id, now)
+
     def _on_chunk_request(self, device_id: str, request: ChunkRequest, now: float) -> None:
         if not self.leads:
             return  # NOTE: every instance receives chunk requests (fleet_subscriptions); the leader streams
@@ -377,7 +391,7 @@ class FleetService:
 
     def _on_bench_result(self, device_id: str, result: BenchResult, now: float) -> None:
         if not self._known(device_id):
-            self.fleet.events.reject("unknown_device")
+            self._unknown(device_id, now)
             return
         if not self.fleet.bench.record(device_id, result, now):
             log.info("bench result of %s for job %s not applied (settled or repeated)", device_id, result.job_id)

@@ -85,9 +85,9 @@ class MemoryTransport:
             self.broker.route(self.will.topic, self.will.payload, self.will.retain)
 
     def deliver(self, topic: str, payload: bytes) -> None:
-        for topic_filter, handler in list(self._subscriptions.items()):
-            if topic_matches_sub(topic_filter, topic):
-                self._call(handler, topic, payload)
+        matching = (h for f, h in list(self._subscriptions.items()) if topic_matches_sub(f, topic))
+        for handler in dict.fromkeys(matching):  # NOTE: once per handler, as MqttTransport does
+            self._call(handler, topic, payload)
 
     def _replay_retained(self, topic_filter: str, handler: Callable[[str, bytes], None]) -> None:
         for topic, payload in list(self.broker.retained.items()):

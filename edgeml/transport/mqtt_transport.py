@@ -132,7 +132,9 @@ class MqttTransport:
 
     def _on_message(self, client, userdata, message) -> None:
         with self._lock:
-            handlers = [h for f, (h, _) in self._subscriptions.items() if _matches(f, message.topic)]
+            # NOTE: once per handler, however many of its filters match (the fleet's ask for one device's
+            # retained hello overlaps its hello wildcard; both deliver to the same handler)
+            handlers = list(dict.fromkeys(h for f, (h, _) in self._subscriptions.items() if _matches(f, message.topic)))
         for handler in handlers:
             try:
                 handler(message.topic, message.payload)

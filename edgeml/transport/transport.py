@@ -38,7 +38,8 @@ class Transport(Protocol):
         """Send, or queue while disconnected (bounded); never blocks on the network."""
 
     def subscribe(self, topic_filter: str, handler: Handler, qos: int = 1) -> None:
-        """Deliver matching messages to `handler`; kept across reconnects."""
+        """Deliver matching messages to `handler`, once per message however many of its filters match; kept
+        across reconnects. A subscription made while connected gets the filter's retained messages (again)."""
 
     def unsubscribe(self, topic_filter: str) -> None:
         """Stop delivering `topic_filter` (a no-op if it was not subscribed)."""

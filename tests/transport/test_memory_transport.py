@@ -33,3 +33,21 @@ def test_a_throwing_handler_is_counted():
     t.subscribe("x", lambda *_: 1 / 0)
     t.publish("x", b"1")
     assert t.handler_errors == 1
+
+
+def test_a_handler_under_overlapping_filters_gets_each_message_once():
+    broker = MemoryBroker()
+    seen = []
+
+    def handler(topic: str, payload: bytes) -> None:
+        seen.append(payload)
+
+    t = MemoryTransport(broker, "fleet")
+    t.connect()
+    t.subscribe("edgeml/v1/devices/+/hello", handler)
+    broker.route("edgeml/v1/devices/cam-1/hello", b"retained", retain=True)
+    t.subscribe("edgeml/v1/devices/cam-1/hello", handler)  # NOTE: a fresh subscription: the retained one again
+    broker.route("edgeml/v1/devices/cam-1/hello", b"live", retain=False)
+    t.unsubscribe("edgeml/v1/devices/cam-1/hello")
+    broker.route("edgeml/v1/devices/cam-1/hello", b"after", retain=False)
+    assert seen == [b"retained", b"retained", b"live", b"after"]

@@ -63,6 +63,27 @@ def test_a_shared_subscription_splits_messages_over_its_group(broker):
         t.close()
 
 
+def test_a_fresh_subscription_redelivers_the_retained_message_once_to_a_handler_under_overlapping_filters(broker):
+    """What the fleet relies on to ask again for a lost hello (fleet/hello_requests.py)."""
+    got, handler = _collector()
+    sub = _client(broker, "sub")
+    sub.subscribe("edgeml/v1/devices/+/hello", handler)
+    pub = _client(broker, "pub")
+    pub.publish("edgeml/v1/devices/cam-1/hello", b"retained", retain=True)
+    assert got.get(timeout=5) == ("edgeml/v1/devices/cam-1/hello", b"retained")
+    sub.subscribe("edgeml/v1/devices/cam-1/hello", handler)
+    assert got.get(timeout=5) == ("edgeml/v1/devices/cam-1/hello", b"retained")
+    pub.publish("edgeml/v1/devices/cam-1/hello", b"live")  # NOTE: Mosquitto sends a client one copy
+    assert got.get(timeout=5) == ("edgeml/v1/devices/cam-1/hello", b"live")
+    sub.unsubscribe("edgeml/v1/devices/cam-1/hello")
+    pub.publish("edgeml/v1/devices/cam-1/hello", b"after")
+    assert got.get(timeout=5) == ("edgeml/v1/devices/cam-1/hello", b"after")
+    time.sleep(0.3)
+    assert got.empty(), "a message reached the handler twice"
+    for t in (sub, pub):
+        t.close()
+
+
 def test_a_throwing_handler_is_counted_and_the_loop_goes_on(broker):
     got, handler = _collector()
     calls = []
