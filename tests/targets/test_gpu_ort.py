@@ -139,4 +139,4 @@ def test_int8_mixed_keeps_the_fewest_layers_in_float_as_on_cpu_ort(keypair, tmp_
     assert m["decision"]["candidates"]["int8-mixed"]["fidelity"]["logits"]["cosine"] >= 0.99
     (quantize,) = [p for p in m["provenance"]["passes"] if p["name"] == "quantize-static"]
     assert quantize["config"]["exclude_nodes"] == ["head"] and quantize["config"]["activation_type"] == "int8"
-    assert "int8-mixed" in load_target("gpu-ort").SPEC.precisions
+    assert "int8-mixed" in load_target("gpu-ort").spec.precisions
