@@ -19,15 +19,18 @@ class DeviceRegistry:
         self.db = db
 
     def on_hello(self, hello: Hello, now: float) -> None:
+        """Register a device, or refresh a known one's capabilities. A hello is retained: the broker hands it out
+        again to every fleet that subscribes (a restart, a re-request of a lost hello) long after the device said
+        it, so for a known device it never says which model it runs now or whether it is online — its (newer,
+        also retained) status does; a stale hello overwriting them made a restarted fleet expose a device with no
+        model to revert to."""
         current = hello.current
         with self.db.transaction(exclusive=False) as tx:  # NOTE: one atomic upsert
             tx.execute(
                 """INSERT INTO devices (id, target, runtimes, agent_version, free_storage, current_sha, current_version,
                        current_release, online, first_seen, last_seen) VALUES (?,?,?,?,?,?,?,?,1,?,?)
                    ON CONFLICT(id) DO UPDATE SET target=excluded.target, runtimes=excluded.runtimes,
-                       agent_version=excluded.agent_version, free_storage=excluded.free_storage,
-                       current_sha=excluded.current_sha, current_version=excluded.current_version,
-                       current_release=excluded.current_release, online=1, last_seen=excluded.last_seen""",
+                       agent_version=excluded.agent_version, free_storage=excluded.free_storage""",
                 (
                     hello.device_id,
                     hello.target,

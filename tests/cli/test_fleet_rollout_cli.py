@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from edgeml.cli import main
-from edgeml.protocol import Hello, ModelRef
+from edgeml.protocol import Hello, ModelRef, Status
 
 
 @pytest.fixture
@@ -117,9 +117,9 @@ def test_rollout_list_names_the_artifact(setup):
 def test_watch_after_an_abort_returns_once_the_devices_settled_and_says_they_still_move(setup, monkeypatch):
     fleet, run = setup
     before = "ab" * 32  # the model every device ran before: an abort sends them back to it
-    for i in range(5):
-        fleet.devices.on_hello(Hello(f"cam-{i:02d}", "cpu-ort", "0.1.0", 1 << 30, {},
-                                     ModelRef("digits", "1.2.2", 1002002, before)), time.time())  # fmt: skip
+    running = {"a": ModelRef("digits", "1.2.2", 1002002, before), "b": None}
+    for i in range(5):  # NOTE: what a device runs comes from its status (a retained hello may be stale)
+        fleet.devices.on_status(f"cam-{i:02d}", Status("committed", True, int(time.time()), running, "a"), time.time())
     rid = create(run)
     fleet.rollouts.tick(time.time())
     canary = next(e["device_id"] for e in fleet.rollouts.status(rid)["executions"] if e["wave"] == 0)
