@@ -13,7 +13,25 @@ from typing import Any
 
 from edgeml.errors import TargetError
 
-__all__ = ["describe_options", "make_recipe", "parse_option_flags"]
+__all__ = ["describe_options", "make_recipe", "objective_option", "parse_option_flags", "search_budget_option"]
+
+
+def search_budget_option() -> Any:
+    """The `search_budget_s` field every target with an accuracy-aware (int8-mixed) search declares."""
+    from edgeml.option import option
+
+    return option(
+        0.0,
+        "seconds the accuracy-aware (int8-mixed) search may spend before it stops with its best mix so far "
+        "(0: 60 s for a model under 10 MB, 6 s per MB above)",
+    )
+
+
+def objective_option(default: str) -> Any:
+    """The `objective` field every target declares: how passing candidates are ranked."""
+    from edgeml.option import option
+
+    return option(default, "among passing candidates prefer the fastest or the smallest", ("latency", "size"))
 
 
 def parse_option_flags(flags: tuple[str, ...] | list[str]) -> dict[str, str]:

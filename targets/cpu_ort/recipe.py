@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from edgeml.option import option
+from edgeml.targets.recipe import objective_option, search_budget_option
 
 __all__ = ["Recipe"]
 
@@ -31,11 +32,5 @@ class Recipe:
     calibrate_method: str = option("minmax", "activation range estimator", ("minmax", "entropy", "percentile"))
     optimization: str = option("basic", "offline graph optimization level", ("basic", "none"))
     min_speedup: float = option(1.05, "a quantized candidate ships only if this much faster than float (p50)")
-    search_budget_s: float = option(
-        0.0,
-        "seconds the accuracy-aware (int8-mixed) search may spend before it stops with its best mix so far "
-        "(0: 60 s for a model under 10 MB, 6 s per MB above)",
-    )
-    objective: str = option(
-        "latency", "among passing candidates prefer the fastest or the smallest", ("latency", "size")
-    )
+    search_budget_s: float = search_budget_option()
+    objective: str = objective_option("latency")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from edgeml.option import option
+from edgeml.targets.recipe import objective_option, search_budget_option
 
 __all__ = ["EthosURecipe"]
 
@@ -32,11 +33,5 @@ class EthosURecipe:
     )
     per_channel: bool = option(True, "per-output-channel int8 weight scales (per-tensor when false)")
     min_speedup: float = option(1.0, "host speed check vs float; unused: the NPU figure is Vela's estimate")
-    search_budget_s: float = option(
-        0.0,
-        "seconds the accuracy-aware (int8-mixed) search may spend before it stops with its best mix so far "
-        "(0: 60 s for a model under 10 MB, 6 s per MB above)",
-    )
-    objective: str = option(
-        "latency", "among passing candidates prefer the fastest or the smallest", ("latency", "size")
-    )
+    search_budget_s: float = search_budget_option()
+    objective: str = objective_option("latency")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from edgeml.option import option
+from edgeml.targets.recipe import objective_option, search_budget_option
 
 __all__ = ["Recipe"]
 
@@ -34,9 +35,5 @@ class Recipe:
     min_speedup: float = option(
         0.0, "a reduced-precision candidate ships only if this much faster than FP32 (p50, CPU)"
     )
-    search_budget_s: float = option(
-        0.0,
-        "seconds the accuracy-aware (int8-mixed) search may spend before it stops with its best mix so far "
-        "(0: 60 s for a model under 10 MB, 6 s per MB above)",
-    )
-    objective: str = option("size", "among passing candidates prefer the fastest or the smallest", ("latency", "size"))
+    search_budget_s: float = search_budget_option()
+    objective: str = objective_option("size")
