@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from edgeml.artifact.signing import signature_block, signature_problem
-from edgeml.protocol.desired_state import ArtifactRef
+from edgeml.protocol.desired_state import ArtifactRef, split_signed
 from edgeml.protocol.fields import Fields, header
 from edgeml.protocol.kind import Kind
 from edgeml.protocol.protocol_error import ProtocolError
@@ -99,12 +99,7 @@ class SignedBenchJob:
 
     @classmethod
     def from_dict(cls, obj: Any) -> SignedBenchJob:
-        f = Fields(obj, "bench_job")
-        if not f.present("signature"):
-            raise ProtocolError("unsigned", "bench_job carries no signature", "only the fleet's key can start a job")
-        sig = f.nested("signature")
-        signature = {"algorithm": sig.token("algorithm"), "key_id": sig.text("key_id", 64), "value": sig.text("value")}
-        body = {k: v for k, v in obj.items() if k != "signature"}
+        signature, body = split_signed(obj, "bench_job", "only the fleet's key can start a job")
         return cls(BenchJob.from_dict(body), signature, body)
 
 

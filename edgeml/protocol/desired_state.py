@@ -124,13 +124,18 @@ class SignedDesiredState:
 
     @classmethod
     def from_dict(cls, obj: Any) -> SignedDesiredState:
-        f = Fields(obj, "desired_state")
-        if not f.present("signature"):
-            raise ProtocolError("unsigned", "desired_state carries no signature", "the fleet must sign it")
-        sig = f.nested("signature")
-        signature = {"algorithm": sig.token("algorithm"), "key_id": sig.text("key_id", 64), "value": sig.text("value")}
-        body = {k: v for k, v in obj.items() if k != "signature"}
+        signature, body = split_signed(obj, "desired_state", "the fleet must sign it")
         return cls(DesiredState.from_dict(body), signature, body)
+
+
+def split_signed(obj: Any, kind: str, hint: str) -> tuple[dict[str, str], dict[str, Any]]:
+    """A fleet-signed message → (its signature block, checked for shape; the body it signs). `unsigned` if none."""
+    f = Fields(obj, kind)
+    if not f.present("signature"):
+        raise ProtocolError("unsigned", f"{kind} carries no signature", hint)
+    sig = f.nested("signature")
+    signature = {"algorithm": sig.token("algorithm"), "key_id": sig.text("key_id", 64), "value": sig.text("value")}
+    return signature, {k: v for k, v in obj.items() if k != "signature"}
 
 
 def sign_desired_state(state: DesiredState, key: Ed25519PrivateKey) -> SignedDesiredState:
