@@ -98,11 +98,15 @@ def test_cpu_openvino_the_head_goes_into_nncf_ignored_scope(det_head_objectness,
                       min_channel_cosine=CHANNEL_FLOOR, options={"precision": "int8-mixed"})  # fmt: skip
     d = result.decision
     assert d.chosen == "int8-mixed", d.verdicts
-    assert f"below the {floor} floor" in d.mixed_precision["base_miss"]
-    search = d.mixed_precision
+    search = d.mixed_precision or {}
+    m = result.manifest
+    assert _worst_channel(m) >= floor  # the contract on any CPU: what ships meets the floor on every channel
+    if f"below the {floor} floor" not in (search.get("base_miss") or ""):
+        # NOTE: this CPU's INT8 kernels keep all-INT8 within the floor: nothing needs to stay in float
+        assert not search.get("keep_float"), search
+        return
+    # all-INT8 missed (0.988 on an AVX2 EPYC): the damage is in the head, and the head is what stays float
     assert search["kept"] == [FLOAT_HEAD] and set(search["keep_float"]) <= set(OBJ_HEAD)
     assert {"join", "cls_sigmoid"} <= set(search["keep_float"])
-    m = result.manifest
-    assert _worst_channel(m) >= floor
     (lowering,) = [p for p in m["provenance"]["passes"] if p["name"] == "quantize-with-nncf"]
     assert list(lowering["config"]["ignored"]) == search["keep_float"]
